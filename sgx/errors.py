@@ -1,0 +1,66 @@
+"""The one exception hierarchy of Safeguarding Exchange.
+
+    SafeguardingExchangeError            root: catch this to catch anything we raise
+    ├── StandardError                    the standard and its validator
+    │   ├── BuildError                   generating the package, schemas or docs failed
+    │   └── MessageInvalid               a message broke the standard (carries findings)
+    ├── BrokerError                      routing, signing, directory, transport
+    │   ├── RecoverableBrokerError       try again later (broker down, confirm timed out)
+    │   └── UnrecoverableBrokerError     retrying will not help (refused, misconfigured)
+    ├── AdapterError                     reading legacy exports and building messages
+    └── ConformanceError                 the conformance kit itself could not run
+
+Every error says what happened and what to do next, and never carries a child's
+personal data: findings hold paths and codes, not values.
+"""
+
+from __future__ import annotations
+
+
+class SafeguardingExchangeError(Exception):
+    """Root of every error raised by this project."""
+
+
+class StandardError(SafeguardingExchangeError):
+    """A problem with the standard or with validating against it."""
+
+
+class BuildError(StandardError):
+    """Generating the standard's artefacts failed or they are stale."""
+
+
+class MessageInvalid(StandardError):
+    """A message does not conform to the standard.
+
+    Attributes:
+        findings: every finding that made the message invalid, most important first.
+    """
+
+    def __init__(self, findings):
+        self.findings = list(findings)
+        first = self.findings[0] if self.findings else None
+        text = f"{first.code} at {first.location}: {first.message}" if first else "message is invalid"
+        more = len(self.findings) - 1
+        if more > 0:
+            text += f" (and {more} more finding{'s' if more > 1 else ''})"
+        super().__init__(text)
+
+
+class BrokerError(SafeguardingExchangeError):
+    """A problem in routing, signing, the directory or a transport."""
+
+
+class RecoverableBrokerError(BrokerError):
+    """A transient failure: the same operation may succeed if retried."""
+
+
+class UnrecoverableBrokerError(BrokerError):
+    """A permanent failure: retrying without a change will fail again."""
+
+
+class AdapterError(SafeguardingExchangeError):
+    """A problem reading a legacy export or turning it into messages."""
+
+
+class ConformanceError(SafeguardingExchangeError):
+    """The conformance kit could not run (as opposed to a system failing a check)."""

@@ -1,0 +1,353 @@
+"""Build standard messages from plain values: the one place that knows how each resource is shaped.
+
+Adapters, the demo, the examples and the conformance kit build messages here, so a
+message built by any of them has the shape the profiles describe.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from standard import catalogue as cat
+from standard import terminology as term
+
+Resource = dict[str, Any]
+
+
+def participant(participant_id: str) -> dict:
+    """A logical reference to a directory participant."""
+    return {"identifier": {"system": cat.PARTICIPANT_ID, "value": participant_id}}
+
+
+def coding(system_id: str, code: str) -> dict:
+    return {"system": term.system_url(system_id), "code": code, "display": term.display(system_id, code)}
+
+
+def concept(system_id: str, code: str) -> dict:
+    return {"coding": [coding(system_id, code)]}
+
+
+def security_labels(*codes: str) -> list[dict]:
+    """meta.security codings for our sensitivity labels (and R/V confidentiality)."""
+    labels = []
+    for code in codes:
+        if code in ("N", "R", "V"):
+            labels.append({"system": term.V3_CONFIDENTIALITY, "code": code})
+        else:
+            labels.append({"system": term.system_url("security-label"), "code": code})
+    return labels
+
+
+def _with_security(resource: Resource, labels: Iterable[str]) -> Resource:
+    labels = list(labels)
+    if labels:
+        resource["meta"] = {"security": security_labels(*labels)}
+    return resource
+
+
+def timestamp(moment: datetime | None = None) -> str:
+    moment = moment or datetime.now(timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class MessageBuilder:
+    """Assembles a message Bundle: MessageHeader first, every entry with a urn:uuid fullUrl.
+
+    Example:
+        >>> b = MessageBuilder("concern-notification", sender="ofsted")
+        >>> setting_ref = b.add(setting("SC123456", "Example House"))
+        >>> b.add(concern("whistleblowing", setting_ref, "ofsted", sent="2026-01-02"), focus=True)
+        >>> bundle = b.build()
+    """
+
+    def __init__(
+        self,
+        event_code: str,
+        sender: str,
+        *,
+        message_id: str | None = None,
+        moment: datetime | None = None,
+        source_endpoint: str | None = None,
+        security: Iterable[str] = (),
+        new_uuid: Callable[[], uuid.UUID] = uuid.uuid4,
+    ):
+        self.event = cat.get_event(event_code)
+        self.sender = sender
+        self._new_uuid = new_uuid
+        self.message_id = message_id or f"urn:uuid:{new_uuid()}"
+        self.moment = moment
+        self.source_endpoint = source_endpoint or f"urn:sgx:participant:{sender}"
+        self.security = list(security)
+        self._header_url = f"urn:uuid:{new_uuid()}"
+        self._entries: list[tuple[str, Resource]] = []
+        self._focus: list[str] = []
+        self.response: dict | None = None
+
+    def new_url(self) -> str:
+        return f"urn:uuid:{self._new_uuid()}"
+
+    def add(self, resource: Resource, *, focus: bool = False, full_url: str | None = None) -> str:
+        """Add a resource; return its fullUrl for other resources to reference."""
+        url = full_url or self.new_url()
+        self._entries.append((url, resource))
+        if focus:
+            self._focus.append(url)
+        return url
+
+    def build(self) -> dict:
+        header: Resource = {
+            "resourceType": "MessageHeader",
+            "eventCoding": coding("event", self.event.code),
+            "sender": participant(self.sender),
+            "source": {"name": self.sender, "endpoint": self.source_endpoint},
+            "focus": [{"reference": url} for url in self._focus],
+            "definition": self.event.definition_url,
+        }
+        if self.response:
+            header["response"] = self.response
+        bundle: dict[str, Any] = {
+            "resourceType": "Bundle",
+            "identifier": {"system": cat.MESSAGE_ID_SYSTEM, "value": self.message_id},
+            "type": "message",
+            "timestamp": timestamp(self.moment),
+            "entry": [{"fullUrl": self._header_url, "resource": header}]
+            + [{"fullUrl": url, "resource": res} for url, res in self._entries],
+        }
+        if self.security:
+            bundle["meta"] = {"security": security_labels(*self.security)}
+        return bundle
+
+
+def ref(url: str) -> dict:
+    return {"reference": url}
+
+
+def child(local_id: str, la_code: str, birth_date: str, gender: str, *, nhs_number: str | None = None,
+          pseudonym: str | None = None, security: Iterable[str] = ()) -> Resource:
+    identifiers = [{
+        "system": cat.LOCAL_CHILD_ID, "value": local_id,
+        "assigner": {"identifier": {"system": cat.DFE_LA_CODE, "value": la_code}},
+    }]
+    if nhs_number:
+        identifiers.append({"system": cat.NHS_NUMBER, "value": nhs_number})
+    if pseudonym:
+        identifiers.append({"system": cat.CHILD_PSEUDONYM, "value": pseudonym})
+    res = {"resourceType": "Patient", "identifier": identifiers, "gender": gender, "birthDate": birth_date}
+    return _with_security(res, security)
+
+
+def looked_after_episode(child_ref: str, placing_la: str, legal_status: str, start: str) -> Resource:
+    return {
+        "resourceType": "EpisodeOfCare",
+        "status": "active",
+        "type": [concept("ssda903-legal-status", legal_status)],
+        "patient": ref(child_ref),
+        "managingOrganization": participant(placing_la),
+        "period": {"start": start},
+    }
+
+
+def organization(name: str, identifiers: Mapping[str, str]) -> Resource:
+    return {"resourceType": "Organization", "identifier": [{"system": s, "value": v} for s, v in identifiers.items()],
+            "name": name}
+
+
+def setting(urn: str, name: str, *, provider_ref: str | None = None, cqc_location: str | None = None,
+            security: Iterable[str] = ()) -> Resource:
+    identifiers = [{"system": cat.OFSTED_URN, "value": urn}]
+    if cqc_location:
+        identifiers.append({"system": cat.CQC_LOCATION_ID, "value": cqc_location})
+    res: Resource = {"resourceType": "Location", "identifier": identifiers, "status": "active", "name": name}
+    if provider_ref:
+        res["managingOrganization"] = ref(provider_ref)
+    return _with_security(res, security)
+
+
+def placement(child_ref: str, episode_ref: str, setting_ref: str, place: str, start: str, *,
+              provider_type: str | None = None, provider_ref: str | None = None, end: str | None = None,
+              end_reason: tuple[str, str] | None = None, security: Iterable[str] = ()) -> Resource:
+    """An Encounter for one placement; `end_reason` is (code system id, code)."""
+    period = {"start": start}
+    if end:
+        period["end"] = end
+    res: Resource = {
+        "resourceType": "Encounter",
+        "status": "finished" if end else "in-progress",
+        "class": {"system": term.system_url("placement-class"), "code": "residential-placement"},
+        "type": [concept("ssda903-placement-type", place)],
+        "subject": ref(child_ref),
+        "episodeOfCare": [ref(episode_ref)],
+        "period": period,
+        "location": [{"location": ref(setting_ref)}],
+    }
+    if provider_type:
+        res["serviceType"] = concept("ssda903-placement-provider", provider_type)
+    if provider_ref:
+        res["serviceProvider"] = ref(provider_ref)
+    if end_reason:
+        res["hospitalization"] = {"dischargeDisposition": concept(*end_reason)}
+    return _with_security(res, security)
+
+
+def serious_incident(child_ref: str, setting_ref: str, category: str, date: str, *,
+                     aspects: Iterable[str] = (), description: str | None = None) -> Resource:
+    event = concept("reg40-category", category)
+    if description:
+        event["text"] = description
+    res: Resource = {
+        "resourceType": "AdverseEvent", "actuality": "actual", "event": event,
+        "subject": ref(child_ref), "date": date, "location": ref(setting_ref),
+    }
+    aspects = list(aspects)
+    if aspects:
+        res["category"] = [concept("incident-aspect", a) for a in aspects]
+    return _with_security(res, ["allegation-detail"] if category == "40-4-c-serious-complaint" else [])
+
+
+def incident_notification(incident_ref: str, setting_ref: str, child_ref: str, sender: str, sent: str,
+                          category: str, *, summary: str | None = None) -> Resource:
+    res: Resource = {
+        "resourceType": "Communication", "status": "completed",
+        "category": [concept("communication-category", "serious-incident-notification")],
+        "reasonCode": [concept("reg40-category", category)],
+        "subject": ref(child_ref), "about": [ref(incident_ref), ref(setting_ref)],
+        "sent": sent, "sender": participant(sender),
+    }
+    if summary:
+        res["payload"] = [{"contentString": summary}]
+    return res
+
+
+def report(questionnaire_id: str, setting_ref: str, authored: str, author: str,
+           answers: Mapping[str, Any]) -> Resource:
+    """A QuestionnaireResponse for a Reg 44 or Reg 45 questionnaire; answers by linkId."""
+    from standard.profiles import QUESTIONNAIRES
+
+    _, _, questions = QUESTIONNAIRES[questionnaire_id]
+    kinds = {q.link_id: q.type for q in questions}
+    items = []
+    for link_id, value in answers.items():
+        kind = kinds.get(link_id, "string")
+        key = {"date": "valueDate", "boolean": "valueBoolean", "integer": "valueInteger",
+               "choice": "valueCoding"}.get(kind, "valueString")
+        if kind == "choice":
+            value = {"code": value}
+        items.append({"linkId": link_id, "answer": [{key: value}]})
+    return {
+        "resourceType": "QuestionnaireResponse",
+        "questionnaire": cat.questionnaire_url(questionnaire_id),
+        "status": "completed", "subject": ref(setting_ref), "authored": authored,
+        "author": participant(author), "item": items,
+    }
+
+
+def staff_member(family: str, given: str) -> Resource:
+    return _with_security({"resourceType": "Practitioner", "name": [{"family": family, "given": [given]}]},
+                          ["allegation-detail"])
+
+
+def staff_role(staff_id: str, employer: str, setting_ref: str, *, practitioner_ref: str | None = None,
+               job: str | None = None) -> Resource:
+    res: Resource = {
+        "resourceType": "PractitionerRole",
+        "identifier": [{"system": cat.LOCAL_STAFF_ID, "value": staff_id}],
+        "organization": participant(employer), "location": [ref(setting_ref)],
+    }
+    if practitioner_ref:
+        res["practitioner"] = ref(practitioner_ref)
+    if job:
+        res["code"] = [{"text": job}]
+    return _with_security(res, ["allegation-detail"])
+
+
+def allegation_referral(case_ref: str, staff_role_ref: str, setting_ref: str, lado: str, requester: str,
+                        authored: str, category: str, *, children: Iterable[str] = (), summary: str | None = None,
+                        status: str = "requested", outcome: str | None = None) -> Resource:
+    inputs = [{"type": concept("task-input-type", "allegation-category"),
+               "valueCodeableConcept": concept("allegation-category", category)}]
+    inputs += [{"type": concept("task-input-type", "child"), "valueReference": ref(c)} for c in children]
+    if summary:
+        inputs.append({"type": concept("task-input-type", "summary"), "valueString": summary})
+    res: Resource = {
+        "resourceType": "Task",
+        "identifier": [{"system": cat.CASE_REFERENCE, "value": case_ref}],
+        "status": "completed" if outcome else status, "intent": "order",
+        "code": concept("task-code", "allegation-referral"),
+        "for": ref(staff_role_ref), "authoredOn": authored,
+        "requester": participant(requester), "owner": participant(lado),
+        "location": ref(setting_ref), "input": inputs,
+    }
+    if outcome:
+        res["output"] = [{"type": concept("task-input-type", "allegation-outcome"),
+                          "valueCodeableConcept": concept("allegation-outcome", outcome)}]
+    return _with_security(res, ["allegation-detail"])
+
+
+def allegation_notification(task_ref: str, setting_ref: str, sender: str, sent: str, *,
+                            child_ref: str | None = None, summary: str | None = None) -> Resource:
+    res: Resource = {
+        "resourceType": "Communication", "status": "completed",
+        "category": [concept("communication-category", "allegation-notification")],
+        "about": [ref(task_ref), ref(setting_ref)], "sent": sent, "sender": participant(sender),
+    }
+    if child_ref:
+        res["subject"] = ref(child_ref)
+    if summary:
+        res["payload"] = [{"contentString": summary}]
+    return _with_security(res, ["allegation-detail"])
+
+
+def concern(concern_type: str, setting_ref: str, sender: str, sent: str, *, child_ref: str | None = None,
+            summary: str | None = None, security: Iterable[str] = ()) -> Resource:
+    res: Resource = {
+        "resourceType": "Communication", "status": "completed",
+        "category": [concept("concern-type", concern_type)],
+        "about": [ref(setting_ref)], "sent": sent, "sender": participant(sender),
+    }
+    if child_ref:
+        res["subject"] = ref(child_ref)
+    if summary:
+        res["payload"] = [{"contentString": summary}]
+    return _with_security(res, security)
+
+
+def escalation(reason: str, setting_ref: str, requester: str, authored: str, *, priority: str = "urgent",
+               description: str | None = None) -> Resource:
+    res: Resource = {
+        "resourceType": "Task", "status": "requested", "intent": "order", "priority": priority,
+        "code": concept("task-code", "escalation"), "reasonCode": concept("escalation-reason", reason),
+        "focus": ref(setting_ref), "requester": participant(requester), "authoredOn": authored,
+    }
+    if description:
+        res["description"] = description
+    return res
+
+
+def ack_outcome(issues: Iterable[tuple[str, str, str, str | None]]) -> Resource:
+    """An OperationOutcome; each issue is (severity, FHIR issue type, ack code, diagnostics)."""
+    out = []
+    for severity, issue_type, ack_code, diagnostics in issues:
+        issue: dict[str, Any] = {"severity": severity, "code": issue_type, "details": concept("ack-code", ack_code)}
+        if diagnostics:
+            issue["diagnostics"] = diagnostics
+        out.append(issue)
+    return {"resourceType": "OperationOutcome", "issue": out}
+
+
+def acknowledgement(original_message_id: str, sender: str, ack_code: str, *,
+                    details: Iterable[tuple[str, str, str, str | None]] = (), moment: datetime | None = None,
+                    new_uuid: Callable[[], uuid.UUID] = uuid.uuid4) -> dict:
+    """A complete acknowledgement message answering `original_message_id` (a urn:uuid)."""
+    builder = MessageBuilder("acknowledgement", sender, moment=moment, new_uuid=new_uuid)
+    issues = list(details) or [("information", "informational", ack_code, None)]
+    ok = ack_code in ("accepted", "received", "accepted-for-action")
+    outcome_url = builder.add(ack_outcome(issues), focus=True)
+    builder.response = {
+        "identifier": original_message_id.removeprefix("urn:uuid:"),
+        "code": "ok" if ok else "fatal-error",
+        "details": ref(outcome_url),
+    }
+    return builder.build()

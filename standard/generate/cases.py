@@ -1,0 +1,196 @@
+"""The language-neutral case suite: per event, valid examples and invalid variants with the finding each must give.
+
+Format (one file per event): ``[{"description", "message_type", "tests": [{"description", "data", "valid",
+"finding"}]}]``; ``finding`` is null for valid cases.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+from standard import catalogue as cat
+from standard.generate.examples import SCENARIOS
+
+Mutation = Callable[[dict], None]
+
+
+def _res(bundle: dict, rtype: str) -> dict:
+    return next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == rtype)
+
+
+def _focus(bundle: dict) -> dict:
+    target = bundle["entry"][0]["resource"]["focus"][0]["reference"]
+    return next(e["resource"] for e in bundle["entry"] if e["fullUrl"] == target)
+
+
+def _set(path: list, value) -> Mutation:
+    def apply(bundle: dict) -> None:
+        node = bundle
+        for step in path[:-1]:
+            node = node[step]
+        node[path[-1]] = value
+    return apply
+
+
+def _drop(path: list) -> Mutation:
+    def apply(bundle: dict) -> None:
+        node = bundle
+        for step in path[:-1]:
+            node = node[step]
+        del node[path[-1]]
+    return apply
+
+
+def _swap_header(bundle: dict) -> None:
+    bundle["entry"][0], bundle["entry"][1] = bundle["entry"][1], bundle["entry"][0]
+
+
+def _dup_url(bundle: dict) -> None:
+    bundle["entry"][-1]["fullUrl"] = bundle["entry"][-2]["fullUrl"]
+
+
+def _dangling_focus(bundle: dict) -> None:
+    bundle["entry"][0]["resource"]["focus"][0]["reference"] = "urn:uuid:00000000-0000-4000-8000-0000000000ff"
+
+
+def _unknown_element(bundle: dict) -> None:
+    _focus(bundle)["favouriteColour"] = "blue"
+
+
+def _alien_resource(bundle: dict) -> None:
+    bundle["entry"].append({"fullUrl": "urn:uuid:00000000-0000-4000-8000-0000000000aa",
+                            "resource": {"resourceType": "Medication", "status": "active"}})
+
+
+def _setting_urn(value: str) -> Mutation:
+    def apply(bundle: dict) -> None:
+        _res(bundle, "Location")["identifier"][0]["value"] = value
+    return apply
+
+
+_GENERIC: list[tuple[str, str, Mutation]] = [
+    ("Bundle.timestamp missing", "profile-cardinality", _drop(["timestamp"])),
+    ("Bundle.type is not message", "profile-fixed-value", _set(["type"], "collection")),
+    ("message id is not a urn:uuid", "profile-format", _set(["identifier", "value"], "message-1")),
+    ("MessageHeader is not the first entry", "bdl-12", _swap_header),
+    ("two entries share a fullUrl", "bdl-7", _dup_url),
+    ("MessageHeader.focus points outside the Bundle", "focus-missing", _dangling_focus),
+    ("the focus resource has an element FHIR R4 does not define", "fhir-structure", _unknown_element),
+    ("a resource type the event does not allow", "profile-unexpected-resource", _alien_resource),
+    ("MessageHeader.sender missing", "profile-cardinality", lambda b: b["entry"][0]["resource"].pop("sender")),
+    ("event code not in the catalogue", "event-unknown",
+     _set(["entry", 0, "resource", "eventCoding", "code"], "placement-begun")),
+]
+
+
+def _child_cases() -> list[tuple[str, str, Mutation]]:
+    return [
+        ("NHS number with a wrong check digit", "nhs-number-invalid",
+         lambda b: _res(b, "Patient")["identifier"].__setitem__(
+             1, {"system": cat.NHS_NUMBER, "value": "9990000019"})),
+        ("placing LA code unknown", "la-code-unknown",
+         lambda b: _res(b, "Patient")["identifier"][0]["assigner"]["identifier"].__setitem__("value", "999")),
+        ("child's birth date in dd/mm/yyyy", "fhir-structure",
+         lambda b: _res(b, "Patient").__setitem__("birthDate", "14/05/2012")),
+        ("child carries a home address", "profile-cardinality",
+         lambda b: _res(b, "Patient").__setitem__("address", [{"city": "Anytown"}])),
+    ]
+
+
+_SPECIFIC: dict[str, list[tuple[str, str, Mutation]]] = {
+    "placement": [
+        ("placement type not an SSDA903 code", "profile-binding",
+         lambda b: _focus(b)["type"][0]["coding"][0].__setitem__("code", "Q9")),
+        ("placement ends before it starts", "period-order",
+         lambda b: _focus(b)["period"].__setitem__("end", "2020-01-01")),
+        ("placement subject points at the setting", "ref-target-type",
+         lambda b: _focus(b)["subject"].__setitem__(
+             "reference", next(e["fullUrl"] for e in b["entry"] if e["resource"]["resourceType"] == "Location"))),
+        ("setting URN malformed", "ofsted-urn-invalid", _setting_urn("SC12")),
+        ("legal status not an SSDA903 code", "profile-binding",
+         lambda b: _res(b, "EpisodeOfCare")["type"][0]["coding"][0].__setitem__("code", "X9")),
+    ],
+    "placement-ended": [
+        ("ended placement without an end date", "profile-cardinality",
+         lambda b: _focus(b)["period"].pop("end")),
+        ("ended placement still in progress", "profile-fixed-value",
+         lambda b: _focus(b).__setitem__("status", "in-progress")),
+    ],
+    "serious-incident": [
+        ("Regulation 40 category not in the value set", "profile-binding",
+         lambda b: _focus(b)["reasonCode"][0]["coding"][0].__setitem__("code", "40-9-z")),
+        ("incident dated after the notification", "incident-after-notification",
+         lambda b: _res(b, "AdverseEvent").__setitem__("date", "2026-04-01T00:00:00Z")),
+        ("incident without a date", "profile-cardinality", lambda b: _res(b, "AdverseEvent").pop("date")),
+    ],
+    "report": [
+        ("answer to a question the Questionnaire does not ask", "questionnaire-item-unknown",
+         lambda b: _focus(b)["item"].append({"linkId": "mood", "answer": [{"valueString": "fine"}]})),
+        ("report against another questionnaire", "profile-fixed-value",
+         lambda b: _focus(b).__setitem__("questionnaire", cat.questionnaire_url("something-else"))),
+        ("required question not answered", "questionnaire-item-missing",
+         lambda b: _focus(b).__setitem__("item", _focus(b)["item"][1:])),
+    ],
+    "allegation": [
+        ("allegation category not in the value set", "profile-binding",
+         lambda b: _res(b, "Task")["input"][0]["valueCodeableConcept"]["coding"][0].__setitem__("code", "rude")),
+        ("referral without the LADO that owns it", "profile-cardinality", lambda b: _res(b, "Task").pop("owner")),
+        ("staff role carries no staff id", "profile-cardinality",
+         lambda b: _res(b, "PractitionerRole").pop("identifier")),
+    ],
+    "allegation-outcome": [
+        ("outcome not one of the five LADO outcomes", "profile-binding",
+         lambda b: _focus(b)["output"][0]["valueCodeableConcept"]["coding"][0].__setitem__("code", "proven")),
+        ("completed referral without an outcome", "profile-cardinality", lambda b: _focus(b).pop("output")),
+    ],
+    "allegation-notification": [
+        ("notification not about the referral Task", "profile-cardinality", lambda b: _focus(b).pop("about")),
+    ],
+    "concern-notification": [
+        ("concern type not in the value set", "profile-binding",
+         lambda b: _focus(b)["category"][0]["coding"][0].__setitem__("code", "gossip")),
+        ("concern not about a setting", "profile-cardinality", lambda b: _focus(b).pop("about")),
+        ("setting URN malformed", "ofsted-urn-invalid", _setting_urn("12345")),
+    ],
+    "escalation": [
+        ("escalation without a priority", "profile-cardinality", lambda b: _focus(b).pop("priority")),
+        ("escalation reason not in the value set", "profile-binding",
+         lambda b: _focus(b)["reasonCode"]["coding"][0].__setitem__("code", "hunch")),
+    ],
+    "acknowledgement": [
+        ("acknowledgement that answers nothing", "profile-cardinality",
+         lambda b: b["entry"][0]["resource"].pop("response")),
+        ("acknowledgement code not in the code system", "profile-binding",
+         lambda b: _focus(b)["issue"][0]["details"]["coding"][0].__setitem__("code", "meh")),
+    ],
+}
+
+_GROUPS = {
+    "placement-started": ["placement", "child"], "placement-changed": ["placement", "child"],
+    "placement-ended": ["placement", "placement-ended", "child"], "serious-incident": ["serious-incident", "child"],
+    "independent-visitor-report": ["report"], "quality-of-care-review": ["report"],
+    "allegation-referral": ["allegation"], "allegation-notification": ["allegation", "allegation-notification"],
+    "allegation-outcome": ["allegation", "allegation-outcome"], "concern-notification": ["concern-notification"],
+    "escalation": ["escalation"], "acknowledgement": ["acknowledgement"],
+}
+
+
+def cases_for(event_code: str) -> list[dict]:
+    names = [n for n in SCENARIOS if n.startswith(event_code + "-")]
+    valid = [{"description": f"example {n}", "data": SCENARIOS[n](n), "valid": True, "finding": None} for n in names]
+    base = valid[0]["data"]
+    mutations = list(_GENERIC)
+    for group in _GROUPS[event_code]:
+        mutations += _child_cases() if group == "child" else _SPECIFIC[group]
+    invalid = []
+    for description, finding, mutate in mutations:
+        data = copy.deepcopy(base)
+        mutate(data)
+        invalid.append({"description": description, "data": data, "valid": False, "finding": finding})
+    return [{"description": f"{cat.get_event(event_code).display}: valid examples and one invalid case per rule",
+             "message_type": event_code, "tests": valid + invalid}]
+
+
+def all_cases() -> dict[str, list[dict]]:
+    return {f"{e.code}.json": cases_for(e.code) for e in cat.EVENTS}

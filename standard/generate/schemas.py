@@ -1,0 +1,235 @@
+"""JSON Schemas (draft 2020-12) for every message, generated from the profile definitions.
+
+Each schema node that can fail carries ``x-finding`` (the finding code a breach produces)
+and, where useful, ``x-hint`` (what to do). Validators in any language can use the
+schemas alone; ours reads the annotations to report stable codes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from standard import catalogue as cat
+from standard import fhirmodel
+from standard import terminology as term
+from standard.profiles import PROFILES, El, effective_elements
+
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def _pattern_schema(value: Any) -> dict:
+    """A schema that holds when the instance contains `value` (FHIR pattern semantics)."""
+    if isinstance(value, dict):
+        return {
+            "type": "object",
+            "properties": {k: _pattern_schema(v) for k, v in value.items()},
+            "required": sorted(value),
+            "x-finding": "profile-fixed-value",
+        }
+    if isinstance(value, list):
+        return {"type": "array", "allOf": [{"contains": _pattern_schema(v), "x-finding": "profile-fixed-value",
+                                            "x-hint": f"must contain {_describe(v)}"} for v in value]}
+    return {"const": value}
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, dict) and "coding" in value:
+        return " or ".join(f"{c['system']}|{c['code']}" for c in value["coding"])
+    if isinstance(value, dict) and "system" in value and "code" in value:
+        return f"{value['system']}|{value['code']}"
+    return repr(value)
+
+
+def _coding_schema(value_set_id: str) -> dict:
+    options = [
+        {"properties": {"system": {"const": system}, "code": {"enum": sorted(codes)}},
+         "required": ["system", "code"]}
+        for system, codes in sorted(term.expand(value_set_id).items())
+    ]
+    return options[0] if len(options) == 1 else {"anyOf": options}
+
+
+def _binding_schema(type_name: str, value_set_id: str) -> dict:
+    vs = term.value_sets()[value_set_id]
+    hint = f"use a code from ValueSet {vs.canonical} ({vs.title})"
+    if type_name == "code":
+        (codes,) = term.expand(value_set_id).values()
+        return {"enum": sorted(codes), "x-finding": "profile-binding", "x-hint": hint}
+    if type_name == "Coding":
+        return {**_coding_schema(value_set_id), "x-finding": "profile-binding", "x-hint": hint}
+    if type_name == "CodeableConcept":
+        return {
+            "required": ["coding"],
+            "properties": {"coding": {"contains": _coding_schema(value_set_id), "x-finding": "profile-binding",
+                                      "x-hint": hint}},
+            "x-finding": "profile-binding", "x-hint": hint,
+        }
+    raise ValueError(f"cannot bind a {type_name} element to a value set")
+
+
+def _own_constraints(el: El, info: fhirmodel.ElementInfo) -> list[dict]:
+    """Schemas that one element value (one item, for lists) must satisfy."""
+    parts: list[dict] = []
+    if el.fixed is not None and ":" not in el.path.split(".")[-1]:
+        parts.append(_pattern_schema(el.fixed))
+    if el.binding and el.strength == "required":
+        parts.append(_binding_schema(info.type_name, el.binding))
+    if el.regex:
+        parts.append({"type": "string", "pattern": el.regex, "x-finding": el.finding or "profile-format",
+                      "x-hint": f"must match {el.regex}"})
+    if el.targets:
+        parts.append({"required": ["reference"], "properties": {"reference": {"type": "string"}},
+                      "x-finding": "profile-cardinality",
+                      "x-hint": "reference the fullUrl of an entry in this Bundle"})
+    if el.logical:
+        parts.append({"required": ["identifier"], "x-finding": "profile-cardinality",
+                      "x-hint": "identify the participant by its directory identifier"})
+    return parts
+
+
+def _node(type_name: str, elements: list[tuple[str, El]]) -> dict:
+    """Schema of a value of FHIR type `type_name` under the given (relative path, element) constraints."""
+    by_name: dict[str, dict[str, Any]] = {}
+    for rel, el in elements:
+        head, _, rest = rel.partition(".")
+        name, _, slice_name = head.partition(":")
+        entry = by_name.setdefault(name, {"own": None, "children": [], "slices": {}})
+        if slice_name:
+            sl = entry["slices"].setdefault(slice_name, {"own": None, "children": []})
+            if rest:
+                sl["children"].append((rest, el))
+            else:
+                sl["own"] = el
+        elif rest:
+            entry["children"].append((rest, el))
+        else:
+            entry["own"] = el
+
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for name, entry in by_name.items():
+        info = fhirmodel.element(type_name, name)
+        own: El | None = entry["own"]
+        if own is not None and own.max == "0":
+            properties[name] = False
+            continue
+        item_parts = _own_constraints(own, info) if own else []
+        if entry["children"]:
+            item_parts.append(_node(info.type_name, entry["children"]))
+        item = _merge(item_parts)
+        if info.is_list:
+            prop: dict[str, Any] = {"type": "array", "items": item} if item else {"type": "array"}
+            if own and own.min:
+                prop["minItems"] = own.min
+            if own and own.max == "1":
+                prop["maxItems"] = 1
+            slice_rules = [_slice(info.type_name, s_name, s) for s_name, s in entry["slices"].items()]
+            if slice_rules:
+                prop["allOf"] = [r for rules in slice_rules for r in rules]
+            properties[name] = prop
+        else:
+            properties[name] = item
+        if own and own.min:
+            required.append(name)
+    schema: dict[str, Any] = {"properties": properties}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def _slice(type_name: str, slice_name: str, sl: dict) -> list[dict]:
+    own: El = sl["own"]
+    discriminator = _pattern_schema(own.fixed)
+    rules: list[dict] = []
+    count: dict[str, Any] = {"contains": discriminator, "minContains": own.min or 0,
+                             "x-finding": "profile-cardinality",
+                             "x-hint": f"slice '{slice_name}' ({_describe(own.fixed)})"}
+    if own.max not in (None, "*"):
+        count["maxContains"] = int(own.max)
+    rules.append(count)
+    if sl["children"]:
+        rules.append({"items": {"if": discriminator, "then": _node(type_name, sl["children"])}})
+    return rules
+
+
+def _merge(parts: list[dict]) -> dict:
+    if not parts:
+        return {}
+    if len(parts) == 1:
+        return parts[0]
+    return {"allOf": parts}
+
+
+def profile_schema(profile_id: str) -> dict:
+    """The schema of one profiled resource."""
+    profile = PROFILES[profile_id]
+    elements = [(el.path, el) for el in effective_elements(profile_id)]
+    schema = _node(profile.type, elements)
+    schema["properties"]["resourceType"] = {"const": profile.type}
+    schema["required"] = ["resourceType", *schema.get("required", [])]
+    return {"title": profile.title, "description": profile.description, "x-profile": profile.url, **schema}
+
+
+def _is_type(resource_type: str) -> dict:
+    return {"properties": {"resourceType": {"const": resource_type}}, "required": ["resourceType"]}
+
+
+def event_schema(event: cat.Event) -> dict:
+    """The schema of one message type: the Bundle, its header and every profiled entry."""
+    profiles = [event.header_profile, event.focus_profile, *event.required_profiles, *event.optional_profiles]
+    by_type: dict[str, str] = {}
+    for pid in profiles[1:]:
+        rtype = PROFILES[pid].type
+        if rtype in by_type and by_type[rtype] != pid:
+            raise ValueError(f"event {event.code}: {pid} and {by_type[rtype]} both profile {rtype}")
+        by_type[rtype] = pid
+    defs = {pid: profile_schema(pid) for pid in ["SGX-MessageBundle", *dict.fromkeys(profiles)]}
+    if PROFILES[event.header_profile].base:
+        base = PROFILES[event.header_profile].base
+        defs[base] = profile_schema(base)
+    defs["header"] = {
+        "allOf": [{"$ref": f"#/$defs/{event.header_profile}"}],
+        "properties": {
+            "eventCoding": {"properties": {"code": {"const": event.code}}},
+            "definition": {"const": event.definition_url},
+        },
+    }
+    dispatch = [{"if": _is_type("MessageHeader"), "then": {"$ref": "#/$defs/header"}}]
+    dispatch += [{"if": _is_type(rtype), "then": {"$ref": f"#/$defs/{pid}"}} for rtype, pid in by_type.items()]
+    allowed = sorted({"MessageHeader", *by_type})
+    required_entries = [
+        {"contains": {"properties": {"resource": _is_type(PROFILES[pid].type)}, "required": ["resource"]},
+         "x-finding": "profile-cardinality",
+         "x-hint": f"the {event.code} message needs a {PROFILES[pid].type} entry ({PROFILES[pid].title})"}
+        for pid in dict.fromkeys([event.focus_profile, *event.required_profiles])
+    ]
+    return {
+        "$schema": DIALECT,
+        "$id": event.schema_id,
+        "title": f"{event.display} message",
+        "description": event.purpose,
+        "x-event": event.code,
+        "x-message-definition": event.definition_url,
+        "allOf": [{"$ref": "#/$defs/SGX-MessageBundle"}],
+        "properties": {
+            "entry": {
+                "items": {
+                    "properties": {
+                        "resource": {
+                            "properties": {"resourceType": {
+                                "enum": allowed, "x-finding": "profile-unexpected-resource",
+                                "x-hint": f"a {event.code} message may only carry {', '.join(allowed)}"}},
+                            "allOf": dispatch,
+                        }
+                    }
+                },
+                "allOf": required_entries,
+            }
+        },
+        "$defs": defs,
+    }
+
+
+def all_schemas() -> dict[str, dict]:
+    """Every message schema by file name."""
+    return {f"{e.code}.schema.json": event_schema(e) for e in cat.EVENTS}

@@ -1,0 +1,138 @@
+"""The validator: `is_valid`, `iter_findings` and `validate`, in layers.
+
+1. parse     bytes to JSON, size cap, the event named by the MessageHeader
+2. schema    the event's generated JSON Schema (cardinality, fixed values, bindings, formats)
+3. structure FHIR R4 structure through the fhir.resources models (full validation only)
+4. profile   bdl-7, bdl-12, focus and references resolve inside the Bundle, reference target types
+5. business  NHS number check digit, known LA and ICB codes, date order, questionnaire answers
+
+The router runs the hot path (every layer but structure); vendors and adapters run them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import orjson
+
+from sgx.errors import MessageInvalid
+from standard import catalogue as cat
+from standard.validator import business_rules, profile_rules, schema_layer
+from standard.validator.findings import ERROR, FINDING_CODES, Finding
+from standard.validator.index import index_message
+
+__all__ = ["Finding", "FINDING_CODES", "Validator", "is_valid", "iter_findings", "validate", "HOT_PATH", "FULL",
+           "event_of"]
+
+FULL = ("parse", "schema", "structure", "profile", "business")
+HOT_PATH = ("parse", "schema", "profile", "business")
+MAX_MESSAGE_BYTES = 5 * 1024 * 1024
+
+
+def event_of(doc: Any) -> str | None:
+    """The event code named by the message's MessageHeader, if any (first entry preferred)."""
+    entries = doc.get("entry") if isinstance(doc, dict) else None
+    if not isinstance(entries, list):
+        return None
+    for entry in entries:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and resource.get("resourceType") == "MessageHeader":
+            coding = resource.get("eventCoding")
+            code = coding.get("code") if isinstance(coding, dict) else None
+            return code if isinstance(code, str) else None
+    return None
+
+
+class Validator:
+    """Validates messages against the standard.
+
+    Args:
+        layers: which layers to run, in order; HOT_PATH or FULL (the default).
+        max_bytes: messages larger than this are refused before parsing.
+    """
+
+    def __init__(self, layers: Iterable[str] = FULL, *, max_bytes: int = MAX_MESSAGE_BYTES):
+        self.layers = tuple(layers)
+        unknown = set(self.layers) - set(FULL)
+        if unknown:
+            raise ValueError(f"unknown validation layers {sorted(unknown)}; choose from {FULL}")
+        self.max_bytes = max_bytes
+
+    def parse(self, message: bytes | str | dict) -> tuple[dict | None, list[Finding]]:
+        """Turn raw bytes into a JSON object, or say why not."""
+        if isinstance(message, dict):
+            return message, []
+        raw = message.encode() if isinstance(message, str) else message
+        if len(raw) > self.max_bytes:
+            return None, [Finding("message-too-large", "Bundle", f"the message is {len(raw)} bytes; the exchange "
+                                  f"accepts at most {self.max_bytes}; send large reports as attachments by "
+                                  "reference", layer="parse")]
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            return None, [Finding("json-invalid", "Bundle", f"not valid JSON ({_position(exc)}); check the "
+                                  "sender's serialiser", layer="parse")]
+        if not isinstance(doc, dict):
+            return None, [Finding("json-invalid", "Bundle", "a message must be a JSON object (a FHIR Bundle)",
+                                  layer="parse")]
+        return doc, []
+
+    def iter_findings(self, message: bytes | str | dict) -> Iterator[Finding]:
+        """Yield every finding for a message; nothing when it is valid."""
+        doc, problems = self.parse(message)
+        if problems:
+            yield from problems
+            return
+        event_code = event_of(doc)
+        if event_code not in cat.EVENTS_BY_CODE:
+            yield Finding("event-unknown", "Bundle.entry[0].resource.ofType(MessageHeader).eventCoding.code",
+                          "the message has no MessageHeader naming an event of the catalogue; known events: "
+                          + ", ".join(cat.EVENTS_BY_CODE), layer="parse")
+            return
+        if "schema" in self.layers:
+            yield from schema_layer.findings(event_code, doc)
+        if "structure" in self.layers:
+            from standard.validator import structure_layer  # imports the FHIR models: ~0.4 s, only when asked
+
+            yield from structure_layer.findings(doc)
+        if "profile" in self.layers or "business" in self.layers:
+            index = index_message(doc)
+            if "profile" in self.layers:
+                yield from profile_rules.findings(event_code, index)
+            if "business" in self.layers:
+                yield from business_rules.findings(event_code, index)
+
+    def is_valid(self, message: bytes | str | dict) -> bool:
+        """True when the message has no error finding."""
+        return not any(f.severity == ERROR for f in self.iter_findings(message))
+
+    def validate(self, message: bytes | str | dict) -> dict:
+        """Return the parsed message, or raise MessageInvalid carrying every error finding."""
+        doc, problems = self.parse(message)
+        errors = problems or [f for f in self.iter_findings(doc) if f.severity == ERROR]
+        if errors:
+            raise MessageInvalid(errors)
+        return doc
+
+
+def _position(exc: orjson.JSONDecodeError) -> str:
+    return f"line {exc.lineno}, column {exc.colno}"
+
+
+_default = Validator()
+
+
+def iter_findings(message: bytes | str | dict) -> Iterator[Finding]:
+    """Every finding of full validation."""
+    return _default.iter_findings(message)
+
+
+def is_valid(message: bytes | str | dict) -> bool:
+    """True when full validation finds no error."""
+    return _default.is_valid(message)
+
+
+def validate(message: bytes | str | dict) -> dict:
+    """Full validation; raises MessageInvalid with the findings."""
+    return _default.validate(message)
