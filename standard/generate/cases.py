@@ -54,6 +54,23 @@ def _dangling_focus(bundle: dict) -> None:
     bundle["entry"][0]["resource"]["focus"][0]["reference"] = "urn:uuid:00000000-0000-4000-8000-0000000000ff"
 
 
+def _dangling_reference(bundle: dict) -> None:
+    def first_reference(node):
+        if isinstance(node, dict):
+            if "reference" in node:
+                return node
+            node = list(node.values())
+        if isinstance(node, list):
+            for item in node:
+                found = first_reference(item)
+                if found is not None:
+                    return found
+        return None
+
+    first_reference([e["resource"] for e in reversed(bundle["entry"])])["reference"] = \
+        "urn:uuid:00000000-0000-4000-8000-0000000000fe"
+
+
 def _unknown_element(bundle: dict) -> None:
     _focus(bundle)["favouriteColour"] = "blue"
 
@@ -76,6 +93,7 @@ _GENERIC: list[tuple[str, str, Mutation]] = [
     ("MessageHeader is not the first entry", "bdl-12", _swap_header),
     ("two entries share a fullUrl", "bdl-7", _dup_url),
     ("MessageHeader.focus points outside the Bundle", "focus-missing", _dangling_focus),
+    ("a reference between entries points outside the Bundle", "ref-unresolved", _dangling_reference),
     ("the focus resource has an element FHIR R4 does not define", "fhir-structure", _unknown_element),
     ("a resource type the event does not allow", "profile-unexpected-resource", _alien_resource),
     ("MessageHeader.sender missing", "profile-cardinality", lambda b: b["entry"][0]["resource"].pop("sender")),

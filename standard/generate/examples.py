@@ -4,29 +4,26 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from standard import catalogue as cat
 from standard import compose as c
+from standard.validator.business_rules import nhs_check_digit
 
 # Participants of the examples: public organisation codes, invented setting and people.
 PLACING_LA, PLACING_LA_CODE = "la-886", "886"  # Kent
 HOST_LA, HOST_LADO, HOST_ICB = "la-371", "lado-371", "icb-QF7"  # Doncaster, South Yorkshire ICB
 PROVIDER = "provider-example-care"
 SETTING_URN, SETTING_NAME = "SC900001", "Example Lodge"
-MOMENT = datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc)
+MOMENT = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
 
 def synthetic_nhs_number(seed: int) -> str:
     """A 999-prefixed NHS number (the range reserved for testing) with a valid check digit."""
     n = seed
-    while True:
-        body = f"999{n:06d}"
-        total = sum(int(d) * w for d, w in zip(body, range(10, 1, -1)))
-        check = (11 - total % 11) % 11
-        if check != 10:
-            return body + str(check)
+    while (check := nhs_check_digit(f"999{n:06d}")) is None:
         n += 1
+    return f"999{n:06d}{check}"
 
 
 def _uuids(name: str) -> Callable[[], uuid.UUID]:

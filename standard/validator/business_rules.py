@@ -13,15 +13,18 @@ from standard.validator.index import MessageIndex
 from standard.validator.locations import entry_location
 
 
+def nhs_check_digit(first_nine: str) -> int | None:
+    """The modulus 11 check digit for the first nine digits of an NHS number; None when no number can have them."""
+    total = sum(int(d) * w for d, w in zip(first_nine, range(10, 1, -1), strict=True))
+    check = (11 - total % 11) % 11
+    return None if check == 10 else check
+
+
 def nhs_number_is_valid(value: str) -> bool:
     """Modulus 11 check of a 10-digit NHS number."""
     if len(value) != 10 or not value.isdigit():
         return False
-    total = sum(int(d) * w for d, w in zip(value[:9], range(10, 1, -1)))
-    check = 11 - total % 11
-    if check == 11:
-        check = 0
-    return check != 10 and check == int(value[9])
+    return nhs_check_digit(value[:9]) == int(value[9])
 
 
 @cache

@@ -1,0 +1,93 @@
+"""Validator throughput on typical ~5 KB messages: the router's hot path and full validation.
+
+Every message is distinct (its own child, dates, ids); settings and providers come from a pool
+of 40, as they do in real traffic. Run: python bench/bench_validator.py [--messages N] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from standard import catalogue as cat
+from standard import compose as c
+from standard.generate.examples import synthetic_nhs_number
+from standard.validator import FULL, HOT_PATH, Validator
+
+RESULTS = Path(__file__).parent / "RESULTS.md"
+
+
+def typical_message(i: int) -> bytes:
+    """A placement-started message of about 5 KB with a Provenance entry, unique per i."""
+    b = c.MessageBuilder("placement-started", "la-886", moment=datetime(2026, 3, 2, tzinfo=UTC))
+    child = b.add(c.child(f"C{i:07d}", "886", f"20{10 + i % 8}-0{1 + i % 9}-1{i % 9}", "female" if i % 2 else "male",
+                          nhs_number=synthetic_nhs_number(i), pseudonym=uuid.uuid4().hex))
+    episode = b.add(c.looked_after_episode(child, "la-886", ["C2", "C1", "V2"][i % 3], "2025-09-01"))
+    urn = f"SC9{i % 40:05d}"
+    provider = b.add(c.organization(f"Provider {i % 40} Ltd", {cat.OFSTED_URN: f"SC8{i % 40:05d}"}))
+    setting = b.add(c.setting(urn, f"Setting {i % 40}", provider_ref=provider))
+    encounter = c.placement(child, episode, setting, "K2", f"2026-0{1 + i % 9}-0{1 + i % 9}",
+                            provider_type="PR4", provider_ref=provider)
+    encounter["text"] = {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml"><p>Placement '
+                         f"{i} in a children's home (K2), private provision (PR4), started on the date shown; "
+                         "the child is looked after under a full care order. Planned duration: long term. Care "
+                         "plan reviewed at the first statutory review; health assessment requested from the host "
+                         "ICB; education placement confirmed with the virtual school of the placing authority. "
+                         "Contact arrangements as in the care plan.</p></div>"}
+    placement = b.add(encounter, focus=True)
+    b.add({"resourceType": "Provenance", "target": [{"reference": placement}, {"reference": episode}],
+           "recorded": "2026-03-02T09:30:00.000Z",
+           "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
+                                    "code": "CREATE", "display": "create"}]},
+           "agent": [{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                                           "code": "author", "display": "Author"}]},
+                      "who": {"identifier": {"system": cat.PARTICIPANT_ID, "value": "la-886"},
+                              "display": "Placing authority case management system"}}]})
+    return orjson.dumps(b.build())
+
+
+def rate(validator: Validator, corpus: list[bytes], seconds: float) -> float:
+    """Messages per second over whole passes of the corpus, for at least `seconds`."""
+    done, start = 0, time.perf_counter()
+    while True:
+        for raw in corpus:
+            if not validator.is_valid(raw):
+                raise SystemExit("a benchmark message is invalid: fix the generator")
+        done += len(corpus)
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return done / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--write", action="store_true", help="append the figures to bench/RESULTS.md")
+    args = parser.parse_args()
+    corpus = [typical_message(i) for i in range(args.messages)]
+    size = statistics.mean(len(m) for m in corpus)
+    hot, full = Validator(HOT_PATH), Validator(FULL)
+    full.is_valid(corpus[0])  # import the FHIR models outside the timing
+    hot_rates = [rate(hot, corpus, args.seconds) for _ in range(args.repeats)]
+    full_rates = [rate(full, corpus, args.seconds) for _ in range(args.repeats)]
+    line = (f"| {datetime.now(UTC):%Y-%m-%d} | {platform.python_version()} | {args.messages} | {size:,.0f} B | "
+            f"{statistics.median(hot_rates):,.0f} | {statistics.median(full_rates):,.0f} |")
+    print("| date | python | messages | mean size | hot path msg/s (median) | full msg/s (median) |")
+    print(line)
+    print(f"hot runs: {[round(r) for r in hot_rates]}, full runs: {[round(r) for r in full_rates]}")
+    if args.write:
+        with RESULTS.open("a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+
+
+if __name__ == "__main__":
+    main()

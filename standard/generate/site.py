@@ -1,0 +1,181 @@
+"""`sgx standard docs`: a static HTML site of the standard, readable without any FHIR tooling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+from jinja2 import Environment, select_autoescape
+
+from standard import catalogue as cat
+from standard import terminology as term
+from standard.generate.build import package_tarball
+from standard.generate.examples import SCENARIOS
+from standard.profiles import PROFILES, effective_elements
+from standard.validator.findings import FINDING_CODES
+
+_BASE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }} - Safeguarding Exchange {{ version }}</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:0;color:#0b0c0c;line-height:1.45}
+header{background:#1d3557;color:#fff;padding:.8rem 1.5rem}header a{color:#fff;margin-right:1rem}
+main{max-width:72rem;margin:0 auto;padding:1rem 1.5rem}
+table{border-collapse:collapse;width:100%;margin:1rem 0}th,td{border:1px solid #b1b4b6;padding:.3rem .5rem;
+text-align:left;vertical-align:top;font-size:.92rem}th{background:#f3f2f1}
+code,pre{font-family:ui-monospace,monospace;font-size:.85rem}pre{background:#f3f2f1;padding:1rem;overflow:auto}
+.tag{display:inline-block;background:#e8f1f8;border-radius:3px;padding:0 .4rem;margin:0 .2rem .2rem 0}
+dl.res{display:grid;grid-template-columns:16rem 1fr;gap:.2rem 1rem}dl.res dt{color:#505a5f}
+section.card{border-left:4px solid #1d70b8;padding:.2rem 1rem;margin:1rem 0;background:#fafafa}
+</style></head><body>
+<header><strong>Safeguarding Exchange {{ version }}</strong> &nbsp;
+<a href="{{ root }}index.html">Messages</a><a href="{{ root }}profiles.html">Profiles</a>
+<a href="{{ root }}terminology.html">Code systems</a><a href="{{ root }}requirements.html">Requirements</a>
+<a href="{{ root }}findings.html">Finding codes</a><a href="{{ root }}{{ tgz }}">Download package</a></header>
+<main>{{ body }}</main></body></html>"""
+
+_INDEX = """<h1>Safeguarding Exchange standard</h1>
+<p>FHIR R4 messages for sharing safeguarding information about children placed in residential settings in England,
+between placing local authorities, host local authorities and their LADOs, host ICBs, Ofsted, CQC, police and
+providers. Canonical base <code>{{ canonical }}</code>; FHIR {{ fhir }}; package <code>{{ package }}</code>.</p>
+<p>Download: <a href="{{ tgz }}">{{ tgz }}</a> (FHIR npm package with profiles, terminology, MessageDefinitions,
+examples), the <a href="schemas/">JSON Schemas</a> (draft 2020-12) and the <a href="cases/">case suite</a>.</p>
+<h2>Messages</h2><table><tr><th>Event</th><th>Sent by</th><th>Routed to</th><th>Focus</th><th>Legal basis</th></tr>
+{% for e in events %}<tr><td><a href="message/{{ e.code }}.html">{{ e.display }}</a><br><code>{{ e.code }}</code></td>
+<td>{% for s in e.senders %}<span class="tag">{{ s }}</span>{% endfor %}</td>
+<td>{% for r in e.recipients %}<span class="tag">{{ r.role }}{% if r.of != 'setting' %} of {{ r.of }}{% endif %}
+{% if r.condition %} when {{ r.condition }}{% endif %}</span>{% endfor %}</td>
+<td>{{ profiles[e.focus_profile].type }} (<a href="profile/{{ e.focus_profile }}.html">{{ e.focus_profile }}</a>)</td>
+<td>{{ e.legal_basis }}</td></tr>{% endfor %}</table>"""
+
+_MESSAGE = """<h1>{{ e.display }} <code>{{ e.code }}</code></h1><p>{{ e.purpose }}</p>
+<table><tr><th>Legal basis</th><td>{{ e.legal_basis }}</td></tr>
+<tr><th>Timeliness</th><td>{{ e.timeliness }}</td></tr>
+<tr><th>Who sends</th><td>{% for s in e.senders %}<span class="tag">{{ roles[s].display }}</span>{% endfor %}</td></tr>
+<tr><th>Who receives</th><td><ul>{% for r in e.recipients %}<li>{{ roles[r.role].display }}{% if r.of == 'child' %}
+of the child the message names{% elif r.of == 'children-at-setting' %}: every placing authority with a child at the
+setting now, each told only of its own children{% elif r.of == 'sender' %}: the original sender{% endif %}
+{% if r.condition %} (only when {{ r.condition }}){% endif %}</li>{% endfor %}</ul></td></tr>
+<tr><th>Category</th><td>{{ e.category }}; response required: {{ e.response_required }}</td></tr>
+<tr><th>Sensitivity labels</th><td>{% for s in e.sensitivity %}<span class="tag">{{ s }}</span>
+{% else %}none{% endfor %}</td></tr>
+<tr><th>Requirements</th><td>{% for r in e.requirements %}<a class="tag" href="../requirements.html#{{ r }}">{{ r }}</a>
+{% endfor %}</td></tr>
+<tr><th>Definitions</th><td><a href="../schemas/{{ e.code }}.schema.json">JSON Schema</a> &middot;
+MessageDefinition <code>{{ e.definition_url }}</code></td></tr></table>
+<h2>Contents</h2><table><tr><th>Resource</th><th>Profile</th><th>Needed</th></tr>
+{% for pid, need in contents %}<tr><td>{{ profiles[pid].type }}</td>
+<td><a href="../profile/{{ pid }}.html">{{ profiles[pid].title }}</a></td><td>{{ need }}</td></tr>{% endfor %}</table>
+{% for name, example, rendered in examples %}<h2>Example: {{ name }}</h2>
+{% for rtype, facts in rendered %}<section class="card"><h3>{{ rtype }}</h3><dl class="res">
+{% for k, v in facts %}<dt>{{ k }}</dt><dd>{{ v }}</dd>{% endfor %}</dl></section>{% endfor %}
+<details><summary>As JSON</summary><pre>{{ example }}</pre></details>{% endfor %}"""
+
+_PROFILE = """<h1>{{ p.title }} <code>{{ p.id }}</code></h1><p>{{ p.description }}</p>
+<p>Constrains FHIR R4 <code>{{ p.type }}</code>{% if p.base %}, based on
+<a href="{{ p.base }}.html">{{ p.base }}</a>{% endif %}. Canonical <code>{{ p.url }}</code>.</p>
+<table><tr><th>Element</th><th>Card.</th><th>Constraint</th><th>Meaning</th></tr>
+{% for el in elements %}<tr><td><code>{{ p.type }}.{{ el.path }}</code></td>
+<td>{{ el.min if el.min is not none else '' }}..{{ el.max if el.max is not none else '' }}</td>
+<td>{% if el.fixed is not none %}fixed <code>{{ el.fixed }}</code><br>{% endif %}
+{% if el.binding %}{{ el.strength }} binding to <a href="../terminology.html#{{ el.binding }}">{{ el.binding }}</a><br>
+{% endif %}{% if el.regex %}matches <code>{{ el.regex }}</code><br>{% endif %}
+{% if el.targets %}references {{ el.targets|join(', ') }}{% endif %}{% if el.logical %}participant identifier{% endif %}
+</td><td>{{ el.short }}</td></tr>{% endfor %}</table>"""
+
+_PROFILES = """<h1>Profiles</h1><table><tr><th>Profile</th><th>Resource</th><th>Description</th></tr>
+{% for p in profiles %}<tr><td><a href="profile/{{ p.id }}.html">{{ p.title }}</a><br><code>{{ p.id }}</code></td>
+<td>{{ p.type }}</td><td>{{ p.description }}</td></tr>{% endfor %}</table>"""
+
+_TERMINOLOGY = """<h1>Code systems and value sets</h1>
+{% for cs in systems %}<h2 id="{{ cs.id }}">{{ cs.title }}</h2><p>{{ cs.description }} <code>{{ cs.canonical }}</code>
+</p><table><tr><th>Code</th><th>Display</th><th>Definition</th></tr>{% for c in cs.concepts %}
+<tr><td><code>{{ c.code }}</code></td><td>{{ c.display }}</td><td>{{ c.definition }}</td></tr>{% endfor %}</table>
+{% endfor %}<h2>Value sets</h2><table><tr><th>Value set</th><th>Includes</th></tr>{% for vs in sets %}
+<tr><td id="{{ vs.id }}"><code>{{ vs.canonical }}</code><br>{{ vs.title }}</td><td>{% for s, codes in vs.includes %}
+<a href="#{{ s }}">{{ s }}</a>{% if codes %}: {{ codes|join(', ') }}{% endif %}<br>{% endfor %}</td></tr>{% endfor %}
+</table>"""
+
+_REQUIREMENTS = """<h1>Requirements</h1><table><tr><th>Id</th><th>Requirement</th><th>Findings that enforce it</th>
+</tr>{% for r in requirements %}<tr id="{{ r.id }}"><td>{{ r.id }}</td><td>{{ r.text }}</td>
+<td>{% for f in r.findings %}<a class="tag" href="findings.html#{{ f }}">{{ f }}</a>{% endfor %}</td></tr>
+{% endfor %}</table>"""
+
+_FINDINGS = """<h1>Finding codes</h1><p>Every finding of the validator has one of these stable codes, a FHIRPath-style
+location and a message that says what to fix. Messages never repeat values from the message.</p>
+<table><tr><th>Code</th><th>Layer</th><th>Meaning</th></tr>{% for code, (layer, title) in codes %}
+<tr id="{{ code }}"><td><code>{{ code }}</code></td><td>{{ layer }}</td><td>{{ title }}</td></tr>{% endfor %}</table>"""
+
+
+def _render_resource(resource: dict) -> list[tuple[str, str]]:
+    """Flatten a resource into (element, value) lines a person can read; codes show their display text."""
+    facts: list[tuple[str, str]] = []
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            if "code" in node and "system" in node:
+                facts.append((path, f"{node.get('display') or node['code']} ({node['code']})"))
+                return
+            for key, value in node.items():
+                if key != "resourceType":
+                    walk(value, f"{path}.{key}" if path else key)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, path)
+        else:
+            facts.append((path, str(node)))
+
+    walk(resource, "")
+    return facts
+
+
+def write_site(out: Path) -> list[Path]:
+    env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
+    base = env.from_string(_BASE)
+    tgz = f"{cat.PACKAGE_NAME}-{cat.VERSION}.tgz"
+    written: list[Path] = []
+
+    def page(rel: str, title: str, template: str, **ctx) -> None:
+        root = "../" * rel.count("/")
+        body = env.from_string(template).render(root=root, **ctx)
+        path = out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(base.render(title=title, body=body, root=root, tgz=tgz, version=cat.VERSION),
+                        encoding="utf-8")
+        written.append(path)
+
+    env.globals["Markup"] = None
+    roles = {r.code: r for r in cat.ROLES}
+    page("index.html", "Messages", _INDEX, events=cat.EVENTS, profiles=PROFILES, canonical=cat.CANONICAL,
+         fhir=cat.FHIR_VERSION, package=cat.PACKAGE_NAME, tgz=tgz)
+    for e in cat.EVENTS:
+        contents = [(e.header_profile, "always"), (e.focus_profile, "focus")]
+        contents += [(p, "required") for p in e.required_profiles] + [(p, "optional") for p in e.optional_profiles]
+        examples = []
+        for name in (n for n in SCENARIOS if n.startswith(e.code + "-")):
+            example = SCENARIOS[name](name)
+            rendered = [(x["resource"]["resourceType"], _render_resource(x["resource"])) for x in example["entry"]]
+            examples.append((name, orjson.dumps(example, option=orjson.OPT_INDENT_2).decode(), rendered))
+        page(f"message/{e.code}.html", e.display, _MESSAGE, e=e, roles=roles, profiles=PROFILES,
+             contents=contents, examples=examples)
+    for p in PROFILES.values():
+        page(f"profile/{p.id}.html", p.title, _PROFILE, p=p, elements=effective_elements(p.id))
+    page("profiles.html", "Profiles", _PROFILES, profiles=list(PROFILES.values()))
+    page("terminology.html", "Code systems", _TERMINOLOGY, systems=list(term.code_systems().values()),
+         sets=list(term.value_sets().values()))
+    page("requirements.html", "Requirements", _REQUIREMENTS, requirements=cat.REQUIREMENTS)
+    page("findings.html", "Finding codes", _FINDINGS, codes=sorted(FINDING_CODES.items()))
+
+    from standard import artefacts
+
+    for folder in ("schemas", "cases"):
+        target = out / folder
+        target.mkdir(parents=True, exist_ok=True)
+        source = getattr(artefacts, folder.upper())
+        for file in sorted(source.glob("*.json")):
+            (target / file.name).write_bytes(file.read_bytes())
+        listing = "".join(f'<li><a href="{f.name}">{f.name}</a></li>' for f in sorted(source.glob("*.json")))
+        (target / "index.html").write_text(f"<!doctype html><meta charset=utf-8><title>{folder}</title>"
+                                           f"<h1>{folder}</h1><ul>{listing}</ul>", encoding="utf-8")
+    (out / tgz).write_bytes(package_tarball())
+    return written

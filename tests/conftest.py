@@ -1,0 +1,23 @@
+"""Shared fixtures: the standard's case suite loaded once for every test that needs it."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from standard import artefacts
+
+
+def load_cases() -> list[tuple[str, str, dict]]:
+    """(case id, message type, test) for every test of every case file."""
+    out = []
+    for file in sorted(artefacts.CASES.glob("*.json")):
+        for group in orjson.loads(file.read_bytes()):
+            for test in group["tests"]:
+                out.append((f"{group['message_type']}: {test['description']}", group["message_type"], test))
+    return out
+
+
+@pytest.fixture(scope="session")
+def examples() -> dict[str, dict]:
+    return {p.stem: orjson.loads(p.read_bytes()) for p in sorted(artefacts.EXAMPLES.glob("*.json"))}

@@ -1,0 +1,58 @@
+"""`sgx standard` exit codes and output formats."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from click.testing import CliRunner
+
+from sgx.cli import cli
+from standard import artefacts
+
+
+def test_validate_exit_codes(tmp_path, examples):
+    runner = CliRunner()
+    good = runner.invoke(cli, ["standard", "validate", str(artefacts.EXAMPLES)])
+    assert good.exit_code == 0, good.output
+    bad_message = copy.deepcopy(examples["escalation-triangulation"])
+    bad_message["type"] = "history"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(bad_message))
+    result = runner.invoke(cli, ["standard", "validate", str(bad)])
+    assert result.exit_code == 1
+    assert "profile-fixed-value at Bundle.type" in result.output
+    missing = runner.invoke(cli, ["standard", "validate", str(tmp_path / "nope.json")])
+    assert missing.exit_code == 2
+    no_args = runner.invoke(cli, ["standard", "validate"])
+    assert no_args.exit_code == 2
+
+
+def test_validate_json_and_operationoutcome_formats(tmp_path, examples):
+    message = copy.deepcopy(examples["escalation-triangulation"])
+    del message["timestamp"]
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(message))
+    runner = CliRunner()
+    as_json = json.loads(runner.invoke(cli, ["standard", "validate", "--format", "json", str(path)]).stdout)
+    assert as_json[0]["valid"] is False
+    assert as_json[0]["findings"][0]["code"] == "profile-cardinality"
+    assert as_json[0]["findings"][0]["requirements"]
+    outcome = json.loads(runner.invoke(cli, ["standard", "validate", "--format", "operationoutcome",
+                                             str(path)]).stdout)
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["expression"] == ["Bundle.timestamp"]
+
+
+def test_build_check_passes_on_a_fresh_checkout():
+    result = CliRunner().invoke(cli, ["standard", "build", "--check"])
+    assert result.exit_code == 0, result.output
+
+
+def test_docs_writes_a_page_per_message_with_its_legal_basis(tmp_path):
+    result = CliRunner().invoke(cli, ["standard", "docs", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "message" / "serious-incident.html").read_text()
+    assert "regulation 40" in page and "Who receives" in page and "As JSON" in page
+    assert (tmp_path / "uk.safeguarding-exchange.r4-0.1.0.tgz").stat().st_size > 10_000
+    assert (tmp_path / "schemas" / "serious-incident.schema.json").exists()

@@ -1,0 +1,95 @@
+"""The validator's public API: is_valid, iter_findings, validate, and what findings may say."""
+
+from __future__ import annotations
+
+import copy
+
+import orjson
+import pytest
+
+import standard.validator as v
+from sgx.errors import MessageInvalid, SafeguardingExchangeError
+from standard.validator.outcome import operation_outcome
+
+
+def test_valid_example_passes_all_three_entry_points(examples):
+    message = examples["placement-started-childrens-home"]
+    assert v.is_valid(message)
+    assert list(v.iter_findings(orjson.dumps(message))) == []
+    assert v.validate(orjson.dumps(message).decode())["identifier"] == message["identifier"]
+
+
+def test_validate_raises_with_every_error_finding(examples):
+    message = copy.deepcopy(examples["placement-started-childrens-home"])
+    del message["timestamp"]
+    message["type"] = "batch"
+    with pytest.raises(MessageInvalid) as caught:
+        v.validate(message)
+    assert isinstance(caught.value, SafeguardingExchangeError)
+    assert {f.code for f in caught.value.findings} == {"profile-cardinality", "profile-fixed-value"}
+    assert "and 1 more finding" in str(caught.value)
+
+
+def test_findings_never_repeat_personal_data(examples):
+    message = copy.deepcopy(examples["placement-started-childrens-home"])
+    patient = next(e["resource"] for e in message["entry"] if e["resource"]["resourceType"] == "Patient")
+    patient["identifier"][1]["value"] = "9990000019"  # bad check digit
+    patient["birthDate"] = "14/05/2012"  # not FHIR
+    patient["identifier"][0]["value"] = 12345  # wrong JSON type
+    findings = list(v.iter_findings(message))
+    assert {"nhs-number-invalid", "fhir-structure"} <= {f.code for f in findings}
+    for f in findings:
+        for secret in ("9990000019", "14/05/2012", "12345", "2012"):
+            assert secret not in f.message and secret not in f.location
+
+
+def test_not_json_and_not_an_object_are_findings_not_exceptions():
+    assert [f.code for f in v.iter_findings(b"{not json")] == ["json-invalid"]
+    assert [f.code for f in v.iter_findings(b"[1, 2]")] == ["json-invalid"]
+    assert [f.code for f in v.iter_findings(b'{"resourceType": "Bundle"}')] == ["event-unknown"]
+
+
+def test_oversized_message_is_refused_before_parsing():
+    validator = v.Validator(max_bytes=100)
+    findings = list(validator.iter_findings(b"{" + b" " * 200 + b"}"))
+    assert [f.code for f in findings] == ["message-too-large"]
+
+
+def test_wrong_json_type_is_reported_as_profile_type(examples):
+    message = copy.deepcopy(examples["placement-started-childrens-home"])
+    patient = next(e["resource"] for e in message["entry"] if e["resource"]["resourceType"] == "Patient")
+    patient["identifier"] = patient["identifier"][0]  # an object where FHIR has a list
+    assert "profile-type" in {f.code for f in v.iter_findings(message)}
+
+
+def test_locations_are_fhirpath_style(examples):
+    message = copy.deepcopy(examples["placement-started-childrens-home"])
+    encounter = next(e["resource"] for e in message["entry"] if e["resource"]["resourceType"] == "Encounter")
+    encounter["period"]["end"] = "2000-01-01"
+    (finding,) = v.iter_findings(message)
+    assert finding.location == "Bundle.entry[5].resource.ofType(Encounter).period.end"
+    assert finding.requirements == ("PLC-005",)
+
+
+def test_unknown_layer_is_refused():
+    with pytest.raises(ValueError, match="unknown validation layers"):
+        v.Validator(["schema", "vibes"])
+
+
+def test_operation_outcome_carries_codes_and_expressions(examples):
+    message = copy.deepcopy(examples["concern-notification-whistleblowing"])
+    message["type"] = "document"
+    outcome = operation_outcome(v.iter_findings(message))
+    (issue,) = outcome["issue"]
+    assert issue["details"]["coding"][0]["code"] == "profile-fixed-value"
+    assert issue["expression"] == ["Bundle.type"]
+    assert operation_outcome([])["issue"][0]["severity"] == "information"
+
+
+def test_nhs_number_check_digit():
+    from standard.validator.business_rules import nhs_number_is_valid
+
+    assert nhs_number_is_valid("9434765919")  # NHS Digital's published test number
+    assert not nhs_number_is_valid("9434765918")
+    assert not nhs_number_is_valid("943476591")
+    assert not nhs_number_is_valid("94347659AB")
