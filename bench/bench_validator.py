@@ -7,7 +7,6 @@ of 40, as they do in real traffic. Run: python bench/bench_validator.py [--messa
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 import uuid
@@ -53,12 +52,12 @@ def typical_message(i: int) -> bytes:
     return orjson.dumps(b.build())
 
 
-def rate(validator: Validator, corpus: list[bytes], seconds: float) -> float:
-    """Messages per second over whole passes of the corpus, for at least `seconds`."""
+def rate(check, corpus, seconds: float) -> float:
+    """Items per second over whole passes of the corpus, for at least `seconds`."""
     done, start = 0, time.perf_counter()
     while True:
-        for raw in corpus:
-            if not validator.is_valid(raw):
+        for item in corpus:
+            if check(item) is False:
                 raise SystemExit("a benchmark message is invalid: fix the generator")
         done += len(corpus)
         elapsed = time.perf_counter() - start
@@ -66,24 +65,44 @@ def rate(validator: Validator, corpus: list[bytes], seconds: float) -> float:
             return done / elapsed
 
 
+# Reference workloads and their rates in the design baseline (PERF-BASELINE.md), measured in the same run so
+# that figures can be normalised for the machine's drift.
+BASELINE_NAIVE_FHIR = 700.0  # fhir.resources R4B Bundle.model_validate, typical 5 KB message
+BASELINE_ORJSON_LOADS = 51_000.0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--write", action="store_true", help="append the figures to bench/RESULTS.md")
     args = parser.parse_args()
     corpus = [typical_message(i) for i in range(args.messages)]
+    parsed = [orjson.loads(m) for m in corpus]
     size = statistics.mean(len(m) for m in corpus)
     hot, full = Validator(HOT_PATH), Validator(FULL)
     full.is_valid(corpus[0])  # import the FHIR models outside the timing
-    hot_rates = [rate(hot, corpus, args.seconds) for _ in range(args.repeats)]
-    full_rates = [rate(full, corpus, args.seconds) for _ in range(args.repeats)]
-    line = (f"| {datetime.now(UTC):%Y-%m-%d} | {platform.python_version()} | {args.messages} | {size:,.0f} B | "
-            f"{statistics.median(hot_rates):,.0f} | {statistics.median(full_rates):,.0f} |")
-    print("| date | python | messages | mean size | hot path msg/s (median) | full msg/s (median) |")
+    from fhir.resources.R4B.bundle import Bundle
+
+    rows = {"hot": [], "full": [], "naive": [], "loads": []}
+    for _ in range(args.rounds):  # interleaved, so drift hits every workload alike
+        rows["loads"].append(rate(orjson.loads, corpus, args.seconds / 3))
+        rows["hot"].append(rate(hot.is_valid, corpus, args.seconds))
+        rows["naive"].append(rate(Bundle.model_validate, parsed[:300], args.seconds))
+        rows["full"].append(rate(full.is_valid, corpus, args.seconds))
+    med = {k: statistics.median(v) for k, v in rows.items()}
+    full_ratio = statistics.median(f / n for f, n in zip(rows["full"], rows["naive"], strict=True))
+    hot_ratio = statistics.median(h / r for h, r in zip(rows["hot"], rows["loads"], strict=True))
+    line = (f"| {datetime.now(UTC):%Y-%m-%d} | {args.messages} | {size:,.0f} B "
+            f"| {med['hot']:,.0f} | {hot_ratio * BASELINE_ORJSON_LOADS:,.0f} "
+            f"| {med['full']:,.0f} | {med['naive']:,.0f} | {full_ratio:.2f} "
+            f"| {full_ratio * BASELINE_NAIVE_FHIR:,.0f} |")
+    print("| date | messages | mean size | hot msg/s | hot normalised | full msg/s | naive Bundle.model_validate/s "
+          "| full / naive | full normalised |")
     print(line)
-    print(f"hot runs: {[round(r) for r in hot_rates]}, full runs: {[round(r) for r in full_rates]}")
+    for k, v in rows.items():
+        print(f"{k}: {[round(x) for x in v]}")
     if args.write:
         with RESULTS.open("a", encoding="utf-8") as fh:
             fh.write(line + "\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Iterator
 from functools import cache
@@ -9,6 +10,7 @@ from functools import cache
 import orjson
 from pydantic import ValidationError
 
+from standard.validator import fhir_speedups
 from standard.validator.findings import Finding
 from standard.validator.locations import entry_location
 
@@ -21,6 +23,7 @@ _NOT_IN_R4 = frozenset({"SubscriptionTopic", "SubscriptionStatus", "Citation", "
 
 @cache
 def _model(resource_type: str):
+    fhir_speedups.install()
     from fhir.resources.R4B import get_fhir_model_class
 
     try:
@@ -29,10 +32,24 @@ def _model(resource_type: str):
         return None
 
 
+_URI = re.compile(r"\S*")
+
+
+def _plain_entry(entry: dict) -> bool:
+    """An entry holding only a fullUrl (uri: no whitespace) and a resource: valid as a BundleEntry by definition."""
+    url = entry.get("fullUrl")
+    return entry.keys() <= {"fullUrl", "resource"} and (url is None or (
+        isinstance(url, str) and _URI.fullmatch(url) is not None))
+
+
 def findings(doc: dict) -> Iterator[Finding]:
     entries = doc.get("entry") if isinstance(doc.get("entry"), list) else []
     shell = {k: v for k, v in doc.items() if k != "entry"}
-    shell["entry"] = [{k: v for k, v in e.items() if k != "resource"} for e in entries if isinstance(e, dict)]
+    # Entries with anything beyond fullUrl and resource are checked by the Bundle model too.
+    shell["entry"] = [{k: v for k, v in e.items() if k != "resource"} for e in entries
+                      if isinstance(e, dict) and not _plain_entry(e)] or None
+    if shell["entry"] is None:
+        del shell["entry"]
     yield from _cached("Bundle", shell, "Bundle")
     for i, entry in enumerate(entries):
         resource = entry.get("resource") if isinstance(entry, dict) else None
@@ -68,7 +85,9 @@ def _cached(resource_type: str, data: dict, base: str) -> Iterator[Finding]:
 
 def _problems(resource_type: str, data: dict) -> Iterator[tuple[str, str]]:
     try:
-        _model(resource_type).model_validate(data)
+        # Calling the class validates once; model_validate() would run fhir_core's custom
+        # __init__ inside a second validation pass and do the after-validators twice.
+        _model(resource_type)(**data)
     except ValidationError as exc:
         for error in exc.errors(include_input=False, include_url=False):
             suffix = ""
