@@ -1,51 +1,195 @@
-"""`sgx demo`: the whole flow that exists today, on this machine, with invented data."""
+"""`sgx demo`: the whole flow on one machine with invented children and a real directory of
+English local authorities and ICBs.
+
+Two children's homes in Doncaster. Kent and Leeds place children at Example Lodge; Manchester
+places a child at Example House in Sheffield. The provider reports a Regulation 40 incident and
+refers an allegation to Doncaster's LADO, who notifies across boundaries. Every message is
+signed, verified, validated, routed, audited and stored by each recipient's node.
+"""
 
 from __future__ import annotations
 
-import copy
+import logging
+import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
+import orjson
 
-from standard import catalogue as cat
-from standard.generate.examples import SCENARIOS
-from standard.validator import FULL, HOT_PATH, Validator
+from broker import directory as d
+from broker.network import Network
+from broker import signing
+from broker.keys import SigningKey
+from broker.router import SENDER, SIGNATURE
+from broker.transport import INGRESS, Envelope
+from standard import compose as c
+from standard.generate.examples import synthetic_nhs_number
+
+LODGE, HOUSE = "SC900001", "SC900002"
+PROVIDER, OTHER_PROVIDER = "provider-example-care", "provider-other-care"
+DONCASTER, SHEFFIELD = "la-371", "la-373"
+PLACING = {"la-886": "Kent", "la-383": "Leeds", "la-352": "Manchester"}
 
 
-def _recipients(event: cat.Event) -> str:
-    parts = []
-    for r in event.recipients:
-        text = r.role + ("" if r.of == "setting" else f" (of {r.of})")
-        parts.append(text + (f" when {r.condition}" if r.condition else ""))
-    return ", ".join(parts)
+def demo_network(root: Path, transport_url: str | None = None) -> Network:
+    participants = [
+        d.Participant(PROVIDER, d.PROVIDER, "Example Care Ltd", {"ofsted_provider": "SC900000"}),
+        d.Participant(OTHER_PROVIDER, d.PROVIDER, "Other Care Ltd", {"ofsted_provider": "SC900009"}),
+    ]
+    settings = [
+        d.Setting(LODGE, "Example Lodge", "childrens-home", DONCASTER, "icb-QF7", ["ofsted"], PROVIDER),
+        d.Setting(HOUSE, "Example House", "childrens-home", SHEFFIELD, "icb-QF7", ["ofsted", "cqc"], OTHER_PROVIDER),
+    ]
+    keyed = [PROVIDER, OTHER_PROVIDER, "router", "ofsted", "cqc", "icb-QF7", DONCASTER, "lado-371", SHEFFIELD,
+             *PLACING, *(f"lado-{la[3:]}" for la in PLACING)]
+    return Network.create(root, participants, settings, transport_url=transport_url, keyed=keyed)
+
+
+def _child(b: c.MessageBuilder, la: str, n: int) -> str:
+    return b.add(c.child(f"{la[3:]}-{n:04d}", la[3:], "2011-04-0{}".format(n % 9 + 1), "female" if n % 2 else "male",
+                         nhs_number=synthetic_nhs_number(n)))
+
+
+def placement(la: str, n: int, urn: str, start: str, *, sender: str | None = None) -> dict:
+    b = c.MessageBuilder("placement-started", sender or la)
+    child = _child(b, la, n)
+    episode = b.add(c.looked_after_episode(child, la, "C2", "2025-06-01"))
+    setting = b.add(c.setting(urn, "Example Lodge" if urn == LODGE else "Example House"))
+    b.add(c.placement(child, episode, setting, "K2", start, provider_type="PR4"), focus=True)
+    return b.build()
+
+
+def serious_incident(la: str, n: int, *, health: bool = False) -> dict:
+    b = c.MessageBuilder("serious-incident", PROVIDER)
+    child = _child(b, la, n)
+    setting = b.add(c.setting(LODGE, "Example Lodge"))
+    today = datetime.now(UTC)
+    incident = b.add(c.serious_incident(child, setting, "40-4-b-police-incident",
+                                        c.timestamp(today - timedelta(hours=10)),
+                                        aspects=["health-related"] if health else []))
+    b.add(c.incident_notification(incident, setting, child, PROVIDER, c.timestamp(today), "40-4-b-police-incident",
+                                  summary="Invented incident: police attended."), focus=True)
+    return b.build()
+
+
+def allegation(event: str, sender: str, case: str) -> dict:
+    b = c.MessageBuilder(event, sender, security=["allegation-detail"])
+    setting = b.add(c.setting(LODGE, "Example Lodge"))
+    role = b.add(c.staff_role("S-0042", PROVIDER, setting, job="Residential support worker"))
+    now = c.timestamp()
+    task = c.allegation_referral(case, role, setting, "lado-371", PROVIDER, now, "physical-abuse",
+                                 summary="Invented: a child reported being pushed.")
+    if event == "allegation-referral":
+        b.add(task, focus=True)
+    else:
+        task_ref = b.add(task)
+        b.add(c.allegation_notification(task_ref, setting, sender, now, summary="Strategy discussion held."),
+              focus=True)
+    return b.build()
+
+
+def _signed(net: Network, sender: str, message: dict, *, key: SigningKey | None = None) -> Envelope:
+    body = orjson.dumps(message)
+    message_id = message["identifier"]["value"]
+    event = message["entry"][0]["resource"]["eventCoding"]["code"]
+    signature = signing.sign_message(body, key or net.keys[sender], sender=sender, message_id=message_id, event=event)
+    return Envelope(message_id, body, {SIGNATURE: signature, SENDER: sender})
+
+
+def _tampered(envelope: Envelope) -> Envelope:
+    return Envelope(envelope.message_id, envelope.body.replace(b'"2011-', b'"2010-', 1), envelope.headers)
+
+
+def run_demo(root: Path, transport_url: str | None = None, echo=click.echo) -> dict[str, list[tuple[str, str]]]:
+    """Run the scenario; returns participant -> [(event, verification)] as stored by each node."""
+    logging.getLogger("sgx").setLevel(logging.ERROR)  # refusals are shown below, not as log lines
+    net = demo_network(root, transport_url)
+    transport = net.transport()
+    router = net.router(transport)
+    today = datetime.now(UTC).date().isoformat()
+
+    sends = [
+        ("la-886", placement("la-886", 1, LODGE, today)),
+        ("la-886", placement("la-886", 2, LODGE, today)),
+        ("la-383", placement("la-383", 3, LODGE, today)),
+        ("la-352", placement("la-352", 4, HOUSE, today)),
+        (PROVIDER, serious_incident("la-886", 1)),
+        (PROVIDER, serious_incident("la-383", 3, health=True)),
+        (PROVIDER, allegation("allegation-referral", PROVIDER, "LADO-371-0001")),
+        ("lado-371", allegation("allegation-notification", "lado-371", "LADO-371-0001")),
+    ]
+    echo("Sending (each participant signs with its own key; its outbox keeps what is not yet confirmed):")
+    for sender, message in sends:
+        outbox = net.outbox(sender)
+        outbox.add(message)
+        outbox.drain(transport)
+        router.run(idle_timeout=0.0, max_messages=1)
+        event = message["entry"][0]["resource"]["eventCoding"]["code"]
+        echo(f"  {sender:22} {event}")
+
+    echo("\nWhat the exchange refuses (each refusal is audited and the sender told):")
+    attacks = [
+        ("a provider notifies a placement", _signed(net, PROVIDER, placement("la-383", 9, LODGE, today,
+                                                                             sender=PROVIDER))),
+        ("a byte changed after signing", _tampered(_signed(net, "la-886", placement("la-886", 7, LODGE, today)))),
+        ("a captured message sent again", _signed(net, "la-383", sends[2][1])),
+        ("signed by a key not in the directory", _signed(net, "la-886", placement("la-886", 8, LODGE, today),
+                                                         key=SigningKey.generate("la-886-1"))),
+    ]
+    for what, envelope in attacks:
+        transport.publish(INGRESS, envelope)
+        decision = router.handle(transport.get(INGRESS))
+        echo(f"  {what:40} {decision.decision}: {decision.reason}")
+
+    received: dict[str, list[tuple[str, str]]] = {}
+    echo("\nWho received what (each node verified the sender's and the router's signatures, stored, then acked):")
+    for pid in sorted(net.keys):
+        node = net.node(pid, transport)
+        node.run(idle_timeout=0.0)
+        items = [i for i in node.inbox() if i.event != "acknowledgement"]
+        acks = [i for i in node.inbox() if i.event == "acknowledgement"]
+        received[pid] = [(i.event, i.verified) for i in node.inbox()]
+        if not items and not acks:
+            continue
+        name = net.directory.participants[pid].name
+        echo(f"  {pid:16} {name}")
+        for item in items:
+            children = item.delivery.get("children")
+            extra = f"; told of {len(children)} of its own children at the setting" if children else ""
+            echo(f"      {item.event:26} from {item.sender:22} as {','.join(item.delivery.get('roles', []))}{extra}")
+        if acks:
+            codes = [orjson.loads(a.body)["entry"][1]["resource"]["issue"][0]["details"]["coding"][0]["code"]
+                     for a in acks]
+            echo(f"      acknowledgements: {', '.join(f'{codes.count(x)} {x}' for x in sorted(set(codes)))}")
+
+    echo("\nRegister of children living away from home (pseudonyms only):")
+    for urn in (LODGE, HOUSE):
+        at = router.register.children_at(urn, today)
+        echo(f"  {urn} {net.directory.settings[urn].name}: " +
+             ", ".join(f"{la} ({PLACING.get(la, la)}) {len(kids)} child(ren)" for la, kids in at.items()))
+    problems = router.audit.verify()
+    echo(f"\nAudit log: {len(router.audit.records())} decisions in a hash chain; "
+         f"{'intact' if not problems else f'{len(problems)} problem(s)'}; head {router.audit.head()[:16]}...")
+    transport.close()
+    return received
 
 
 @click.command()
-@click.option("--site", "site_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("site"),
-              show_default=True, help="Where to write the standard's web pages.")
-def demo(site_dir: Path) -> None:
-    """Build, validate and route-plan one message of every event, show what a broken one reports,
-    and publish the standard's pages."""
-    full, hot = Validator(FULL), Validator(HOT_PATH)
-    click.secho("1. One message of every event, built from invented data and validated", bold=True)
-    for name, make in SCENARIOS.items():
-        message = make(name)
-        event = cat.get_event(message["entry"][0]["resource"]["eventCoding"]["code"])
-        verdict = "valid" if full.is_valid(message) and hot.is_valid(message) else "INVALID"
-        click.echo(f"   {name:42} {verdict:7} -> {_recipients(event)}")
+@click.option("--broker", "broker_url", default=None, help="amqp://user:pass@host:port/vhost to use RabbitMQ "
+              "(set up with 'sgx broker setup'); default: the embedded transport.")
+@click.option("--dir", "work_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Keep the network's files here (default: a temporary folder).")
+def demo(broker_url: str | None, work_dir: Path | None) -> None:
+    """Run the exchange end to end: placements, a Regulation 40, an allegation referral and the LADO's
+    cross-boundary notification, with signing, routing, the register and the audit log."""
+    click.secho("Safeguarding Exchange demo (all people invented; organisations are real public codes)\n", bold=True)
+    if work_dir:
+        run_demo(work_dir, broker_url)
+    else:
+        with tempfile.TemporaryDirectory(prefix="sgx-demo-") as tmp:
+            run_demo(Path(tmp), broker_url)
+    click.echo("\nThe standard's pages: sgx standard docs --out site/")
 
-    click.secho("\n2. A broken placement message: what the sender is told (no personal data echoed)", bold=True)
-    broken = copy.deepcopy(SCENARIOS["placement-started-childrens-home"]("placement-started-childrens-home"))
-    patient = next(e["resource"] for e in broken["entry"] if e["resource"]["resourceType"] == "Patient")
-    patient["identifier"][1]["value"] = "9990000019"
-    patient["birthDate"] = "14/05/2012"
-    del broken["timestamp"]
-    for finding in full.iter_findings(broken):
-        click.echo(f"   {finding.code:22} {finding.location}\n   {'':22} {finding.message}")
 
-    click.secho("\n3. The standard's pages, for vendors and practitioners", bold=True)
-    from standard.generate.site import write_site
-
-    pages = write_site(site_dir)
-    click.echo(f"   {len(pages)} pages written; open {site_dir / 'index.html'} in a browser")
-    click.echo("\nSigned routing between participants is the next part of the exchange to land; see docs/STATUS.md.")
+__all__ = ["allegation", "demo", "demo_network", "placement", "run_demo", "serious_incident"]

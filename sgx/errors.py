@@ -6,7 +6,13 @@
     │   └── MessageInvalid               a message broke the standard (carries findings)
     ├── BrokerError                      routing, signing, directory, transport
     │   ├── RecoverableBrokerError       try again later (broker down, confirm timed out)
+    │   │   └── TransportUnavailable     the transport cannot be reached now
     │   └── UnrecoverableBrokerError     retrying will not help (refused, misconfigured)
+    │       ├── DirectoryError           the directory is missing, expired or not signed by the operator
+    │       ├── Unroutable               the transport has no queue for the message
+    │       └── SignatureRejected        one class per reason: BadSignature, UnknownKey, RevokedKey,
+    │                                    ExpiredKey, AlgorithmNotAllowed, UnknownCritical, SenderMismatch,
+    │                                    Replay, IssuedAtOutsideWindow, MalformedSignature
     ├── AdapterError                     reading legacy exports and building messages
     └── ConformanceError                 the conformance kit itself could not run
 
@@ -56,6 +62,70 @@ class RecoverableBrokerError(BrokerError):
 
 class UnrecoverableBrokerError(BrokerError):
     """A permanent failure: retrying without a change will fail again."""
+
+
+class TransportUnavailable(RecoverableBrokerError):
+    """The broker or database behind a transport cannot be reached; messages wait in the outbox."""
+
+
+class DirectoryError(UnrecoverableBrokerError):
+    """The participant directory cannot be trusted: missing, malformed, expired or badly signed."""
+
+
+class Unroutable(UnrecoverableBrokerError):
+    """The transport has no queue bound for the message (AMQP basic.return); nothing was delivered."""
+
+
+class SignatureRejected(UnrecoverableBrokerError):
+    """A signature was refused. `reason` is the acknowledgement-style code recorded in the audit log."""
+
+    reason = "signature-invalid"
+
+
+class MalformedSignature(SignatureRejected):
+    """The JWS is not a detached compact JWS with a JSON protected header."""
+
+
+class BadSignature(SignatureRejected):
+    """The signature does not verify over the bytes received."""
+
+
+class UnknownKey(SignatureRejected):
+    """The kid names no key of the sender in the directory."""
+
+
+class RevokedKey(SignatureRejected):
+    """The key was revoked before the message was signed."""
+
+
+class ExpiredKey(SignatureRejected):
+    """The key was not valid at the time the message was signed."""
+
+
+class AlgorithmNotAllowed(SignatureRejected):
+    """Only EdDSA (Ed25519) is accepted; `none`, HS256 and every other alg are refused."""
+
+
+class UnknownCritical(SignatureRejected):
+    """The header lists a critical extension we do not understand."""
+
+
+class SenderMismatch(SignatureRejected):
+    """The signer is not the sender the message or the connection names."""
+
+    reason = "unknown-sender"
+
+
+class Replay(SignatureRejected):
+    """A message id already used for different content."""
+
+    reason = "replay"
+
+
+class IssuedAtOutsideWindow(SignatureRejected):
+    """The issued-at time is too far from now."""
+
+    reason = "replay"
 
 
 class AdapterError(SafeguardingExchangeError):

@@ -21,3 +21,18 @@ def load_cases() -> list[tuple[str, str, dict]]:
 @pytest.fixture(scope="session")
 def examples() -> dict[str, dict]:
     return {p.stem: orjson.loads(p.read_bytes()) for p in sorted(artefacts.EXAMPLES.glob("*.json"))}
+
+
+@pytest.fixture(scope="session")
+def rabbit(tmp_path_factory):
+    """A real RabbitMQ node on loopback, its own ports, data in a temp dir; with an admin user."""
+    from broker.rabbitmq.server import RabbitNode
+
+    node = RabbitNode(tmp_path_factory.mktemp("rabbitmq"))
+    node.start()
+    node.ctl("add_user", "sgx-admin", "admin-secret")
+    node.ctl("set_user_tags", "sgx-admin", "administrator")
+    node.ctl("set_permissions", "-p", "/", "sgx-admin", ".*", ".*", ".*")
+    node.admin_url = node.url("sgx-admin", "admin-secret")
+    yield node
+    node.stop()

@@ -1,0 +1,1 @@
+"""The exchange: directory, signing, transports, router, register, audit, nodes."""

@@ -1,0 +1,234 @@
+"""The participant directory: who takes part, their roles and keys, and the settings.
+
+Published by the scheme operator as a JWS in flattened JSON serialisation (RFC 7515 §7.2.2),
+signed with the operator's Ed25519 key and carrying an expiry, like a trust list: a directory
+past its expiry, or not signed by the operator, is refused and the exchange fails closed.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from broker.keys import SigningKey, b64url, b64url_decode, public_key_from_jwk
+from sgx.errors import DirectoryError, ExpiredKey, RevokedKey, UnknownKey
+
+DIRECTORY_TYP = "sgx-directory+jws"
+REFERENCE = Path(__file__).resolve().parents[1] / "standard" / "source" / "reference"
+
+# Participant kinds (the standard's participant-kind code system).
+LA, LADO, ICB, OFSTED, CQC, POLICE, PROVIDER, OPERATOR = (
+    "la-childrens-services", "lado", "icb", "ofsted", "cqc", "police-force", "provider", "operator")
+REGULATOR_KINDS = frozenset({OFSTED, CQC})
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Participant:
+    id: str
+    kind: str
+    name: str
+    codes: dict[str, str] = field(default_factory=dict)  # dfe_la, gss, ods, ...
+    keys: list[dict] = field(default_factory=list)  # public JWKs with valid_from / valid_until / revoked_at
+    subscriptions: list[str] = field(default_factory=list)  # events received on request (e.g. Reg 45 reviews)
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "kind": self.kind, "name": self.name, "codes": self.codes, "keys": self.keys,
+                "subscriptions": self.subscriptions}
+
+
+@dataclass
+class Setting:
+    urn: str
+    name: str
+    type: str
+    host_la: str
+    host_icb: str | None
+    regulators: list[str]
+    provider: str | None = None
+    police: str | None = None
+
+    def as_dict(self) -> dict:
+        return {"urn": self.urn, "name": self.name, "type": self.type, "host_la": self.host_la,
+                "host_icb": self.host_icb, "regulators": self.regulators, "provider": self.provider,
+                "police": self.police}
+
+
+@dataclass
+class Directory:
+    """The directory's content. Build it, `sign` it with the operator key; `load` it to use it."""
+
+    participants: dict[str, Participant] = field(default_factory=dict)
+    settings: dict[str, Setting] = field(default_factory=dict)
+    version: int = 1
+    issued_at: str = ""
+    expires_at: str = ""
+
+    # -- reading ---------------------------------------------------------------------------------
+    def participant(self, participant_id: str) -> Participant:
+        try:
+            return self.participants[participant_id]
+        except KeyError:
+            raise DirectoryError(f"participant {participant_id!r} is not in the directory") from None
+
+    def setting(self, urn: str) -> Setting | None:
+        return self.settings.get(urn)
+
+    def la_by_code(self, dfe_code: str) -> str | None:
+        pid = f"la-{dfe_code}"
+        return pid if pid in self.participants else None
+
+    def lado_of(self, la_id: str) -> str | None:
+        code = self.participants[la_id].codes.get("dfe_la") if la_id in self.participants else None
+        pid = f"lado-{code}"
+        return pid if code and pid in self.participants else None
+
+    def public_key_for(self, kid: str, sender: str, issued_at: int) -> Ed25519PublicKey:
+        """The sender's key `kid` if it was valid when the message was signed."""
+        participant = self.participants.get(sender)
+        jwk = next((k for k in participant.keys if k.get("kid") == kid), None) if participant else None
+        if jwk is None:
+            raise UnknownKey(f"no key {kid!r} for participant {sender!r} in the directory")
+        moment = datetime.fromtimestamp(issued_at, UTC)
+        revoked = _parse_time(jwk.get("revoked_at"))
+        if revoked and moment >= revoked:
+            raise RevokedKey(f"key {kid!r} was revoked before the message was signed")
+        valid_from, valid_until = _parse_time(jwk.get("valid_from")), _parse_time(jwk.get("valid_until"))
+        if (valid_from and moment < valid_from) or (valid_until and moment >= valid_until):
+            raise ExpiredKey(f"key {kid!r} was not valid when the message was signed")
+        return public_key_from_jwk(jwk)
+
+    # -- building --------------------------------------------------------------------------------
+    def add(self, participant: Participant) -> Participant:
+        self.participants[participant.id] = participant
+        return participant
+
+    def add_key(self, participant_id: str, key: SigningKey, *, valid_from: datetime | None = None,
+                valid_until: datetime | None = None) -> None:
+        jwk = key.public_jwk()
+        jwk["valid_from"] = _iso(valid_from or datetime.now(UTC) - timedelta(minutes=5))
+        if valid_until:
+            jwk["valid_until"] = _iso(valid_until)
+        self.participant(participant_id).keys.append(jwk)
+
+    def revoke_key(self, participant_id: str, kid: str, at: datetime | None = None) -> None:
+        for jwk in self.participant(participant_id).keys:
+            if jwk["kid"] == kid:
+                jwk["revoked_at"] = _iso(at or datetime.now(UTC))
+                return
+        raise DirectoryError(f"participant {participant_id!r} has no key {kid!r}")
+
+    def add_setting(self, setting: Setting) -> Setting:
+        for pid in [setting.host_la, setting.host_icb, setting.provider, setting.police, *setting.regulators]:
+            if pid is not None and pid not in self.participants:
+                raise DirectoryError(f"setting {setting.urn}: participant {pid!r} is not in the directory; add it "
+                                     "first")
+        self.settings[setting.urn] = setting
+        return setting
+
+    def payload(self) -> dict:
+        return {"version": self.version, "issued_at": self.issued_at, "expires_at": self.expires_at,
+                "participants": [p.as_dict() for p in sorted(self.participants.values(), key=lambda p: p.id)],
+                "settings": [s.as_dict() for s in sorted(self.settings.values(), key=lambda s: s.urn)]}
+
+    @classmethod
+    def from_payload(cls, data: dict) -> Directory:
+        try:
+            d = cls(version=data["version"], issued_at=data["issued_at"], expires_at=data["expires_at"])
+            for p in data["participants"]:
+                d.participants[p["id"]] = Participant(**p)
+            for s in data["settings"]:
+                d.settings[s["urn"]] = Setting(**s)
+        except (KeyError, TypeError) as exc:
+            raise DirectoryError(f"the directory payload is malformed ({exc}); rebuild it with 'sgx directory'") \
+                from None
+        return d
+
+    # -- signing ---------------------------------------------------------------------------------
+    def sign(self, operator_key: SigningKey, *, valid_for: timedelta = timedelta(days=7),
+             now: datetime | None = None) -> bytes:
+        """The signed directory file (flattened JWS JSON); bumps the version."""
+        moment = now or datetime.now(UTC)
+        self.issued_at, self.expires_at = _iso(moment), _iso(moment + valid_for)
+        payload = b64url(orjson.dumps(self.payload()))
+        protected = b64url(orjson.dumps({"alg": "EdDSA", "typ": DIRECTORY_TYP, "kid": operator_key.kid}))
+        signature = operator_key.private.sign(f"{protected}.{payload}".encode("ascii"))
+        return orjson.dumps({"payload": payload, "protected": protected, "signature": b64url(signature)},
+                            option=orjson.OPT_INDENT_2)
+
+
+def load(path_or_bytes: Path | bytes, operator_public: Ed25519PublicKey, *, now: datetime | None = None) -> Directory:
+    """Read a signed directory; refuse one that is not the operator's or has expired."""
+    where = str(path_or_bytes) if isinstance(path_or_bytes, Path) else "directory"
+    try:
+        raw = path_or_bytes.read_bytes() if isinstance(path_or_bytes, Path) else path_or_bytes
+        doc = orjson.loads(raw)
+        protected, payload, signature = doc["protected"], doc["payload"], doc["signature"]
+        header = orjson.loads(b64url_decode(protected))
+    except FileNotFoundError:
+        raise DirectoryError(f"{where}: no directory file; create one with 'sgx directory init'") from None
+    except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        raise DirectoryError(f"{where}: not a signed directory (flattened JWS JSON)") from None
+    if header.get("alg") != "EdDSA" or header.get("typ") != DIRECTORY_TYP or header.get("crit"):
+        raise DirectoryError(f"{where}: the directory must be signed with EdDSA as {DIRECTORY_TYP}")
+    try:
+        operator_public.verify(b64url_decode(signature), f"{protected}.{payload}".encode("ascii"))
+    except (InvalidSignature, ValueError):
+        raise DirectoryError(f"{where}: the operator's signature does not verify; do not use this directory and "
+                             "fetch it again from the operator") from None
+    directory = Directory.from_payload(orjson.loads(b64url_decode(payload)))
+    expires = _parse_time(directory.expires_at)
+    if expires is None or (now or datetime.now(UTC)) >= expires:
+        raise DirectoryError(f"{where}: the directory expired at {directory.expires_at}; the exchange refuses to "
+                             "route on a stale directory; ask the operator for the current one")
+    return directory
+
+
+def _rows(name: str) -> list[dict]:
+    with open(REFERENCE / name, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def la_to_icb() -> dict[str, str]:
+    """DfE LA code -> ICB ODS code (the partial public table with the corrections applied)."""
+    mapping: dict[str, str] = {}
+    for row in _rows("la_to_icb_partial.csv"):
+        if row["icb_ods_code"] and row["dfe_la_code"] not in mapping:
+            mapping[row["dfe_la_code"]] = row["icb_ods_code"]
+    for row in _rows("la_to_icb_corrections.csv"):
+        mapping[row["dfe_la_code"]] = row["icb_ods_code"]
+    return mapping
+
+
+def reference_directory() -> Directory:
+    """Every live English LA (children's services and LADO), every ICB, Ofsted and CQC, with no keys yet."""
+    from standard import terminology
+
+    d = Directory()
+    for concept in terminology.code_systems()["dfe-la"].concepts:
+        props = dict(concept.properties)
+        if props.get("status") != "live":
+            continue
+        codes = {"dfe_la": concept.code, "gss": props.get("gss", "")}
+        d.add(Participant(f"la-{concept.code}", LA, f"{concept.display} children's services", codes))
+        d.add(Participant(f"lado-{concept.code}", LADO, f"{concept.display} LADO", dict(codes)))
+    for concept in terminology.code_systems()["icb"].concepts:
+        d.add(Participant(f"icb-{concept.code}", ICB, concept.display,
+                          {"ods": concept.code, "gss": dict(concept.properties).get("gss", "")}))
+    d.add(Participant("ofsted", OFSTED, "Ofsted"))
+    d.add(Participant("cqc", CQC, "Care Quality Commission"))
+    d.add(Participant("router", OPERATOR, "Safeguarding Exchange router"))
+    return d

@@ -1,0 +1,93 @@
+"""A whole exchange in one folder: operator and participant keys, a signed directory, the router's
+state and one inbox per node. The demo and the tests build networks with it; a deployment keeps
+the same layout on separate machines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from broker import directory as d
+from broker.audit import AuditLog
+from broker.keys import SigningKey
+from broker.node import Node
+from broker.outbox import Outbox
+from broker.register import Register
+from broker.router import Router
+from broker.transport import INGRESS, Transport, delivery_queue, open_transport
+
+
+@dataclass
+class Network:
+    root: Path
+    transport_url: str
+    directory: d.Directory
+    operator_key: SigningKey
+    keys: dict[str, SigningKey] = field(default_factory=dict)
+    credentials: dict[str, str] = field(default_factory=dict)  # broker passwords, RabbitMQ only
+
+    @classmethod
+    def create(cls, root: Path, participants: list[d.Participant], settings: list[d.Setting], *,
+               transport_url: str | None = None, keyed: list[str] | None = None) -> Network:
+        """A network with the reference directory plus `participants` and `settings`; keys for `keyed`
+        (default: every participant added, every participant a setting names, and the router)."""
+        root.mkdir(parents=True, exist_ok=True)
+        directory = d.reference_directory()
+        for p in participants:
+            directory.add(p)
+        for s in settings:
+            directory.add_setting(s)
+        operator = SigningKey.generate("operator-1")
+        operator.save(root / "keys" / "operator.key")
+        (root / "operator.pub.jwk").write_text(str(operator.public_jwk()).replace("'", '"'))
+        net = cls(root, transport_url or str(root / "queues.db"), directory, operator)
+        wanted = set(keyed or []) or {p.id for p in participants} | {"router"} | {
+            pid for s in settings for pid in [s.host_la, s.host_icb, s.provider, *s.regulators,
+                                              directory.lado_of(s.host_la)] if pid}
+        for pid in sorted(wanted):
+            key = SigningKey.generate(f"{pid}-1")
+            key.save(root / "keys" / f"{pid}.key")
+            directory.add_key(pid, key)
+            net.keys[pid] = key
+        net.publish_directory()
+        return net
+
+    def publish_directory(self, *, valid_for: timedelta = timedelta(days=7)) -> Path:
+        path = self.root / "directory.json"
+        path.write_bytes(self.directory.sign(self.operator_key, valid_for=valid_for))
+        self.directory = d.load(path, self.operator_key.public)
+        return path
+
+    def transport(self, as_participant: str | None = None) -> Transport:
+        """A connection to the exchange. On RabbitMQ each participant connects as its own broker user
+        (credentials from `sgx broker setup`); the embedded transport has no users."""
+        url = self.transport_url
+        if url.startswith("amqp") and as_participant:
+            password = self.credentials[as_participant]
+            rest = url.split("@", 1)[1]
+            url = f"amqp://{as_participant}:{password}@{rest}"
+        transport = open_transport(url)
+        if transport.name == "embedded":
+            transport.declare(INGRESS)
+            for pid in self.directory.participants:
+                transport.declare(delivery_queue(pid))
+        return transport
+
+    def router(self, transport: Transport, *, now=None) -> Router:
+        kwargs = {"now": now} if now else {}
+        secret = (self.root / "keys" / "register.secret")
+        if not secret.exists():
+            secret.write_bytes(SigningKey.generate("x").private.private_bytes_raw())
+            secret.chmod(0o600)
+        return Router(self.directory, transport, Register(self.root / "register.db", secret.read_bytes()),
+                      AuditLog(self.root / "audit.db"), self.keys["router"], self.root / "router.db", **kwargs)
+
+    def outbox(self, participant_id: str) -> Outbox:
+        (self.root / "outbox").mkdir(exist_ok=True)
+        return Outbox(self.root / "outbox" / f"{participant_id}.db", participant_id, self.keys[participant_id])
+
+    def node(self, participant_id: str, transport: Transport) -> Node:
+        (self.root / "inbox").mkdir(exist_ok=True)
+        return Node(participant_id, self.directory, transport, self.root / "inbox" / f"{participant_id}.db")
+

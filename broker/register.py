@@ -1,0 +1,76 @@
+"""The register of children living away from home, kept by the exchange from placement messages.
+
+It answers "which placing authorities have children at setting X now, and which children". A
+child is held only as a pseudonym keyed by the exchange's secret: the register never stores a
+name, date of birth, NHS number or the placing authority's own child id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import sqlite3
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS placements (
+    child TEXT NOT NULL,
+    placing_la TEXT NOT NULL,
+    setting_urn TEXT NOT NULL,
+    start TEXT NOT NULL,
+    end TEXT,
+    message_id TEXT NOT NULL,
+    PRIMARY KEY (child, setting_urn, start)
+);
+CREATE INDEX IF NOT EXISTS placements_by_setting ON placements (setting_urn);
+"""
+
+
+@dataclass(frozen=True)
+class Placement:
+    child: str
+    placing_la: str
+    setting_urn: str
+    start: str
+    end: str | None
+
+
+class Register:
+    def __init__(self, path: Path | str, secret: bytes):
+        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.executescript(_SCHEMA)
+        self._secret = secret
+
+    def pseudonym(self, placing_la: str, local_child_id: str) -> str:
+        """A stable pseudonym: the same child of the same authority always maps to the same value."""
+        mac = hmac.new(self._secret, f"{placing_la}\x1f{local_child_id}".encode(), hashlib.sha256)
+        return mac.hexdigest()[:32]
+
+    def record(self, event: str, child: str, placing_la: str, setting_urn: str, start: str, end: str | None,
+               message_id: str) -> None:
+        """Apply a placement-started, -changed or -ended message."""
+        if event == "placement-ended" and end is None:
+            raise ValueError("an ended placement needs an end date")
+        self.db.execute(
+            "INSERT INTO placements (child, placing_la, setting_urn, start, end, message_id) VALUES (?,?,?,?,?,?) "
+            "ON CONFLICT (child, setting_urn, start) DO UPDATE SET end = excluded.end, "
+            "placing_la = excluded.placing_la, message_id = excluded.message_id",
+            (child, placing_la, setting_urn, start, end, message_id))
+
+    def children_at(self, setting_urn: str, on: str) -> dict[str, list[str]]:
+        """Placing LA -> pseudonyms of its children at the setting on a date (ISO yyyy-mm-dd)."""
+        rows = self.db.execute(
+            "SELECT placing_la, child FROM placements WHERE setting_urn = ? AND start <= ? "
+            "AND (end IS NULL OR end >= ?) ORDER BY placing_la, child", (setting_urn, on, on))
+        out: dict[str, list[str]] = defaultdict(list)
+        for la, child in rows:
+            if child not in out[la]:
+                out[la].append(child)
+        return dict(out)
+
+    def placements(self) -> list[Placement]:
+        return [Placement(*row) for row in self.db.execute(
+            "SELECT child, placing_la, setting_urn, start, end FROM placements ORDER BY setting_urn, start")]

@@ -1,0 +1,218 @@
+"""The router: verify -> validate -> drop duplicates -> authorise -> resolve recipients -> deliver ->
+register -> audit -> acknowledge. Every decision, accepted or refused, is audited."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from broker import routing, signing
+from broker.directory import Directory
+from broker.keys import SigningKey
+from broker.register import Register
+from broker.transport import DEAD_LETTER, INGRESS, Delivery, Envelope, Transport, delivery_queue
+from sgx.errors import RecoverableBrokerError, SignatureRejected, Unroutable
+from standard import compose
+from standard.validator import HOT_PATH, Validator
+
+log = logging.getLogger("sgx.router")
+
+SIGNATURE = "sgx-signature"
+SENDER = "sgx-sender"
+DELIVERY = "sgx-delivery"
+DELIVERY_SIGNATURE = "sgx-delivery-signature"
+DELIVERY_TYP = "sgx-delivery+jws"
+
+
+@dataclass
+class Decision:
+    message_id: str
+    sender: str
+    event: str
+    decision: str  # accepted | duplicate | rejected
+    reason: str | None = None
+    recipients: list[str] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
+
+
+class _Seen:
+    """Message ids the router has processed, with the digest of their bytes (to tell duplicates from replays)."""
+
+    def __init__(self, path: Path | str):
+        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS seen (message_id TEXT PRIMARY KEY, digest TEXT NOT NULL)")
+
+    def digest_of(self, message_id: str) -> str | None:
+        row = self.db.execute("SELECT digest FROM seen WHERE message_id = ?", (message_id,)).fetchone()
+        return row[0] if row else None
+
+    def remember(self, message_id: str, digest: str) -> None:
+        self.db.execute("INSERT OR IGNORE INTO seen (message_id, digest) VALUES (?, ?)", (message_id, digest))
+
+
+class Router:
+    def __init__(self, directory: Directory, transport: Transport, register: Register, audit, key: SigningKey,
+                 state_path: Path | str, *, validator: Validator | None = None,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC), window_seconds: int = 300):
+        self.directory, self.transport, self.register, self.audit = directory, transport, register, audit
+        self.key = key
+        self.validator = validator or Validator(HOT_PATH)
+        self.now = now
+        self.window_seconds = window_seconds
+        self.seen = _Seen(state_path)
+
+    # -- the pipeline ------------------------------------------------------------------------------
+    def process(self, envelope: Envelope) -> Decision:
+        body = envelope.body
+        digest = hashlib.sha256(body).hexdigest()
+        claimed = envelope.headers.get(SENDER, "")
+        try:
+            header = signing.read_header(envelope.headers.get(SIGNATURE, ""))
+            signed = signing.verify(body, envelope.headers[SIGNATURE], self.directory.public_key_for,
+                                    expected_sender=claimed or None, now=self.now(),
+                                    window_seconds=self.window_seconds)
+        except (SignatureRejected, KeyError) as exc:
+            reason = getattr(exc, "reason", "signature-invalid")
+            message_id = header.get("jti", envelope.message_id) if "header" in locals() else envelope.message_id
+            return self._refuse(Decision(str(message_id), claimed, "", "rejected", reason), digest,
+                                notify=claimed in self.directory.participants, detail=type(exc).__name__)
+
+        decision = Decision(signed.message_id, signed.sender, signed.event, "rejected")
+        findings = list(self.validator.iter_findings(body))
+        if findings:
+            decision.reason = "payload-invalid"
+            decision.findings = [f"{f.code} at {f.location}" for f in findings]
+            return self._refuse(decision, digest, notify=True)
+        bundle = orjson.loads(body)
+        facts = routing.facts_of(bundle)
+        if (facts.message_id, facts.sender, facts.event) != (signed.message_id, signed.sender, signed.event):
+            decision.reason = "unknown-sender"
+            return self._refuse(decision, digest, notify=True, detail="signed header does not match the message")
+
+        known = self.seen.digest_of(facts.message_id)
+        if known is not None:
+            if known != digest:
+                decision.reason = "replay"
+                return self._refuse(decision, digest, notify=True, detail="message id reused for other content")
+            decision.decision, decision.reason = "duplicate", "duplicate"
+            self.audit.append(message_id=facts.message_id, digest=digest, sender=facts.sender, event=facts.event,
+                              recipients=[], decision="duplicate", reason="duplicate")
+            return decision
+
+        refusal = routing.authorise(facts, self.directory)
+        if refusal:
+            decision.reason = refusal
+            return self._refuse(decision, digest, notify=refusal != "unknown-sender")
+        plan = routing.resolve(facts, self.directory, self.register, today=self.now().date())
+        if plan.problem:
+            decision.reason = "no-recipients"
+            return self._refuse(decision, digest, notify=True, detail=plan.problem)
+
+        deliveries = [(delivery_queue(route.participant), self._delivery(envelope, route)) for route in plan.routes]
+        self.transport.publish_many(deliveries)  # durable at every recipient before anything is recorded
+        if facts.event.startswith("placement-"):
+            self._update_register(facts)
+        self.seen.remember(facts.message_id, digest)
+        decision.decision, decision.recipients = "accepted", [r.participant for r in plan.routes]
+        self.audit.append(message_id=facts.message_id, digest=digest, sender=facts.sender, event=facts.event,
+                          recipients=decision.recipients, decision="accepted",
+                          reason=f"withheld from {','.join(plan.withheld)}" if plan.withheld else None)
+        self._acknowledge(facts.sender, facts.message_id, "accepted", [])
+        return decision
+
+    def _refuse(self, decision: Decision, digest: str, *, notify: bool, detail: str | None = None) -> Decision:
+        reason = decision.reason if not detail else f"{decision.reason}: {detail}"
+        self.audit.append(message_id=decision.message_id, digest=digest, sender=decision.sender,
+                          event=decision.event, recipients=[], decision="rejected", reason=reason)
+        log.warning("refused message %s from %s: %s", decision.message_id, decision.sender, reason)
+        if notify and decision.sender in self.directory.participants:
+            details = [("error", "invalid", decision.reason or "payload-invalid", f) for f in decision.findings]
+            self._acknowledge(decision.sender, decision.message_id, decision.reason or "payload-invalid", details)
+        return decision
+
+    def _delivery(self, envelope: Envelope, route: routing.Route) -> Envelope:
+        note = {"recipient": route.participant, "roles": route.roles, "message_id": envelope.message_id,
+                "routed_at": compose.timestamp(self.now())}
+        if route.children is not None:
+            note["children"] = route.children
+        note_bytes = orjson.dumps(note)
+        note_signature = signing.sign(note_bytes, self.key, signing.SignedHeader(
+            self.key.kid, "router", envelope.message_id, "delivery", int(self.now().timestamp()), DELIVERY_TYP))
+        headers = {SIGNATURE: envelope.headers[SIGNATURE], SENDER: envelope.headers.get(SENDER, ""),
+                   DELIVERY: note_bytes.decode(), DELIVERY_SIGNATURE: note_signature}
+        return Envelope(envelope.message_id, envelope.body, headers)
+
+    def _update_register(self, facts: routing.MessageFacts) -> None:
+        if not (facts.children and facts.settings and facts.placement_start):
+            return
+        for child in facts.children:
+            pseudonym = self.register.pseudonym(child.placing_la or "", child.local_id)
+            self.register.record(facts.event, pseudonym, child.placing_la or "", facts.settings[0],
+                                 facts.placement_start, facts.placement_end, facts.message_id)
+
+    def _acknowledge(self, recipient: str, message_id: str, code: str, details: list) -> None:
+        ack = compose.acknowledgement(message_id, "router", code, details=details, moment=self.now())
+        body = orjson.dumps(ack)
+        ack_id = ack["identifier"]["value"]
+        signature = signing.sign_message(body, self.key, sender="router", message_id=ack_id,
+                                         event="acknowledgement", now=self.now())
+        try:
+            self.transport.publish(delivery_queue(recipient), Envelope(ack_id, body, {SIGNATURE: signature,
+                                                                                       SENDER: "router"}))
+        except Unroutable:
+            log.warning("no queue for %s; acknowledgement of %s not sent", recipient, message_id)
+
+    # -- running -----------------------------------------------------------------------------------
+    def handle(self, delivery: Delivery) -> Decision | None:
+        """Process one ingress delivery; ack only after the outcome is durable."""
+        try:
+            decision = self.process(delivery.envelope)
+        except RecoverableBrokerError:
+            delivery.reject(requeue=True)
+            raise
+        except Exception:
+            log.exception("routing failed for %s; it will be retried up to the delivery limit",
+                          delivery.envelope.message_id)
+            delivery.reject(requeue=True)
+            return None
+        delivery.ack()
+        return decision
+
+    def run(self, *, idle_timeout: float | None = 1.0, max_messages: int | None = None,
+            should_stop: Callable[[], bool] = lambda: False) -> int:
+        """Route ingress messages until none arrives for `idle_timeout` seconds (None: run until `should_stop`)."""
+        handled = 0
+        while not should_stop() and (max_messages is None or handled < max_messages):
+            delivery = self.transport.get(INGRESS, timeout=0.5 if idle_timeout is None else idle_timeout)
+            if delivery is None:
+                self.drain_dead_letters()
+                if idle_timeout is None:
+                    continue
+                break
+            self.handle(delivery)
+            handled += 1
+        return handled
+
+    def drain_dead_letters(self) -> int:
+        """Tell the senders of dead-lettered messages that delivery failed, and audit it."""
+        count = 0
+        while (delivery := self.transport.get(DEAD_LETTER)) is not None:
+            env = delivery.envelope
+            sender = env.headers.get(SENDER, "")
+            reason = env.headers.get("x-death-reason", "delivery_limit")
+            self.audit.append(message_id=env.message_id, digest=hashlib.sha256(env.body).hexdigest(), sender=sender,
+                              event="", recipients=[], decision="dead-lettered", reason=reason)
+            if sender in self.directory.participants and sender != "router":
+                self._acknowledge(sender, env.message_id, "delivery-failed",
+                                  [("error", "transient", "delivery-failed", f"dead-lettered: {reason}")])
+            delivery.ack()
+            count += 1
+        return count

@@ -1,0 +1,183 @@
+"""Who may send a message, and who must receive it: the catalogue's roles resolved against the
+directory and the register. Pure functions of the message, so the rules run in memory in tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from broker import directory as d
+from broker.register import Register
+from standard import catalogue as cat
+
+_CHILD_ID_SYSTEM = cat.LOCAL_CHILD_ID
+# Roles entitled to every child a message names; placing authorities see only their own children.
+_SEES_ALL_CHILDREN = frozenset({"host-la", "host-lado", "host-icb", "regulator", "police", "provider"})
+
+
+@dataclass(frozen=True)
+class Child:
+    placing_la: str | None  # participant id of the placing authority
+    local_id: str
+
+
+@dataclass
+class MessageFacts:
+    """What routing reads from a message. Holds identifiers only, never a child's personal details."""
+
+    message_id: str
+    event: str
+    sender: str
+    settings: list[str] = field(default_factory=list)  # Ofsted URNs
+    children: list[Child] = field(default_factory=list)
+    health_related: bool = False
+    placement_start: str | None = None
+    placement_end: str | None = None
+    owner: str | None = None  # the LADO a referral names as owner
+
+
+def _participant_of(reference: object) -> str | None:
+    if isinstance(reference, dict):
+        ident = reference.get("identifier")
+        if isinstance(ident, dict) and ident.get("system") == cat.PARTICIPANT_ID:
+            return ident.get("value")
+    return None
+
+
+def facts_of(bundle: dict) -> MessageFacts:
+    """Read routing facts from a message that passed validation."""
+    entries = [e["resource"] for e in bundle["entry"]]
+    header = entries[0]
+    facts = MessageFacts(bundle["identifier"]["value"], header["eventCoding"]["code"],
+                         _participant_of(header.get("sender")) or "")
+    for res in entries[1:]:
+        rtype = res.get("resourceType")
+        if rtype == "Location":
+            facts.settings += [i["value"] for i in res.get("identifier", []) if i.get("system") == cat.OFSTED_URN]
+        elif rtype == "Patient":
+            for ident in res.get("identifier", []):
+                if ident.get("system") == _CHILD_ID_SYSTEM:
+                    la_code = ident.get("assigner", {}).get("identifier", {}).get("value")
+                    facts.children.append(Child(f"la-{la_code}" if la_code else None, ident["value"]))
+        elif rtype == "AdverseEvent":
+            facts.health_related |= any(c.get("code") == "health-related" for cc in res.get("category", [])
+                                        for c in cc.get("coding", []))
+        elif rtype == "Communication":
+            facts.health_related |= any(c.get("code") == "40-1-death" for cc in res.get("reasonCode", [])
+                                        for c in cc.get("coding", []))
+        elif rtype == "Encounter":
+            period = res.get("period", {})
+            facts.placement_start, facts.placement_end = period.get("start"), period.get("end")
+        elif rtype == "Task" and res.get("owner"):
+            facts.owner = _participant_of(res["owner"])
+    return facts
+
+
+def authorise(facts: MessageFacts, directory: d.Directory) -> str | None:
+    """None when the sender's role may send this event; otherwise the reason (an acknowledgement code)."""
+    sender = directory.participants.get(facts.sender)
+    if sender is None:
+        return "unknown-sender"
+    event = cat.get_event(facts.event)
+    setting = directory.setting(facts.settings[0]) if facts.settings else None
+    for role in event.senders:
+        if role == "any" and sender.kind != d.OPERATOR:
+            return None
+        if role == "router" and facts.sender == "router":
+            return None
+        if role == "placing-la" and sender.kind == d.LA and facts.children and all(
+                c.placing_la == facts.sender for c in facts.children):
+            return None
+        if role == "provider" and sender.kind == d.PROVIDER and setting is not None and \
+                setting.provider == facts.sender:
+            return None
+        if role == "host-lado" and setting is not None and directory.lado_of(setting.host_la) == facts.sender:
+            return None
+        if role == "regulator" and sender.kind in d.REGULATOR_KINDS:
+            return None
+    return "unauthorised-sender"
+
+
+@dataclass
+class Route:
+    """One recipient of a message: the roles it receives it in and, for fan-out to placing
+    authorities, the pseudonyms of its own children at the setting."""
+
+    participant: str
+    roles: list[str]
+    children: list[str] | None = None
+
+
+@dataclass
+class Plan:
+    routes: list[Route]
+    withheld: list[str]  # participants not sent the message because it names another authority's child
+    problem: str | None = None  # an acknowledgement code when no route could be made
+
+
+def resolve(facts: MessageFacts, directory: d.Directory, register: Register | None, *,
+            today: date | None = None) -> Plan:
+    """The recipients of a message, by the catalogue's routing rules."""
+    event = cat.get_event(facts.event)
+    setting = directory.setting(facts.settings[0]) if facts.settings else None
+    routes: dict[str, Route] = {}
+    withheld: list[str] = []
+
+    def add(pid: str | None, role: str, children: list[str] | None = None) -> None:
+        if not pid or pid == facts.sender or pid not in directory.participants:
+            return
+        route = routes.setdefault(pid, Route(pid, []))
+        if role not in route.roles:
+            route.roles.append(role)
+        if children is not None:
+            route.children = sorted(set(route.children or []) | set(children))
+
+    for rule in event.recipients:
+        if rule.condition == "health-related" and not facts.health_related:
+            continue
+        if rule.of == "setting":
+            if setting is None:
+                continue
+            if rule.role == "host-la":
+                add(setting.host_la, rule.role)
+            elif rule.role == "host-lado":
+                add(directory.lado_of(setting.host_la), rule.role)
+            elif rule.role == "host-icb":
+                add(setting.host_icb, rule.role)
+            elif rule.role == "regulator":
+                for regulator in setting.regulators:
+                    add(regulator, rule.role)
+            elif rule.role == "police":
+                add(setting.police, rule.role)
+            elif rule.role == "provider":
+                add(setting.provider, rule.role)
+        elif rule.of == "child":
+            for child in facts.children:
+                add(child.placing_la if rule.role == "placing-la" else directory.lado_of(child.placing_la or ""),
+                    rule.role)
+        elif rule.of == "children-at-setting" and setting is not None and register is not None:
+            on = (today or date.today()).isoformat()
+            for la, children in register.children_at(setting.urn, on).items():
+                pid = la if rule.role == "placing-la" else directory.lado_of(la)
+                if rule.condition == "on-request" and event.code not in \
+                        directory.participants.get(pid or "", d.Participant("", "", "")).subscriptions:
+                    continue
+                add(pid, rule.role, children)
+
+    if facts.children:
+        # Data minimisation: a placing authority never receives a message naming another authority's child.
+        for pid, route in list(routes.items()):
+            if _SEES_ALL_CHILDREN & set(route.roles):
+                continue
+            allowed = {pid} if directory.participants[pid].kind == d.LA else {
+                la for la in {c.placing_la for c in facts.children} if la and directory.lado_of(la) == pid}
+            if not all(c.placing_la in allowed for c in facts.children):
+                withheld.append(pid)
+                del routes[pid]
+    if not routes:
+        where = f"setting {facts.settings[0]}" if facts.settings else "the message"
+        known = setting is not None or not facts.settings
+        reason = "no participant could be resolved for its routing roles" if known else \
+            f"{where} is not in the directory"
+        return Plan([], withheld, f"no-recipients: {reason}")
+    return Plan(sorted(routes.values(), key=lambda r: r.participant), withheld)

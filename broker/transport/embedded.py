@@ -1,0 +1,176 @@
+"""The embedded transport: durable queues in one SQLite file, safe across processes on one machine."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+
+from broker.transport.base import DEAD_LETTER, DEFAULT_DELIVERY_LIMIT, Delivery, Envelope, Transport
+from sgx.errors import TransportUnavailable, Unroutable
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS queues (name TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    body BLOB NOT NULL,
+    headers TEXT NOT NULL,
+    delivery_count INTEGER NOT NULL DEFAULT 0,
+    lease_until REAL NOT NULL DEFAULT 0,
+    lease TEXT
+);
+CREATE INDEX IF NOT EXISTS messages_by_queue ON messages (queue, seq);
+"""
+
+
+class EmbeddedDelivery(Delivery):
+    def __init__(self, transport: EmbeddedTransport, seq: int, lease: str, envelope: Envelope, count: int):
+        self._transport, self._seq, self._lease = transport, seq, lease
+        self.envelope, self.delivery_count, self.redelivered = envelope, count, count > 1
+
+    def ack(self) -> None:
+        self._transport._finish(self._seq, self._lease, None)
+
+    def reject(self, *, requeue: bool = True) -> None:
+        self._transport._finish(self._seq, self._lease, "requeue" if requeue else "rejected")
+
+
+class EmbeddedTransport(Transport):
+    """Queues in a SQLite database (WAL, synchronous=FULL: a committed publish survives a crash).
+
+    A consumer leases a message for `lease_seconds`; a consumer that dies without acking lets the
+    lease lapse and the message is delivered again, counted as a failed delivery.
+    """
+
+    name = "embedded"
+
+    def __init__(self, path: Path | str, *, delivery_limit: int = DEFAULT_DELIVERY_LIMIT, lease_seconds: float = 30.0,
+                 poll_interval: float = 0.01):
+        self.path = Path(path)
+        self.delivery_limit = delivery_limit
+        self.lease_seconds = lease_seconds
+        self.poll_interval = poll_interval
+        self._local = threading.local()
+        self._known: set[str] = set()
+        with self._db() as db:
+            db.executescript(_SCHEMA)
+        self.declare(DEAD_LETTER)
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            except (sqlite3.Error, OSError) as exc:
+                raise TransportUnavailable(f"cannot open the embedded queue database {self.path}: {exc}") from exc
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            self._local.db = db
+        return db
+
+    def declare(self, queue: str) -> None:
+        self._db().execute("INSERT OR IGNORE INTO queues (name) VALUES (?)", (queue,))
+        self._known.add(queue)
+
+    def _check_routable(self, db: sqlite3.Connection, queue: str) -> None:
+        if queue in self._known:
+            return
+        if db.execute("SELECT 1 FROM queues WHERE name = ?", (queue,)).fetchone() is None:
+            raise Unroutable(f"no queue {queue!r}; nothing was delivered (is the participant in the directory and "
+                             "the topology set up?)")
+        self._known.add(queue)
+
+    def publish(self, queue: str, envelope: Envelope) -> None:
+        self.publish_many([(queue, envelope)])
+
+    def publish_many(self, items: Sequence[tuple[str, Envelope]]) -> None:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for queue, envelope in items:
+                self._check_routable(db, queue)
+                db.execute("INSERT INTO messages (queue, message_id, body, headers) VALUES (?, ?, ?, ?)",
+                           (queue, envelope.message_id, envelope.body, orjson.dumps(envelope.headers).decode()))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def get(self, queue: str, timeout: float = 0.0) -> EmbeddedDelivery | None:
+        deadline = time.monotonic() + timeout
+        while True:
+            delivery = self._take(queue)
+            if delivery is not None or time.monotonic() >= deadline:
+                return delivery
+            time.sleep(self.poll_interval)
+
+    def _take(self, queue: str) -> EmbeddedDelivery | None:
+        db = self._db()
+        now = time.time()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            while True:
+                row = db.execute(
+                    "SELECT seq, message_id, body, headers, delivery_count, lease_until FROM messages "
+                    "WHERE queue = ? AND lease_until < ? ORDER BY seq LIMIT 1", (queue, now)).fetchone()
+                if row is None:
+                    db.execute("COMMIT")
+                    return None
+                seq, message_id, body, headers, count, lease_until = row
+                count += 1
+                headers = orjson.loads(headers)
+                if count > self.delivery_limit + 1:  # more failed deliveries than the limit allows
+                    self._dead_letter(db, seq, headers, "delivery_limit")
+                    continue
+                lease = uuid.uuid4().hex
+                db.execute("UPDATE messages SET delivery_count = ?, lease_until = ?, lease = ? WHERE seq = ?",
+                           (count, now + self.lease_seconds, lease, seq))
+                db.execute("COMMIT")
+                return EmbeddedDelivery(self, seq, lease, Envelope(message_id, body, headers), count)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _dead_letter(self, db: sqlite3.Connection, seq: int, headers: dict, reason: str) -> None:
+        row = db.execute("SELECT queue FROM messages WHERE seq = ?", (seq,)).fetchone()
+        headers = {**headers, "x-death-reason": reason, "x-death-queue": row[0]}
+        db.execute("UPDATE messages SET queue = ?, headers = ?, delivery_count = 0, lease_until = 0, lease = NULL "
+                   "WHERE seq = ?", (DEAD_LETTER, orjson.dumps(headers).decode(), seq))
+
+    def _finish(self, seq: int, lease: str, outcome: str | None) -> None:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            row = db.execute("SELECT lease, delivery_count, headers FROM messages WHERE seq = ?", (seq,)).fetchone()
+            if row is None or row[0] != lease:
+                db.execute("COMMIT")
+                return  # the lease lapsed and the message went to another consumer: nothing to do
+            if outcome is None:
+                db.execute("DELETE FROM messages WHERE seq = ?", (seq,))
+            elif outcome == "requeue" and row[1] <= self.delivery_limit:
+                db.execute("UPDATE messages SET lease_until = 0, lease = NULL WHERE seq = ?", (seq,))
+            else:
+                self._dead_letter(db, seq, orjson.loads(row[2]),
+                                  "rejected" if outcome == "rejected" else "delivery_limit")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def depth(self, queue: str) -> int:
+        return self._db().execute("SELECT COUNT(*) FROM messages WHERE queue = ? AND lease_until < ?",
+                                  (queue, time.time())).fetchone()[0]
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None

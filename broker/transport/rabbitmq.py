@@ -1,0 +1,203 @@
+"""RabbitMQ transport through pika: quorum queues, persistent messages, publisher confirms with
+`mandatory`, manual acks, and reconnection that republishes whatever was not confirmed.
+
+Topology (created by `sgx broker setup`): exchange `sgx.ingress` -> queue `ingress`; exchange
+`sgx.deliver` -> one `deliver.<participant>` queue each; `sgx.dead-letter` -> `dead-letter`.
+Delivery limit and dead-lettering are policies, so they can change without redeclaring queues.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+
+import pika
+from pika.adapters.blocking_connection import BlockingChannel
+from pika.exceptions import (
+    AMQPChannelError,
+    AMQPConnectionError,
+    ChannelClosedByBroker,
+    NackError,
+    UnroutableError,
+)
+
+from broker.transport.base import DEAD_LETTER, INGRESS, Delivery, Envelope, Transport
+from sgx.errors import TransportUnavailable, Unroutable, UnrecoverableBrokerError
+
+log = logging.getLogger("sgx.transport.amqp")
+
+INGRESS_EXCHANGE = "sgx.ingress"
+DELIVER_EXCHANGE = "sgx.deliver"
+DEAD_LETTER_EXCHANGE = "sgx.dead-letter"
+QUORUM = {"x-queue-type": "quorum"}
+
+
+def exchange_for(queue: str) -> str:
+    if queue == INGRESS:
+        return INGRESS_EXCHANGE
+    if queue == DEAD_LETTER:
+        return DEAD_LETTER_EXCHANGE
+    return DELIVER_EXCHANGE
+
+
+class RabbitDelivery(Delivery):
+    def __init__(self, transport: RabbitTransport, channel: BlockingChannel, generation: int, tag: int,
+                 envelope: Envelope, redelivered: bool, count: int):
+        self._transport, self._channel, self._generation, self._tag = transport, channel, generation, tag
+        self.envelope, self.redelivered, self.delivery_count = envelope, redelivered, count
+
+    def _settle(self, action: str, requeue: bool = False) -> None:
+        if self._generation != self._transport._generation:
+            # The connection it came on is gone: the broker has requeued it already; acking
+            # a tag from an old channel would be a channel error.
+            return
+        try:
+            channel = self._channel
+            if action == "ack":
+                channel.basic_ack(self._tag)
+            else:
+                channel.basic_reject(self._tag, requeue=requeue)
+        except (AMQPConnectionError, AMQPChannelError) as exc:
+            self._transport._reset()
+            log.warning("could not %s a delivery (%s); the broker will redeliver it", action, type(exc).__name__)
+
+    def ack(self) -> None:
+        self._settle("ack")
+
+    def reject(self, *, requeue: bool = True) -> None:
+        self._settle("reject", requeue)
+
+
+class RabbitTransport(Transport):
+    name = "amqp"
+
+    def __init__(self, url: str, *, prefetch: int = 100, publish_attempts: int = 5, retry_delay: float = 1.0,
+                 heartbeat: int = 30):
+        self.params = pika.URLParameters(url)
+        self.params.heartbeat = heartbeat
+        self.params.blocked_connection_timeout = 60
+        self.user = self.params.credentials.username
+        self.prefetch = prefetch
+        self.publish_attempts, self.retry_delay = publish_attempts, retry_delay
+        self._conn: pika.BlockingConnection | None = None
+        self._ch: BlockingChannel | None = None
+        self._consumers: dict[str, tuple[BlockingChannel, Iterator]] = {}
+        self._generation = 0
+
+    # -- connection --------------------------------------------------------------------------------
+    def _channel(self) -> BlockingChannel:
+        if self._ch is not None and self._ch.is_open:
+            return self._ch
+        self._reset()
+        try:
+            self._conn = pika.BlockingConnection(self.params)
+            self._ch = self._conn.channel()
+            self._ch.confirm_delivery()
+        except AMQPConnectionError as exc:
+            self._reset()
+            raise TransportUnavailable(f"cannot reach RabbitMQ at {self.params.host}:{self.params.port} "
+                                       f"({type(exc).__name__}); messages wait in the outbox") from exc
+        self._generation += 1
+        return self._ch
+
+    def _reset(self) -> None:
+        self._consumers.clear()
+        conn, self._conn, self._ch = self._conn, None, None
+        if conn is not None and conn.is_open:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - the connection is being thrown away; nothing to recover
+                log.debug("error closing a broken connection", exc_info=True)
+
+    def close(self) -> None:
+        self._reset()
+
+    # -- publishing --------------------------------------------------------------------------------
+    def _properties(self, envelope: Envelope) -> pika.BasicProperties:
+        return pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent, message_id=envelope.message_id,
+                                    content_type="application/fhir+json", headers=dict(envelope.headers),
+                                    user_id=self.user)
+
+    def publish(self, queue: str, envelope: Envelope) -> None:
+        self.publish_many([(queue, envelope)])
+
+    def publish_many(self, items: Sequence[tuple[str, Envelope]]) -> None:
+        """Publish with confirms; after a lost connection, reconnect and republish what was not confirmed
+        (the receiver drops any duplicate by message id)."""
+        remaining = list(items)
+        for attempt in range(1, self.publish_attempts + 1):
+            try:
+                channel = self._channel()
+                while remaining:
+                    queue, envelope = remaining[0]
+                    channel.basic_publish(exchange_for(queue), queue, envelope.body, self._properties(envelope),
+                                          mandatory=True)
+                    remaining.pop(0)  # confirmed
+                return
+            except UnroutableError:
+                raise Unroutable(f"no queue bound for {remaining[0][0]!r}; nothing was delivered (is the "
+                                 "participant in the directory and 'sgx broker setup' run?)") from None
+            except ChannelClosedByBroker as exc:
+                self._reset()
+                if exc.reply_code in (403, 406):
+                    raise UnrecoverableBrokerError(f"RabbitMQ refused the publish: {exc.reply_text}") from None
+                error: Exception = exc
+            except (NackError, AMQPConnectionError, AMQPChannelError) as exc:
+                self._reset()
+                error = exc
+            if attempt < self.publish_attempts:
+                time.sleep(self.retry_delay)
+        raise TransportUnavailable(f"publish not confirmed after {self.publish_attempts} attempts "
+                                   f"({type(error).__name__}); the messages stay in the outbox")
+
+    # -- consuming ---------------------------------------------------------------------------------
+    def get(self, queue: str, timeout: float = 0.0) -> RabbitDelivery | None:
+        try:
+            if queue not in self._consumers:
+                self._channel()
+                # pika allows one consumer generator per channel: one channel per queue read.
+                channel = self._conn.channel()
+                channel.basic_qos(prefetch_count=self.prefetch)
+                self._consumers[queue] = (channel, channel.consume(queue, auto_ack=False,
+                                                                   inactivity_timeout=max(timeout, 0.05)))
+            channel, consumer = self._consumers[queue]
+            method, properties, body = next(consumer)
+        except ChannelClosedByBroker as exc:
+            self._reset()
+            raise UnrecoverableBrokerError(f"RabbitMQ refused to deliver from {queue!r}: {exc.reply_text}") from None
+        except (AMQPConnectionError, AMQPChannelError, StopIteration) as exc:
+            self._reset()
+            raise TransportUnavailable(f"lost the connection to RabbitMQ ({type(exc).__name__})") from exc
+        if method is None:
+            return None
+        headers = {k: v.decode() if isinstance(v, bytes) else v for k, v in (properties.headers or {}).items()}
+        count = int(headers.pop("x-delivery-count", 0) or 0) + 1
+        if properties.user_id:
+            headers["sgx-sender"] = properties.user_id  # validated by the broker against the connection
+        envelope = Envelope(properties.message_id or "", body,
+                            {k: v for k, v in headers.items() if isinstance(v, str)} | _death(properties.headers))
+        return RabbitDelivery(self, channel, self._generation, method.delivery_tag, envelope, method.redelivered,
+                              count)
+
+    # -- administration ----------------------------------------------------------------------------
+    def declare(self, queue: str) -> None:
+        channel = self._channel()
+        exchange = exchange_for(queue)
+        channel.exchange_declare(exchange, exchange_type="direct", durable=True)
+        channel.queue_declare(queue, durable=True, arguments=QUORUM)
+        channel.queue_bind(queue, exchange, routing_key=queue)
+
+    def depth(self, queue: str) -> int:
+        return self._channel().queue_declare(queue, passive=True).method.message_count
+
+
+def _death(headers: dict | None) -> dict[str, str]:
+    deaths = (headers or {}).get("x-death") or []
+    if not deaths:
+        return {}
+    first = deaths[0]
+    reason = first.get("reason", b"")
+    queue = first.get("queue", b"")
+    return {"x-death-reason": reason.decode() if isinstance(reason, bytes) else str(reason),
+            "x-death-queue": queue.decode() if isinstance(queue, bytes) else str(queue)}
