@@ -18,9 +18,9 @@ import click
 import orjson
 
 from broker import directory as d
-from broker.network import Network
 from broker import signing
 from broker.keys import SigningKey
+from broker.network import Network
 from broker.router import SENDER, SIGNATURE
 from broker.transport import INGRESS, Envelope
 from standard import compose as c
@@ -47,7 +47,7 @@ def demo_network(root: Path, transport_url: str | None = None) -> Network:
 
 
 def _child(b: c.MessageBuilder, la: str, n: int) -> str:
-    return b.add(c.child(f"{la[3:]}-{n:04d}", la[3:], "2011-04-0{}".format(n % 9 + 1), "female" if n % 2 else "male",
+    return b.add(c.child(f"{la[3:]}-{n:04d}", la[3:], f"2011-04-0{n % 9 + 1}", "female" if n % 2 else "male",
                          nhs_number=synthetic_nhs_number(n)))
 
 

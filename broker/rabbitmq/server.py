@@ -6,6 +6,7 @@ package (`apt-get install rabbitmq-server`); the node runs as a child process, w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -43,8 +44,8 @@ class RabbitNode:
         (self.base / "enabled_plugins").write_text("[].\n")
         (self.base / "rabbitmq.conf").write_text(
             "loopback_users = none\n"
-            "listeners.tcp.default = 127.0.0.1:{}\n"
-            "log.console = false\nlog.file.level = warning\n".format(self.port))
+            f"listeners.tcp.default = 127.0.0.1:{self.port}\n"
+            "log.console = false\nlog.file.level = warning\n")
         (self.base / "advanced.config").write_text("[].\n")
         (self.base / "rabbitmq-env.conf").write_text("")
 
@@ -91,10 +92,8 @@ class RabbitNode:
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
-            try:
+            with contextlib.suppress(TransportUnavailable, subprocess.TimeoutExpired):
                 self.ctl("stop", timeout=60)
-            except (TransportUnavailable, subprocess.TimeoutExpired):
-                pass
             try:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -106,5 +105,6 @@ class RabbitNode:
         subprocess.run(["epmd", "-port", str(self.epmd_port), "-kill"], env=self.env, capture_output=True,
                        timeout=10, check=False)
 
-    def url(self, user: str = "guest", password: str = "guest", vhost: str = "%2F") -> str:
+    def url(self, user: str = "guest", password: str = "guest", vhost: str = "%2F") -> str:  # noqa: S107 - RabbitMQ's
+        # loopback-only default account of a fresh node; `sgx broker setup` deletes it.
         return f"amqp://{user}:{password}@127.0.0.1:{self.port}/{vhost}"

@@ -23,7 +23,7 @@ from pika.exceptions import (
 )
 
 from broker.transport.base import DEAD_LETTER, INGRESS, Delivery, Envelope, Transport
-from sgx.errors import TransportUnavailable, Unroutable, UnrecoverableBrokerError
+from sgx.errors import TransportUnavailable, UnrecoverableBrokerError, Unroutable
 
 log = logging.getLogger("sgx.transport.amqp")
 

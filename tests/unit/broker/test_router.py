@@ -1,0 +1,189 @@
+"""The router's decisions on the embedded transport: routing rules, refusals, duplicates, audit, register."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from broker.router import SENDER, SIGNATURE
+from broker.transport import INGRESS, Envelope, delivery_queue
+from sgx import demo as scenario
+from sgx.demo import LODGE, PROVIDER, demo_network
+
+
+@pytest.fixture()
+def net(tmp_path):
+    network = demo_network(tmp_path)
+    transport = network.transport()
+    router = network.router(transport)
+    yield network, transport, router
+    transport.close()
+
+
+def _send(network, transport, router, sender, message, **kw):
+    envelope = scenario._signed(network, sender, message, **kw)
+    transport.publish(INGRESS, envelope)
+    return router.handle(transport.get(INGRESS))
+
+
+def _inbox(transport, pid):
+    out = []
+    while (d := transport.get(delivery_queue(pid))) is not None:
+        out.append(d.envelope)
+        d.ack()
+    return out
+
+
+TODAY = datetime.now(UTC).date().isoformat()
+
+
+def test_placement_goes_to_host_la_and_host_icb_only_and_enters_the_register(net):
+    network, transport, router = net
+    decision = _send(network, transport, router, "la-886", scenario.placement("la-886", 1, LODGE, TODAY))
+    assert decision.decision == "accepted"
+    assert decision.recipients == ["icb-QF7", "la-371"]
+    assert list(router.register.children_at(LODGE, TODAY)) == ["la-886"]
+    note = orjson.loads(_inbox(transport, "la-371")[0].headers["sgx-delivery"])
+    assert note["roles"] == ["host-la"]
+
+
+def test_no_participant_ever_receives_another_authoritys_child(net):
+    network, transport, router = net
+    for la, n in [("la-886", 1), ("la-886", 2), ("la-383", 3)]:
+        _send(network, transport, router, la, scenario.placement(la, n, LODGE, TODAY))
+    for la, n in [("la-886", 1), ("la-383", 3)]:
+        _send(network, transport, router, PROVIDER, scenario.serious_incident(la, n))
+    _send(network, transport, router, "lado-371",
+          scenario.allegation("allegation-notification", "lado-371", "LADO-1"))
+    for placing in ("la-886", "la-383", "lado-886", "lado-383", "la-352"):
+        for envelope in _inbox(transport, placing):
+            bundle = orjson.loads(envelope.body)
+            for entry in bundle["entry"]:
+                resource = entry["resource"]
+                if resource["resourceType"] == "Patient":
+                    assigner = resource["identifier"][0]["assigner"]["identifier"]["value"]
+                    assert placing.endswith(assigner), (placing, assigner)
+            note = orjson.loads(envelope.headers.get("sgx-delivery", "{}"))
+            own = {router.register.pseudonym(placing.replace("lado", "la"), f"{placing[-3:]}-{n:04d}")
+                   for n in range(10)}
+            assert set(note.get("children", [])) <= own
+
+
+def test_a_fan_out_message_naming_a_child_is_withheld_from_other_placing_authorities(net):
+    network, transport, router = net
+    _send(network, transport, router, "la-886", scenario.placement("la-886", 1, LODGE, TODAY))
+    _send(network, transport, router, "la-383", scenario.placement("la-383", 3, LODGE, TODAY))
+    b = scenario.c.MessageBuilder("independent-visitor-report", PROVIDER)
+    setting = b.add(scenario.c.setting(LODGE, "Example Lodge"))
+    b.add(scenario.c.report("reg44-visit-report", setting, TODAY, PROVIDER, {
+        "visit-date": TODAY, "visit-announced": True, "children-spoken-to": 2, "children-safeguarded": "yes",
+        "wellbeing-promoted": "yes"}), focus=True)
+    decision = _send(network, transport, router, PROVIDER, b.build())
+    assert decision.recipients == ["icb-QF7", "la-371", "la-383", "la-886", "ofsted"]
+
+
+def test_unauthorised_sender_is_refused_audited_and_told(net):
+    network, transport, router = net
+    message = scenario.placement("la-383", 1, LODGE, TODAY, sender=PROVIDER)
+    decision = _send(network, transport, router, PROVIDER, message)
+    assert (decision.decision, decision.reason) == ("rejected", "unauthorised-sender")
+    assert router.audit.records()[-1]["decision"] == "rejected"
+    ack = orjson.loads(_inbox(transport, PROVIDER)[-1].body)
+    assert ack["entry"][0]["resource"]["response"]["code"] == "fatal-error"
+    assert _inbox(transport, "la-371") == []
+
+
+def test_a_placing_la_may_not_notify_another_authoritys_child(net):
+    network, transport, router = net
+    decision = _send(network, transport, router, "la-383", scenario.placement("la-886", 1, LODGE, TODAY,
+                                                                              sender="la-383"))
+    assert decision.reason == "unauthorised-sender"
+
+
+def test_invalid_payload_is_refused_with_its_finding_codes(net):
+    network, transport, router = net
+    message = scenario.placement("la-886", 1, LODGE, TODAY)
+    del message["timestamp"]
+    decision = _send(network, transport, router, "la-886", message)
+    assert decision.reason == "payload-invalid"
+    assert decision.findings == ["profile-cardinality at Bundle.timestamp"]
+    ack = orjson.loads(_inbox(transport, "la-886")[-1].body)
+    issue = ack["entry"][1]["resource"]["issue"][0]
+    assert issue["details"]["coding"][0]["code"] == "payload-invalid"
+    assert "Bundle.timestamp" in issue["diagnostics"]
+
+
+def test_duplicate_is_not_delivered_twice_and_reused_id_is_a_replay(net):
+    network, transport, router = net
+    message = scenario.placement("la-886", 1, LODGE, TODAY)
+    assert _send(network, transport, router, "la-886", message).decision == "accepted"
+    assert _send(network, transport, router, "la-886", message).decision == "duplicate"
+    assert len(_inbox(transport, "la-371")) == 1
+    changed = copy.deepcopy(message)
+    changed["entry"][1]["resource"]["birthDate"] = "2011-04-09"
+    assert _send(network, transport, router, "la-886", changed).reason == "replay"
+
+
+def test_signature_refusals_and_spoofed_sender(net):
+    network, transport, router = net
+    message = scenario.placement("la-886", 1, LODGE, TODAY)
+    body = orjson.dumps(message)
+    good = scenario._signed(network, "la-886", message)
+    transport.publish(INGRESS, Envelope(good.message_id, body.replace(b"2011", b"2012", 1), good.headers))
+    assert router.handle(transport.get(INGRESS)).reason == "signature-invalid"
+    spoofed = scenario._signed(network, "la-383", message)  # la-383 signs a message naming la-886 as sender
+    transport.publish(INGRESS, spoofed)
+    assert router.handle(transport.get(INGRESS)).reason == "unknown-sender"
+    as_other = Envelope(good.message_id, body, {SIGNATURE: good.headers[SIGNATURE], SENDER: "la-383"})
+    transport.publish(INGRESS, as_other)
+    assert router.handle(transport.get(INGRESS)).reason == "unknown-sender"
+
+
+def test_every_decision_is_in_an_intact_audit_chain_without_personal_data(net):
+    network, transport, router = net
+    message = scenario.placement("la-886", 1, LODGE, TODAY)
+    _send(network, transport, router, "la-886", message)
+    _send(network, transport, router, "la-886", message)
+    _send(network, transport, router, PROVIDER, scenario.placement("la-383", 1, LODGE, TODAY, sender=PROVIDER))
+    records = router.audit.records()
+    assert [r["decision"] for r in records] == ["accepted", "duplicate", "rejected"]
+    assert router.audit.verify() == []
+    text = orjson.dumps(records).decode()
+    assert "886-0001" not in text and "9990000" not in text and "2011-04" not in text
+
+
+def test_placement_ended_takes_the_child_off_the_register(net):
+    network, transport, router = net
+    _send(network, transport, router, "la-886", scenario.placement("la-886", 1, LODGE, "2026-01-01"))
+    b = scenario.c.MessageBuilder("placement-ended", "la-886")
+    child = scenario._child(b, "la-886", 1)
+    episode = b.add(scenario.c.looked_after_episode(child, "la-886", "C2", "2025-06-01"))
+    setting = b.add(scenario.c.setting(LODGE, "Example Lodge"))
+    b.add(scenario.c.placement(child, episode, setting, "K2", "2026-01-01", end="2026-02-01",
+                               end_reason=("ssda903-reason-placement-change", "ALLEG")), focus=True)
+    assert _send(network, transport, router, "la-886", b.build()).decision == "accepted"
+    assert router.register.children_at(LODGE, "2026-01-15") == {"la-886": [router.register.pseudonym(
+        "la-886", "886-0001")]}
+    assert router.register.children_at(LODGE, "2026-03-01") == {}
+
+
+def test_poison_message_is_dead_lettered_and_the_sender_told(net, monkeypatch):
+    network, transport, router = net
+    transport.delivery_limit = 1
+    message = scenario.placement("la-886", 1, LODGE, TODAY)
+    transport.publish(INGRESS, scenario._signed(network, "la-886", message))
+
+    def broken(*_a, **_k):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(router, "process", broken)
+    router.run(idle_timeout=0)
+    router.run(idle_timeout=0)
+    assert transport.depth(INGRESS) == 0
+    codes = [orjson.loads(e.body)["entry"][1]["resource"]["issue"][0]["details"]["coding"][0]["code"]
+             for e in _inbox(transport, "la-886")]
+    assert codes == ["delivery-failed"]
+    assert router.audit.records()[-1]["decision"] == "dead-lettered"
