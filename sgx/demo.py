@@ -101,11 +101,29 @@ def _tampered(envelope: Envelope) -> Envelope:
     return Envelope(envelope.message_id, envelope.body.replace(b'"2011-', b'"2010-', 1), envelope.headers)
 
 
-def run_demo(root: Path, transport_url: str | None = None, echo=click.echo) -> dict[str, list[tuple[str, str]]]:
-    """Run the scenario; returns participant -> [(event, verification)] as stored by each node."""
+def run_demo(root: Path, transport_url: str | None = None, echo=click.echo, *,
+             rabbitmqctl=None) -> dict[str, list[tuple[str, str]]]:
+    """Run the scenario; returns participant -> [(event, verification)] as stored by each node.
+
+    With an amqp:// URL (an administrator's), `rabbitmqctl` runs rabbitmqctl against that node so that
+    the demo can create one broker user per participant, as `sgx broker setup` does.
+    """
     logging.getLogger("sgx").setLevel(logging.ERROR)  # refusals are shown below, not as log lines
     net = demo_network(root, transport_url)
-    transport = net.transport()
+    connections: dict[str, object] = {}
+    if transport_url and transport_url.startswith("amqp"):
+        from broker.rabbitmq.setup import setup
+
+        net.credentials = setup(rabbitmqctl, transport_url, net.directory, root / "keys" / "broker-passwords.json",
+                                delete_guest=False)
+
+    def connect(pid: str):
+        if pid not in connections:
+            connections[pid] = net.transport(as_participant=pid) if net.credentials else (
+                connections.get("*") or connections.setdefault("*", net.transport()))
+        return connections[pid]
+
+    transport = connect("router")
     router = net.router(transport)
     today = datetime.now(UTC).date().isoformat()
 
@@ -123,8 +141,8 @@ def run_demo(root: Path, transport_url: str | None = None, echo=click.echo) -> d
     for sender, message in sends:
         outbox = net.outbox(sender)
         outbox.add(message)
-        outbox.drain(transport)
-        router.run(idle_timeout=0.0, max_messages=1)
+        outbox.drain(connect(sender))
+        router.run(idle_timeout=0.0 if not net.credentials else 5.0, max_messages=1)
         event = message["entry"][0]["resource"]["eventCoding"]["code"]
         echo(f"  {sender:22} {event}")
 
@@ -138,15 +156,15 @@ def run_demo(root: Path, transport_url: str | None = None, echo=click.echo) -> d
                                                          key=SigningKey.generate("la-886-1"))),
     ]
     for what, envelope in attacks:
-        transport.publish(INGRESS, envelope)
-        decision = router.handle(transport.get(INGRESS))
+        connect(envelope.headers[SENDER]).publish(INGRESS, envelope)
+        decision = router.handle(transport.get(INGRESS, timeout=5))
         echo(f"  {what:40} {decision.decision}: {decision.reason}")
 
     received: dict[str, list[tuple[str, str]]] = {}
     echo("\nWho received what (each node verified the sender's and the router's signatures, stored, then acked):")
-    for pid in sorted(net.keys):
-        node = net.node(pid, transport)
-        node.run(idle_timeout=0.0)
+    for pid in sorted(set(net.keys) - {"router"}):
+        node = net.node(pid, connect(pid))
+        node.run(idle_timeout=0.0 if not net.credentials else 0.5)
         items = [i for i in node.inbox() if i.event != "acknowledgement"]
         acks = [i for i in node.inbox() if i.event == "acknowledgement"]
         received[pid] = [(i.event, i.verified) for i in node.inbox()]
@@ -171,24 +189,35 @@ def run_demo(root: Path, transport_url: str | None = None, echo=click.echo) -> d
     problems = router.audit.verify()
     echo(f"\nAudit log: {len(router.audit.records())} decisions in a hash chain; "
          f"{'intact' if not problems else f'{len(problems)} problem(s)'}; head {router.audit.head()[:16]}...")
-    transport.close()
+    for connection in connections.values():
+        connection.close()
     return received
 
 
 @click.command()
 @click.option("--broker", "broker_url", default=None, help="amqp://user:pass@host:port/vhost to use RabbitMQ "
               "(set up with 'sgx broker setup'); default: the embedded transport.")
+@click.option("--rabbitmq-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Folder of a node started with 'sgx broker dev-server', so the demo can create broker users.")
 @click.option("--dir", "work_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Keep the network's files here (default: a temporary folder).")
-def demo(broker_url: str | None, work_dir: Path | None) -> None:
+def demo(broker_url: str | None, rabbitmq_dir: Path | None, work_dir: Path | None) -> None:
     """Run the exchange end to end: placements, a Regulation 40, an allegation referral and the LADO's
     cross-boundary notification, with signing, routing, the register and the audit log."""
     click.secho("Safeguarding Exchange demo (all people invented; organisations are real public codes)\n", bold=True)
+    ctl = None
+    if broker_url:
+        if rabbitmq_dir is None:
+            raise click.UsageError("--broker needs --rabbitmq-dir (the folder of 'sgx broker dev-server') so the "
+                                   "demo can create one broker user per participant")
+        from broker.rabbitmq.server import RabbitNode
+
+        ctl = RabbitNode.attach(rabbitmq_dir).ctl
     if work_dir:
-        run_demo(work_dir, broker_url)
+        run_demo(work_dir, broker_url, rabbitmqctl=ctl)
     else:
         with tempfile.TemporaryDirectory(prefix="sgx-demo-") as tmp:
-            run_demo(Path(tmp), broker_url)
+            run_demo(Path(tmp), broker_url, rabbitmqctl=ctl)
     click.echo("\nThe standard's pages: sgx standard docs --out site/")
 
 

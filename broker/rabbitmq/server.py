@@ -41,6 +41,9 @@ class RabbitNode:
     def __post_init__(self) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
         self.name = self.name or f"sgx{self.port}@localhost"
+        (self.base / "node.json").write_text(
+            f'{{"port": {self.port}, "dist_port": {self.dist_port}, "epmd_port": {self.epmd_port}, '
+            f'"name": "{self.name}"}}')
         (self.base / "enabled_plugins").write_text("[].\n")
         (self.base / "rabbitmq.conf").write_text(
             "loopback_users = none\n"
@@ -59,6 +62,14 @@ class RabbitNode:
                 "RABBITMQ_PID_FILE": f"{b}/rabbit.pid", "RABBITMQ_CONF_ENV_FILE": f"{b}/rabbitmq-env.conf",
                 "RABBITMQ_CONFIG_FILE": f"{b}/rabbitmq", "RABBITMQ_ADVANCED_CONFIG_FILE": f"{b}/advanced.config",
                 "RABBITMQ_ENABLED_PLUGINS_FILE": f"{b}/enabled_plugins"}
+
+    @classmethod
+    def attach(cls, base: Path) -> RabbitNode:
+        """The node whose folder is `base` (started earlier, e.g. by `sgx broker dev-server`)."""
+        import json
+
+        info = json.loads((base / "node.json").read_text())
+        return cls(base, info["port"], info["dist_port"], info["epmd_port"], info["name"])
 
     def ctl(self, *args: str, timeout: float = 60) -> str:
         out = subprocess.run([str(CTL), "-n", self.name, *args], env=self.env, capture_output=True, text=True,

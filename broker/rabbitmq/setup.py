@@ -62,7 +62,7 @@ def setup(ctl: Callable[..., str], admin_url: str, directory: Directory, secrets
     passwords: dict[str, str] = {}
     existing = set(ctl("list_users", "--silent").split())
     for user in [ROUTER_USER, *wanted]:
-        password = secrets.token_urlsafe(24)
+        password = secrets.token_hex(24)  # hex: never starts with "-", which rabbitmqctl would read as an option
         if user in existing:
             ctl("change_password", user, password)
         else:
