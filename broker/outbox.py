@@ -45,13 +45,15 @@ class Outbox:
     def pending(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
 
-    def drain(self, transport: Transport, *, batch: int = 100, now: datetime | None = None) -> int:
-        """Send what is waiting, in batches; returns how many were confirmed. Stops quietly when the
-        transport is unavailable: the rest waits for the next drain."""
+    def drain(self, transport: Transport, *, batch: int = 100, limit: int | None = None,
+              now: datetime | None = None) -> int:
+        """Send what is waiting (at most `limit`), in batches; returns how many were confirmed. Stops
+        quietly when the transport is unavailable: the rest waits for the next drain."""
         sent = 0
-        while True:
+        while limit is None or sent < limit:
+            size = batch if limit is None else min(batch, limit - sent)
             rows = self.db.execute("SELECT seq, message_id, event, body FROM outbox WHERE sent_at IS NULL "
-                                   "ORDER BY seq LIMIT ?", (batch,)).fetchall()
+                                   "ORDER BY seq LIMIT ?", (size,)).fetchall()
             if not rows:
                 return sent
             items = []
@@ -67,3 +69,4 @@ class Outbox:
             stamp = (now or datetime.now(UTC)).isoformat()
             self.db.executemany("UPDATE outbox SET sent_at = ? WHERE seq = ?", [(stamp, r[0]) for r in rows])
             sent += len(rows)
+        return sent

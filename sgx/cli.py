@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from broker.cli import audit, broker, directory, node
 from sgx import __version__
 from sgx.demo import demo
 from standard.cli import standard
@@ -25,6 +26,8 @@ def cli() -> None:
 
 cli.add_command(standard)
 cli.add_command(demo)
+for group in (directory, broker, node, audit):
+    cli.add_command(group)
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ class Harness:
 
             policy = {"delivery-limit": 3, "dead-letter-exchange": "sgx.dead-letter",
                       "dead-letter-routing-key": "dead-letter"}
-            rabbit.ctl("set_policy", "--apply-to", "queues", f"p-{self.queue}", f"^{self.queue}$",
+            rabbit.ctl("set_policy", "--apply-to", "queues", "--priority", "100", f"p-{self.queue}", f"^{self.queue}$",
                        orjson.dumps(policy).decode())
             while (d := admin.get(DEAD_LETTER, timeout=0.2)) is not None:
                 d.ack()

@@ -1,0 +1,363 @@
+"""`sgx directory`, `sgx broker`, `sgx node`, `sgx audit`: run the exchange from a folder.
+
+Folder layout (one per deployment; a participant's machine holds only its own key):
+    directory.draft.json   the directory being edited (unsigned)
+    directory.json         the signed directory everyone loads
+    operator.pub.jwk       the operator's public key: the trust anchor
+    keys/                  private keys, mode 0600 (never printed)
+    queues.db              the embedded transport (when no amqp:// URL is given)
+    router.db register.db audit.db   the router's state
+    inbox/<participant>.db outbox/<participant>.db
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import click
+import orjson
+
+from broker import directory as d
+from broker.keys import SigningKey, public_key_from_jwk
+
+DIR_OPTION = click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+                          show_default=True, help="The exchange folder.")
+
+
+def _draft(root: Path) -> d.Directory:
+    path = root / "directory.draft.json"
+    if not path.exists():
+        raise click.ClickException(f"{path} does not exist; start with 'sgx directory init --dir {root}'")
+    return d.Directory.from_payload(orjson.loads(path.read_bytes()))
+
+
+def _save_draft(root: Path, directory: d.Directory) -> None:
+    (root / "directory.draft.json").write_bytes(orjson.dumps(directory.payload(), option=orjson.OPT_INDENT_2))
+
+
+def load_signed(root: Path) -> d.Directory:
+    anchor = root / "operator.pub.jwk"
+    if not anchor.exists():
+        raise click.ClickException(f"{anchor} is missing: the operator's public key is needed to trust the directory")
+    return d.load(root / "directory.json", public_key_from_jwk(orjson.loads(anchor.read_bytes())))
+
+
+@click.group()
+def directory() -> None:
+    """Build, sign, verify and show the participant directory."""
+
+
+@directory.command()
+@DIR_OPTION
+def init(root: Path) -> None:
+    """Start a directory with every English LA (and its LADO), every ICB, Ofsted and CQC; make the operator key."""
+    root.mkdir(parents=True, exist_ok=True)
+    if (root / "directory.draft.json").exists():
+        raise click.ClickException(f"{root} already has a directory; edit it with the other commands")
+    key = SigningKey.generate("operator-1")
+    key.save(root / "keys" / "operator.key")
+    (root / "operator.pub.jwk").write_bytes(orjson.dumps(key.public_jwk()))
+    directory_ = d.reference_directory()
+    _save_draft(root, directory_)
+    click.echo(f"directory started with {len(directory_.participants)} participants; operator key written to "
+               f"{root / 'keys' / 'operator.key'} (mode 600)")
+
+
+@directory.command("add-participant")
+@DIR_OPTION
+@click.option("--id", "pid", required=True, help="Participant id, e.g. provider-example-care.")
+@click.option("--kind", required=True, type=click.Choice([d.LA, d.LADO, d.ICB, d.OFSTED, d.CQC, d.POLICE, d.PROVIDER]))
+@click.option("--name", required=True)
+def add_participant(root: Path, pid: str, kind: str, name: str) -> None:
+    """Add a participant (providers and police forces; LAs, LADOs and ICBs come with init)."""
+    directory_ = _draft(root)
+    if pid in directory_.participants:
+        raise click.ClickException(f"participant {pid!r} already exists")
+    directory_.add(d.Participant(pid, kind, name))
+    _save_draft(root, directory_)
+    click.echo(f"added {pid}")
+
+
+@directory.command()
+@DIR_OPTION
+@click.option("--participant", "pid", required=True)
+@click.option("--valid-days", type=int, default=365, show_default=True)
+def keygen(root: Path, pid: str, valid_days: int) -> None:
+    """Make a signing key for a participant: the private key to keys/<id>.key (mode 600), the public key into
+    the directory. Rotation: run again; the new kid is added and the old key stays to verify old messages."""
+    from datetime import UTC, datetime
+
+    directory_ = _draft(root)
+    participant = directory_.participant(pid)
+    kid = f"{pid}-{len(participant.keys) + 1}"
+    key = SigningKey.generate(kid)
+    key.save(root / "keys" / f"{kid}.key")
+    directory_.add_key(pid, key, valid_until=datetime.now(UTC) + timedelta(days=valid_days))
+    _save_draft(root, directory_)
+    click.echo(f"key {kid} for {pid}: private key in {root / 'keys' / (kid + '.key')}; sign the directory to publish")
+
+
+@directory.command()
+@DIR_OPTION
+@click.option("--participant", "pid", required=True)
+@click.option("--kid", required=True)
+def revoke(root: Path, pid: str, kid: str) -> None:
+    """Revoke a key from now on; sign the directory to publish the revocation."""
+    directory_ = _draft(root)
+    directory_.revoke_key(pid, kid)
+    _save_draft(root, directory_)
+    click.echo(f"revoked {kid}; run 'sgx directory sign' and, on RabbitMQ, 'sgx broker revoke' to cut connections")
+
+
+@directory.command("add-setting")
+@DIR_OPTION
+@click.option("--urn", required=True, help="Ofsted URN (SC + 6 digits, or 7 digits).")
+@click.option("--name", required=True)
+@click.option("--type", "kind", default="childrens-home", show_default=True)
+@click.option("--host-la", required=True, help="Participant id of the host LA, e.g. la-371.")
+@click.option("--host-icb", default=None, help="Default: the ICB of the host LA.")
+@click.option("--regulator", "regulators", multiple=True, default=["ofsted"], show_default=True)
+@click.option("--provider", default=None)
+def add_setting(root: Path, urn: str, name: str, kind: str, host_la: str, host_icb: str | None,
+                regulators: tuple[str, ...], provider: str | None) -> None:
+    """Add a setting with its host LA, host ICB, regulators and provider."""
+    import re
+
+    if not re.fullmatch(r"SC\d{6}|\d{7}", urn):
+        raise click.BadParameter("an Ofsted URN is SC followed by 6 digits, or 7 digits", param_hint="--urn")
+    directory_ = _draft(root)
+    if host_icb is None:
+        ods = d.la_to_icb().get(directory_.participant(host_la).codes.get("dfe_la", ""))
+        host_icb = f"icb-{ods}" if ods else None
+    directory_.add_setting(d.Setting(urn, name, kind, host_la, host_icb, list(regulators), provider))
+    _save_draft(root, directory_)
+    click.echo(f"added setting {urn} (host {host_la}, {host_icb or 'no ICB found: add --host-icb'})")
+
+
+@directory.command()
+@DIR_OPTION
+@click.option("--valid-days", type=int, default=7, show_default=True, help="Expiry: a stale directory is refused.")
+def sign(root: Path, valid_days: int) -> None:
+    """Sign the draft with the operator key into directory.json."""
+    key = SigningKey.load(root / "keys" / "operator.key")
+    directory_ = _draft(root)
+    directory_.version += 1
+    (root / "directory.json").write_bytes(directory_.sign(key, valid_for=timedelta(days=valid_days)))
+    _save_draft(root, directory_)
+    click.echo(f"signed directory version {directory_.version}, expires {directory_.expires_at}")
+
+
+@directory.command()
+@DIR_OPTION
+def verify(root: Path) -> None:
+    """Check directory.json against the operator's key and its expiry (exit 1 when it must not be used)."""
+    try:
+        loaded = load_signed(root)
+    except d.DirectoryError as exc:
+        click.echo(f"refused: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"valid: version {loaded.version}, {len(loaded.participants)} participants, "
+               f"{len(loaded.settings)} settings, expires {loaded.expires_at}")
+
+
+@directory.command()
+@DIR_OPTION
+def show(root: Path) -> None:
+    """Summarise the signed directory: participants with keys, and settings. Never shows private keys."""
+    loaded = load_signed(root)
+    click.echo(f"version {loaded.version}, issued {loaded.issued_at}, expires {loaded.expires_at}")
+    for p in sorted(loaded.participants.values(), key=lambda p: p.id):
+        if p.keys:
+            kids = ", ".join(k["kid"] + (" (revoked)" if k.get("revoked_at") else "") for k in p.keys)
+            click.echo(f"  {p.id:28} {p.kind:22} {p.name}  keys: {kids}")
+    for s in loaded.settings.values():
+        click.echo(f"  setting {s.urn} {s.name}: host {s.host_la}, {s.host_icb}, regulators "
+                   f"{','.join(s.regulators)}, provider {s.provider}")
+
+
+@click.group()
+def broker() -> None:
+    """Run the router, set up RabbitMQ, run a local RabbitMQ for development."""
+
+
+def _transport(root: Path, url: str | None, participant: str | None = None):
+    from broker.transport import INGRESS, delivery_queue, open_transport
+
+    if url and url.startswith("amqp"):
+        return open_transport(url)
+    transport = open_transport(str(root / "queues.db"))
+    transport.declare(INGRESS)
+    for pid in load_signed(root).participants:
+        transport.declare(delivery_queue(pid))
+    return transport
+
+
+TRANSPORT_OPTION = click.option("--transport", "url", default=None,
+                                help="amqp://user:password@host:port/vhost; default: the folder's embedded queues.")
+
+
+@broker.command()
+@DIR_OPTION
+@TRANSPORT_OPTION
+@click.option("--once", is_flag=True, help="Route what is waiting, then stop.")
+def route(root: Path, url: str | None, once: bool) -> None:
+    """Run the router: verify, validate, deduplicate, authorise, resolve, deliver, audit, acknowledge."""
+    from broker.audit import AuditLog
+    from broker.register import Register
+    from broker.router import Router
+
+    directory_ = load_signed(root)
+    secret_path = root / "keys" / "register.secret"
+    if not secret_path.exists():
+        import os
+
+        secret_path.write_bytes(os.urandom(32))
+        secret_path.chmod(0o600)
+    key_file = sorted((root / "keys").glob("router-*.key"))
+    if not key_file:
+        raise click.ClickException("no router key; run 'sgx directory keygen --participant router' and sign")
+    router = Router(directory_, _transport(root, url), Register(root / "register.db", secret_path.read_bytes()),
+                    AuditLog(root / "audit.db"), SigningKey.load(key_file[-1]), root / "router.db")
+    count = router.run(idle_timeout=0 if once else None)
+    click.echo(f"routed {count} message(s); audit head {router.audit.head()}")
+
+
+@broker.command()
+@DIR_OPTION
+@click.option("--rabbitmq-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
+              help="Folder of the RabbitMQ node (for rabbitmqctl).")
+@click.option("--admin-url", required=True, help="amqp:// URL of an administrator.")
+@click.option("--delivery-limit", type=int, default=5, show_default=True)
+def setup(root: Path, rabbitmq_dir: Path, admin_url: str, delivery_limit: int) -> None:
+    """Create exchanges, quorum queues, dead-letter policy, and one user per participant with anchored
+    permissions; passwords go to keys/broker-passwords.json (mode 600)."""
+    from broker.rabbitmq.server import RabbitNode
+    from broker.rabbitmq.setup import setup as run_setup
+
+    passwords = run_setup(RabbitNode.attach(rabbitmq_dir).ctl, admin_url, load_signed(root),
+                          root / "keys" / "broker-passwords.json", delivery_limit=delivery_limit)
+    click.echo(f"set up {len(passwords)} broker users; passwords in {root / 'keys' / 'broker-passwords.json'}")
+
+
+@broker.command("dev-server")
+@click.option("--dir", "base", type=click.Path(file_okay=False, path_type=Path), required=True)
+def dev_server(base: Path) -> None:
+    """Run a RabbitMQ node on loopback with its data in DIR, until interrupted. Needs rabbitmq-server (apt)."""
+    import secrets
+
+    from broker.rabbitmq.server import RabbitNode
+
+    node = RabbitNode(base)
+    node.start()
+    password = secrets.token_hex(16)
+    node.ctl("add_user", "sgx-admin", password)
+    node.ctl("set_user_tags", "sgx-admin", "administrator")
+    node.ctl("set_permissions", "-p", "/", "sgx-admin", ".*", ".*", ".*")
+    url_file = base / "admin-url"
+    url_file.write_text(node.url("sgx-admin", password))
+    url_file.chmod(0o600)
+    click.echo(f"RabbitMQ running on 127.0.0.1:{node.port}; administrator URL in {url_file}. Ctrl-C stops it.")
+    try:
+        while node.process and node.process.poll() is None:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.stop()
+
+
+@click.group()
+def node() -> None:
+    """A participant's receiving node."""
+
+
+@node.command("run")
+@DIR_OPTION
+@TRANSPORT_OPTION
+@click.option("--participant", "pid", required=True)
+@click.option("--once", is_flag=True, help="Receive what is waiting, then stop.")
+def node_run(root: Path, url: str | None, pid: str, once: bool) -> None:
+    """Receive this participant's messages: verify, store once, then acknowledge to the transport."""
+    from broker.node import Node
+
+    (root / "inbox").mkdir(exist_ok=True)
+    receiver = Node(pid, load_signed(root), _transport(root, url), root / "inbox" / f"{pid}.db")
+    count = receiver.run(idle_timeout=0 if once else None)
+    click.echo(f"received {count} message(s)")
+
+
+@node.command()
+@DIR_OPTION
+@TRANSPORT_OPTION
+@click.option("--participant", "pid", required=True)
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def send(root: Path, url: str | None, pid: str, files: tuple[Path, ...]) -> None:
+    """Validate message files, put them in this participant's outbox, and send what the exchange will take."""
+    from broker.outbox import Outbox
+    from sgx.errors import MessageInvalid
+
+    key_files = sorted((root / "keys").glob(f"{pid}-*.key"))
+    if not key_files:
+        raise click.ClickException(f"no key for {pid} in {root / 'keys'}; run 'sgx directory keygen'")
+    (root / "outbox").mkdir(exist_ok=True)
+    outbox = Outbox(root / "outbox" / f"{pid}.db", pid, SigningKey.load(key_files[-1]))
+    refused = 0
+    for file in files:
+        try:
+            outbox.add(file.read_bytes())
+        except MessageInvalid as exc:
+            refused += 1
+            click.echo(f"{file}: not queued: {exc}", err=True)
+    sent = outbox.drain(_transport(root, url))
+    click.echo(f"sent {sent}; waiting in the outbox {outbox.pending()}; refused {refused}")
+    sys.exit(1 if refused else 0)
+
+
+@node.command()
+@DIR_OPTION
+@click.option("--participant", "pid", required=True)
+def inbox(root: Path, pid: str) -> None:
+    """List what has arrived (event, sender, time, verification); message content is not printed."""
+    from broker.node import Node
+
+    path = root / "inbox" / f"{pid}.db"
+    if not path.exists():
+        raise click.ClickException(f"no inbox for {pid} yet; run 'sgx node run --participant {pid}'")
+    receiver = Node(pid, load_signed(root), None, path)  # type: ignore[arg-type] - reading only
+    for item in receiver.inbox():
+        click.echo(f"{item.received_at}  {item.event:26} from {item.sender:24} {item.message_id}  {item.verified}")
+
+
+@click.group()
+def audit() -> None:
+    """The routing audit log."""
+
+
+@audit.command("verify")
+@DIR_OPTION
+@click.option("--expect-head", default=None, help="A head hash recorded earlier: catches a truncated log.")
+def audit_verify(root: Path, expect_head: str | None) -> None:
+    """Check the hash chain; exit 1 if any record was edited, deleted, inserted or reordered."""
+    from broker.audit import AuditLog
+
+    log = AuditLog(root / "audit.db")
+    problems = log.verify(expect_head=expect_head)
+    for p in problems:
+        click.echo(f"record {p.seq}: {p.what}", err=True)
+    if problems:
+        sys.exit(1)
+    click.echo(f"intact: {len(log.records())} records, head {log.head()}")
+
+
+@audit.command("show")
+@DIR_OPTION
+def audit_show(root: Path) -> None:
+    """Print the decisions (ids, digests, codes; no personal data)."""
+    from broker.audit import AuditLog
+
+    for r in AuditLog(root / "audit.db").records():
+        click.echo(f"{r['seq']:6} {r['time']} {r['decision']:13} {r['event'] or '-':26} {r['sender']:24} "
+                   f"-> {','.join(r['recipients']) or '-'} {r['reason'] or ''}")
