@@ -35,6 +35,15 @@ def _hash(prev_hash: str, seq: int, record: str) -> str:
     return hashlib.sha256(f"{prev_hash}\n{seq}\n{record}".encode()).hexdigest()
 
 
+def entry(*, message_id: str, digest: str, sender: str, event: str, recipients: list[str], decision: str,
+          reason: str | None = None, at: datetime | None = None) -> str:
+    """One audit record, serialised as it is hashed."""
+    return orjson.dumps({
+        "time": (at or datetime.now(UTC)).isoformat(timespec="microseconds"), "message_id": message_id,
+        "digest": digest, "sender": sender, "event": event, "recipients": recipients, "decision": decision,
+        "reason": reason}, option=orjson.OPT_SORT_KEYS).decode()
+
+
 @dataclass(frozen=True)
 class Problem:
     seq: int
@@ -51,22 +60,27 @@ class AuditLog:
     def append(self, *, message_id: str, digest: str, sender: str, event: str, recipients: list[str],
                decision: str, reason: str | None = None, at: datetime | None = None) -> str:
         """Record a decision; returns the new head hash. Holds no personal data: ids, digests and codes only."""
-        record = orjson.dumps({
-            "time": (at or datetime.now(UTC)).isoformat(timespec="microseconds"), "message_id": message_id,
-            "digest": digest, "sender": sender, "event": event, "recipients": recipients, "decision": decision,
-            "reason": reason}, option=orjson.OPT_SORT_KEYS).decode()
+        return self.append_many([entry(message_id=message_id, digest=digest, sender=sender, event=event,
+                                       recipients=recipients, decision=decision, reason=reason, at=at)])
+
+    def append_many(self, records: list[str]) -> str:
+        """Record several decisions (from `entry`) in one transaction; returns the new head hash."""
         self.db.execute("BEGIN IMMEDIATE")
         try:
             last = self.db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-            seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-            digest_ = _hash(prev, seq, record)
-            self.db.execute("INSERT INTO audit (seq, record, prev_hash, hash) VALUES (?,?,?,?)",
-                            (seq, record, prev, digest_))
+            seq, prev = (last[0], last[1]) if last else (0, GENESIS)
+            rows = []
+            for record in records:
+                seq += 1
+                digest_ = _hash(prev, seq, record)
+                rows.append((seq, record, prev, digest_))
+                prev = digest_
+            self.db.executemany("INSERT INTO audit (seq, record, prev_hash, hash) VALUES (?,?,?,?)", rows)
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
-        return digest_
+        return prev
 
     def head(self) -> str:
         row = self.db.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()

@@ -74,34 +74,50 @@ class Node:
 
     def receive(self, delivery: Delivery) -> bool:
         """Store one delivery (idempotently) and ack it; a message that fails verification is dead-lettered."""
-        try:
-            signed, note = self.verify(delivery)
-        except SignatureRejected as exc:
-            log.warning("refused a delivery (%s): %s", type(exc).__name__, exc)
-            delivery.reject(requeue=False)
-            return False
-        self.db.execute(
-            "INSERT OR IGNORE INTO inbox (message_id, event, sender, received_at, verified, delivery, body) "
-            "VALUES (?,?,?,?,?,?,?)",
-            (signed.message_id, signed.event, signed.sender, self.now().isoformat(timespec="seconds"),
-             f"signature by {signed.sender} key {signed.kid} verified", orjson.dumps(note).decode(),
-             delivery.envelope.body))
-        delivery.ack()  # only now: the message is durably stored
-        return True
+        return self.receive_many([delivery]) == 1
 
-    def run(self, *, idle_timeout: float | None = 1.0, max_messages: int | None = None,
+    def receive_many(self, deliveries: list[Delivery]) -> int:
+        """Verify each delivery, store the good ones in one transaction (a message id once), then ack them;
+        dead-letter the ones that fail verification. Returns how many were stored or already held."""
+        rows, good = [], []
+        for delivery in deliveries:
+            try:
+                signed, note = self.verify(delivery)
+            except SignatureRejected as exc:
+                log.warning("refused a delivery (%s): %s", type(exc).__name__, exc)
+                delivery.reject(requeue=False)
+                continue
+            rows.append((signed.message_id, signed.event, signed.sender, self.now().isoformat(timespec="seconds"),
+                         f"signature by {signed.sender} key {signed.kid} verified", orjson.dumps(note).decode(),
+                         delivery.envelope.body))
+            good.append(delivery)
+        if rows:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany(
+                "INSERT OR IGNORE INTO inbox (message_id, event, sender, received_at, verified, delivery, body) "
+                "VALUES (?,?,?,?,?,?,?)", rows)
+            self.db.execute("COMMIT")
+        for delivery in good:
+            delivery.ack()  # only now: the messages are durably stored
+        return len(good)
+
+    def run(self, *, idle_timeout: float | None = 1.0, max_messages: int | None = None, batch_size: int = 100,
             should_stop: Callable[[], bool] = lambda: False) -> int:
         """Receive until none arrives for `idle_timeout` seconds (None: until `should_stop`)."""
         count = 0
         queue = delivery_queue(self.participant_id)
         while not should_stop() and (max_messages is None or count < max_messages):
-            delivery = self.transport.get(queue, timeout=0.5 if idle_timeout is None else idle_timeout)
-            if delivery is None:
+            first = self.transport.get(queue, timeout=0.5 if idle_timeout is None else idle_timeout)
+            if first is None:
                 if idle_timeout is None:
                     continue
                 break
-            self.receive(delivery)
-            count += 1
+            batch = [first]
+            limit = batch_size if max_messages is None else min(batch_size, max_messages - count)
+            while len(batch) < limit and (more := self.transport.get(queue)) is not None:
+                batch.append(more)
+            self.receive_many(batch)
+            count += len(batch)
         return count
 
     def inbox(self) -> list[InboxItem]:

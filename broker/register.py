@@ -52,13 +52,23 @@ class Register:
     def record(self, event: str, child: str, placing_la: str, setting_urn: str, start: str, end: str | None,
                message_id: str) -> None:
         """Apply a placement-started, -changed or -ended message."""
-        if event == "placement-ended" and end is None:
+        self.record_many([(event, child, placing_la, setting_urn, start, end, message_id)])
+
+    def record_many(self, placements: list[tuple[str, str, str, str, str, str | None, str]]) -> None:
+        """Apply several placement messages (event, child, placing LA, URN, start, end, message id) at once."""
+        if any(event == "placement-ended" and end is None for event, *_, end, _ in placements):
             raise ValueError("an ended placement needs an end date")
-        self.db.execute(
-            "INSERT INTO placements (child, placing_la, setting_urn, start, end, message_id) VALUES (?,?,?,?,?,?) "
-            "ON CONFLICT (child, setting_urn, start) DO UPDATE SET end = excluded.end, "
-            "placing_la = excluded.placing_la, message_id = excluded.message_id",
-            (child, placing_la, setting_urn, start, end, message_id))
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.executemany(
+                "INSERT INTO placements (child, placing_la, setting_urn, start, end, message_id) "
+                "VALUES (?,?,?,?,?,?) ON CONFLICT (child, setting_urn, start) DO UPDATE SET end = excluded.end, "
+                "placing_la = excluded.placing_la, message_id = excluded.message_id",
+                [p[1:] for p in placements])
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     def children_at(self, setting_urn: str, on: str) -> dict[str, list[str]]:
         """Placing LA -> pseudonyms of its children at the setting on a date (ISO yyyy-mm-dd)."""

@@ -14,11 +14,13 @@ from pathlib import Path
 import orjson
 
 from broker import routing, signing
+from broker.audit import entry as audit_entry
 from broker.directory import Directory
 from broker.keys import SigningKey
 from broker.register import Register
 from broker.transport import DEAD_LETTER, INGRESS, Delivery, Envelope, Transport, delivery_queue
-from sgx.errors import RecoverableBrokerError, SignatureRejected, Unroutable
+from sgx.errors import RecoverableBrokerError, SignatureRejected
+from standard import catalogue as cat
 from standard import compose
 from standard.validator import HOT_PATH, Validator
 
@@ -54,8 +56,21 @@ class _Seen:
         row = self.db.execute("SELECT digest FROM seen WHERE message_id = ?", (message_id,)).fetchone()
         return row[0] if row else None
 
-    def remember(self, message_id: str, digest: str) -> None:
-        self.db.execute("INSERT OR IGNORE INTO seen (message_id, digest) VALUES (?, ?)", (message_id, digest))
+    def remember(self, entries: list[tuple[str, str]]) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+        self.db.executemany("INSERT OR IGNORE INTO seen (message_id, digest) VALUES (?, ?)", entries)
+        self.db.execute("COMMIT")
+
+
+@dataclass
+class _Batch:
+    """Everything a batch of routing decisions writes, so it is written together: deliveries and
+    acknowledgements published (and confirmed) first, then the register, the seen ids and the audit."""
+
+    outgoing: list[tuple[str, Envelope]] = field(default_factory=list)
+    placements: list[tuple] = field(default_factory=list)
+    seen: dict[str, str] = field(default_factory=dict)
+    audit: list[str] = field(default_factory=list)
 
 
 class Router:
@@ -71,9 +86,29 @@ class Router:
 
     # -- the pipeline ------------------------------------------------------------------------------
     def process(self, envelope: Envelope) -> Decision:
+        """Route one message (see process_batch)."""
+        return self.process_batch([envelope])[0]
+
+    def process_batch(self, envelopes: list[Envelope]) -> list[Decision]:
+        """Decide every message, then publish all deliveries and acknowledgements with one confirmed batch and
+        record the register, the seen ids and the audit in one transaction each."""
+        batch = _Batch()
+        decisions = [self._decide(envelope, batch) for envelope in envelopes]
+        if batch.outgoing:
+            self.transport.publish_many(batch.outgoing)  # durable at every recipient before anything is recorded
+        if batch.placements:
+            self.register.record_many(batch.placements)
+        if batch.seen:
+            self.seen.remember(list(batch.seen.items()))
+        if batch.audit:
+            self.audit.append_many(batch.audit)
+        return decisions
+
+    def _decide(self, envelope: Envelope, batch: _Batch) -> Decision:
         body = envelope.body
         digest = hashlib.sha256(body).hexdigest()
         claimed = envelope.headers.get(SENDER, "")
+        header: dict = {}
         try:
             header = signing.read_header(envelope.headers.get(SIGNATURE, ""))
             signed = signing.verify(body, envelope.headers[SIGNATURE], self.directory.public_key_for,
@@ -81,8 +116,8 @@ class Router:
                                     window_seconds=self.window_seconds)
         except (SignatureRejected, KeyError) as exc:
             reason = getattr(exc, "reason", "signature-invalid")
-            message_id = header.get("jti", envelope.message_id) if "header" in locals() else envelope.message_id
-            return self._refuse(Decision(str(message_id), claimed, "", "rejected", reason), digest,
+            message_id = str(header.get("jti", envelope.message_id))
+            return self._refuse(batch, Decision(message_id, claimed, "", "rejected", reason), digest,
                                 notify=claimed in self.directory.participants, detail=type(exc).__name__)
 
         decision = Decision(signed.message_id, signed.sender, signed.event, "rejected")
@@ -90,52 +125,61 @@ class Router:
         if findings:
             decision.reason = "payload-invalid"
             decision.findings = [f"{f.code} at {f.location}" for f in findings]
-            return self._refuse(decision, digest, notify=True)
-        bundle = orjson.loads(body)
-        facts = routing.facts_of(bundle)
+            return self._refuse(batch, decision, digest, notify=True)
+        facts = routing.facts_of(orjson.loads(body))
         if (facts.message_id, facts.sender, facts.event) != (signed.message_id, signed.sender, signed.event):
             decision.reason = "unknown-sender"
-            return self._refuse(decision, digest, notify=True, detail="signed header does not match the message")
+            return self._refuse(batch, decision, digest, notify=True,
+                                detail="signed header does not match the message")
 
-        known = self.seen.digest_of(facts.message_id)
+        known = batch.seen.get(facts.message_id) or self.seen.digest_of(facts.message_id)
         if known is not None:
             if known != digest:
                 decision.reason = "replay"
-                return self._refuse(decision, digest, notify=True, detail="message id reused for other content")
+                return self._refuse(batch, decision, digest, notify=True,
+                                    detail="message id reused for other content")
             decision.decision, decision.reason = "duplicate", "duplicate"
-            self.audit.append(message_id=facts.message_id, digest=digest, sender=facts.sender, event=facts.event,
-                              recipients=[], decision="duplicate", reason="duplicate")
+            batch.audit.append(audit_entry(message_id=facts.message_id, digest=digest, sender=facts.sender,
+                                           event=facts.event, recipients=[], decision="duplicate",
+                                           reason="duplicate"))
             return decision
 
         refusal = routing.authorise(facts, self.directory)
         if refusal:
             decision.reason = refusal
-            return self._refuse(decision, digest, notify=refusal != "unknown-sender")
+            return self._refuse(batch, decision, digest, notify=refusal != "unknown-sender")
+        if any(r.of == "children-at-setting" for r in cat.get_event(facts.event).recipients):
+            # This message's routing reads the register: apply the batch's placements so far first.
+            self._flush_placements(batch)
         plan = routing.resolve(facts, self.directory, self.register, today=self.now().date())
         if plan.problem:
             decision.reason = "no-recipients"
-            return self._refuse(decision, digest, notify=True, detail=plan.problem)
+            return self._refuse(batch, decision, digest, notify=True, detail=plan.problem)
 
-        deliveries = [(delivery_queue(route.participant), self._delivery(envelope, route)) for route in plan.routes]
-        self.transport.publish_many(deliveries)  # durable at every recipient before anything is recorded
+        batch.outgoing += [(delivery_queue(route.participant), self._delivery(envelope, route))
+                           for route in plan.routes]
         if facts.event.startswith("placement-"):
-            self._update_register(facts)
-        self.seen.remember(facts.message_id, digest)
+            self._placements(facts, batch)
+        batch.seen[facts.message_id] = digest
         decision.decision, decision.recipients = "accepted", [r.participant for r in plan.routes]
-        self.audit.append(message_id=facts.message_id, digest=digest, sender=facts.sender, event=facts.event,
-                          recipients=decision.recipients, decision="accepted",
-                          reason=f"withheld from {','.join(plan.withheld)}" if plan.withheld else None)
-        self._acknowledge(facts.sender, facts.message_id, "accepted", [])
+        notes = ([f"withheld from {','.join(plan.withheld)}"] if plan.withheld else []) + (
+            [f"not onboarded: {','.join(plan.unreachable)}"] if plan.unreachable else [])
+        batch.audit.append(audit_entry(message_id=facts.message_id, digest=digest, sender=facts.sender,
+                                       event=facts.event, recipients=decision.recipients, decision="accepted",
+                                       reason="; ".join(notes) or None))
+        self._acknowledge(batch, facts.sender, facts.message_id, "accepted", [])
         return decision
 
-    def _refuse(self, decision: Decision, digest: str, *, notify: bool, detail: str | None = None) -> Decision:
+    def _refuse(self, batch: _Batch, decision: Decision, digest: str, *, notify: bool,
+                detail: str | None = None) -> Decision:
         reason = decision.reason if not detail else f"{decision.reason}: {detail}"
-        self.audit.append(message_id=decision.message_id, digest=digest, sender=decision.sender,
-                          event=decision.event, recipients=[], decision="rejected", reason=reason)
+        batch.audit.append(audit_entry(message_id=decision.message_id, digest=digest, sender=decision.sender,
+                                       event=decision.event, recipients=[], decision="rejected", reason=reason))
         log.warning("refused message %s from %s: %s", decision.message_id, decision.sender, reason)
         if notify and decision.sender in self.directory.participants:
             details = [("error", "invalid", decision.reason or "payload-invalid", f) for f in decision.findings]
-            self._acknowledge(decision.sender, decision.message_id, decision.reason or "payload-invalid", details)
+            self._acknowledge(batch, decision.sender, decision.message_id, decision.reason or "payload-invalid",
+                              details)
         return decision
 
     def _delivery(self, envelope: Envelope, route: routing.Route) -> Envelope:
@@ -150,55 +194,73 @@ class Router:
                    DELIVERY: note_bytes.decode(), DELIVERY_SIGNATURE: note_signature}
         return Envelope(envelope.message_id, envelope.body, headers)
 
-    def _update_register(self, facts: routing.MessageFacts) -> None:
+    def _placements(self, facts: routing.MessageFacts, batch: _Batch) -> None:
         if not (facts.children and facts.settings and facts.placement_start):
             return
         for child in facts.children:
             pseudonym = self.register.pseudonym(child.placing_la or "", child.local_id)
-            self.register.record(facts.event, pseudonym, child.placing_la or "", facts.settings[0],
-                                 facts.placement_start, facts.placement_end, facts.message_id)
+            batch.placements.append((facts.event, pseudonym, child.placing_la or "", facts.settings[0],
+                                     facts.placement_start, facts.placement_end, facts.message_id))
 
-    def _acknowledge(self, recipient: str, message_id: str, code: str, details: list) -> None:
+    def _flush_placements(self, batch: _Batch) -> None:
+        if batch.placements:
+            self.register.record_many(batch.placements)
+            batch.placements.clear()
+
+    def _acknowledge(self, batch: _Batch, recipient: str, message_id: str, code: str, details: list) -> None:
+        if not self.directory.participants[recipient].keys:
+            return  # not onboarded: it has no queue to be told on
         ack = compose.acknowledgement(message_id, "router", code, details=details, moment=self.now())
         body = orjson.dumps(ack)
         ack_id = ack["identifier"]["value"]
         signature = signing.sign_message(body, self.key, sender="router", message_id=ack_id,
                                          event="acknowledgement", now=self.now())
-        try:
-            self.transport.publish(delivery_queue(recipient), Envelope(ack_id, body, {SIGNATURE: signature,
-                                                                                       SENDER: "router"}))
-        except Unroutable:
-            log.warning("no queue for %s; acknowledgement of %s not sent", recipient, message_id)
+        batch.outgoing.append((delivery_queue(recipient), Envelope(ack_id, body, {SIGNATURE: signature,
+                                                                                   SENDER: "router"})))
 
     # -- running -----------------------------------------------------------------------------------
     def handle(self, delivery: Delivery) -> Decision | None:
         """Process one ingress delivery; ack only after the outcome is durable."""
+        decisions = self.handle_batch([delivery])
+        return decisions[0] if decisions else None
+
+    def handle_batch(self, deliveries: list[Delivery]) -> list[Decision]:
+        """Process ingress deliveries together; ack them only after every outcome is durable. If the batch
+        fails, each is requeued (and counts toward the delivery limit)."""
         try:
-            decision = self.process(delivery.envelope)
+            decisions = self.process_batch([d.envelope for d in deliveries])
         except RecoverableBrokerError:
-            delivery.reject(requeue=True)
+            for d in deliveries:
+                d.reject(requeue=True)
             raise
         except Exception:
-            log.exception("routing failed for %s; it will be retried up to the delivery limit",
-                          delivery.envelope.message_id)
-            delivery.reject(requeue=True)
-            return None
-        delivery.ack()
-        return decision
+            log.exception("routing failed for a batch of %d; each will be retried up to the delivery limit",
+                          len(deliveries))
+            for d in deliveries:
+                d.reject(requeue=True)
+            return []
+        for d in deliveries:
+            d.ack()
+        return decisions
 
-    def run(self, *, idle_timeout: float | None = 1.0, max_messages: int | None = None,
+    def run(self, *, idle_timeout: float | None = 1.0, max_messages: int | None = None, batch_size: int = 100,
             should_stop: Callable[[], bool] = lambda: False) -> int:
-        """Route ingress messages until none arrives for `idle_timeout` seconds (None: run until `should_stop`)."""
+        """Route ingress messages until none arrives for `idle_timeout` seconds (None: run until `should_stop`),
+        taking up to `batch_size` waiting messages at a time."""
         handled = 0
         while not should_stop() and (max_messages is None or handled < max_messages):
-            delivery = self.transport.get(INGRESS, timeout=0.5 if idle_timeout is None else idle_timeout)
-            if delivery is None:
+            first = self.transport.get(INGRESS, timeout=0.5 if idle_timeout is None else idle_timeout)
+            if first is None:
                 self.drain_dead_letters()
                 if idle_timeout is None:
                     continue
                 break
-            self.handle(delivery)
-            handled += 1
+            batch = [first]
+            limit = batch_size if max_messages is None else min(batch_size, max_messages - handled)
+            while len(batch) < limit and (more := self.transport.get(INGRESS)) is not None:
+                batch.append(more)
+            self.handle_batch(batch)
+            handled += len(batch)
         return handled
 
     def drain_dead_letters(self) -> int:
@@ -208,11 +270,16 @@ class Router:
             env = delivery.envelope
             sender = env.headers.get(SENDER, "")
             reason = env.headers.get("x-death-reason", "delivery_limit")
-            self.audit.append(message_id=env.message_id, digest=hashlib.sha256(env.body).hexdigest(), sender=sender,
-                              event="", recipients=[], decision="dead-lettered", reason=reason)
+            batch = _Batch()
+            batch.audit.append(audit_entry(message_id=env.message_id, digest=hashlib.sha256(env.body).hexdigest(),
+                                           sender=sender, event="", recipients=[], decision="dead-lettered",
+                                           reason=reason))
             if sender in self.directory.participants and sender != "router":
-                self._acknowledge(sender, env.message_id, "delivery-failed",
+                self._acknowledge(batch, sender, env.message_id, "delivery-failed",
                                   [("error", "transient", "delivery-failed", f"dead-lettered: {reason}")])
+            if batch.outgoing:
+                self.transport.publish_many(batch.outgoing)
+            self.audit.append_many(batch.audit)
             delivery.ack()
             count += 1
         return count

@@ -113,6 +113,7 @@ class Plan:
     routes: list[Route]
     withheld: list[str]  # participants not sent the message because it names another authority's child
     problem: str | None = None  # an acknowledgement code when no route could be made
+    unreachable: list[str] = field(default_factory=list)  # recipients not onboarded yet (no key, no queue)
 
 
 def resolve(facts: MessageFacts, directory: d.Directory, register: Register | None, *,
@@ -122,9 +123,14 @@ def resolve(facts: MessageFacts, directory: d.Directory, register: Register | No
     setting = directory.setting(facts.settings[0]) if facts.settings else None
     routes: dict[str, Route] = {}
     withheld: list[str] = []
+    unreachable: list[str] = []
 
     def add(pid: str | None, role: str, children: list[str] | None = None) -> None:
         if not pid or pid == facts.sender or pid not in directory.participants:
+            return
+        if not directory.participants[pid].keys:
+            if pid not in unreachable:
+                unreachable.append(pid)
             return
         route = routes.setdefault(pid, Route(pid, []))
         if role not in route.roles:
@@ -179,5 +185,5 @@ def resolve(facts: MessageFacts, directory: d.Directory, register: Register | No
         known = setting is not None or not facts.settings
         reason = "no participant could be resolved for its routing roles" if known else \
             f"{where} is not in the directory"
-        return Plan([], withheld, f"no-recipients: {reason}")
-    return Plan(sorted(routes.values(), key=lambda r: r.participant), withheld)
+        return Plan([], withheld, f"no-recipients: {reason}", unreachable)
+    return Plan(sorted(routes.values(), key=lambda r: r.participant), withheld, None, unreachable)

@@ -179,7 +179,7 @@ def test_poison_message_is_dead_lettered_and_the_sender_told(net, monkeypatch):
     def broken(*_a, **_k):
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr(router, "process", broken)
+    monkeypatch.setattr(router, "process_batch", broken)
     router.run(idle_timeout=0)
     router.run(idle_timeout=0)
     assert transport.depth(INGRESS) == 0

@@ -1,0 +1,193 @@
+"""End-to-end exchange throughput and latency on a real RabbitMQ, against raw pika measured in the same run.
+
+Ours: sign (at outbox drain), publish with confirms to ingress, route (verify, validate hot path, dedupe,
+authorise, resolve, deliver to host LA and host ICB, audit, acknowledge), then each receiving node verifies,
+stores and acks. Raw: pika publishing the same bodies with confirms every 100 to a quorum queue, one consumer
+acking (prefetch 100). Run: python bench/bench_exchange.py [--messages N] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pika
+
+RESULTS = Path(__file__).parent / "RESULTS.md"
+
+
+def _raw(url: str, bodies: list[bytes]) -> float:
+    """Raw pika: publish with confirms every 100, one consumer with manual acks; end-to-end msg/s."""
+    from broker.transport.rabbitmq import _ConfirmingPublisher
+
+    conn = pika.BlockingConnection(pika.URLParameters(url))
+    ch = conn.channel()
+    ch.queue_declare("raw", durable=True, arguments={"x-queue-type": "quorum"})
+    consumer = mp.Process(target=_raw_consumer, args=(url, len(bodies)))
+    consumer.start()
+    publisher = _ConfirmingPublisher(conn)
+    props = pika.BasicProperties(delivery_mode=2)
+    start = time.perf_counter()
+    for i in range(0, len(bodies), 100):
+        publisher.publish([("", "raw", b, props) for b in bodies[i:i + 100]])
+    consumer.join()
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return len(bodies) / elapsed
+
+
+def _raw_consumer(url: str, n: int) -> None:
+    conn = pika.BlockingConnection(pika.URLParameters(url))
+    ch = conn.channel()
+    ch.basic_qos(prefetch_count=100)
+    for got, (method, _p, _b) in enumerate(ch.consume("raw"), start=1):
+        ch.basic_ack(method.delivery_tag)
+        if got == n:
+            break
+    conn.close()
+
+
+def _router(root: str, url: str, n: int) -> None:
+    net = _network(root, url)
+    router = net.router(net.transport(as_participant="router"))
+    routed = 0
+    while routed < n:
+        routed += router.run(idle_timeout=5, max_messages=n - routed)
+
+
+def _receiver(root: str, url: str, pid: str, n: int, done: mp.Queue) -> None:
+    net = _network(root, url)
+    node = net.node(pid, net.transport(as_participant=pid))
+    latencies = []
+    while len(latencies) < n:
+        first = node.transport.get(f"deliver.{pid}", timeout=10)
+        if first is None:
+            break
+        batch = [first]
+        while len(batch) < 100 and (more := node.transport.get(f"deliver.{pid}")) is not None:
+            batch.append(more)
+        node.receive_many(batch)
+        stored = time.time()
+        for delivery in batch:
+            sent = orjson.loads(delivery.envelope.body)["timestamp"]
+            latencies.append(stored - datetime.fromisoformat(sent.replace("Z", "+00:00")).timestamp())
+    done.put((pid, time.perf_counter(), latencies))
+
+
+def _network(root: str, url: str):
+    from broker import directory as d
+    from broker.keys import SigningKey
+    from broker.network import Network
+
+    root_path = Path(root)
+    anchor = orjson.loads((root_path / "operator.pub.jwk").read_text())
+    from broker.keys import public_key_from_jwk
+
+    net = Network(root_path, url, d.load(root_path / "directory.json", public_key_from_jwk(anchor)),
+                  SigningKey.load(root_path / "keys" / "operator.key"))
+    for key_file in (root_path / "keys").glob("*.key"):
+        if key_file.stem != "operator":
+            net.keys[key_file.stem] = SigningKey.load(key_file)
+    net.credentials = orjson.loads((root_path / "keys" / "broker-passwords.json").read_bytes())
+    return net
+
+
+def _messages(n: int, rate: float | None = None) -> list[dict]:
+    from sgx.demo import LODGE, placement
+
+    today = datetime.now(UTC).date().isoformat()
+    return [placement("la-886", i, LODGE, today) for i in range(n)]
+
+
+def _ours(root: Path, node, n: int, rate: float | None) -> tuple[float, list[float]]:
+    from standard.compose import timestamp
+
+    net = _network(str(root), node.admin_url)
+    url = node.admin_url
+    outbox = net.outbox("la-886")
+    for message in _messages(n):
+        outbox.add(message)
+    done: mp.Queue = mp.Queue()
+    workers = [mp.Process(target=_router, args=(str(root), url, n))]
+    workers += [mp.Process(target=_receiver, args=(str(root), url, pid, n, done)) for pid in ("la-371", "icb-QF7")]
+    for w in workers:
+        w.start()
+    time.sleep(2)
+    transport = net.transport(as_participant="la-886")
+    start = time.perf_counter()
+    if rate is None:
+        outbox.drain(transport, batch=100)
+    else:
+        # steady rate: stamp each message as it is sent so latency is measured from sending
+        rows = outbox.db.execute("SELECT seq, body FROM outbox WHERE sent_at IS NULL ORDER BY seq").fetchall()
+        for i, (seq, body) in enumerate(rows):
+            message = orjson.loads(body)
+            message["timestamp"] = timestamp()
+            outbox.db.execute("UPDATE outbox SET body = ? WHERE seq = ?", (orjson.dumps(message), seq))
+            outbox.drain(transport, batch=1, limit=1)
+            pause = start + (i + 1) / rate - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+    results = [done.get(timeout=600) for _ in range(2)]
+    for w in workers:
+        w.join(timeout=60)
+    end = max(r[1] for r in results)
+    latencies = [x for r in results for x in r[2]]
+    return n / (end - start), latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=3000)
+    parser.add_argument("--latency-messages", type=int, default=2000)
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args()
+
+    from broker.rabbitmq.server import RabbitNode
+    from broker.rabbitmq.setup import setup
+    from sgx.demo import demo_network
+
+    with tempfile.TemporaryDirectory() as tmp:
+        node = RabbitNode(Path(tmp) / "rabbitmq")
+        node.start()
+        try:
+            node.ctl("add_user", "sgx-admin", "bench")
+            node.ctl("set_user_tags", "sgx-admin", "administrator")
+            node.ctl("set_permissions", "-p", "/", "sgx-admin", ".*", ".*", ".*")
+            node.admin_url = node.url("sgx-admin", "bench")
+            runs = []
+            for label, n, rate in (("throughput", args.messages, None), ("latency", args.latency_messages,
+                                                                          args.rate)):
+                root = Path(tmp) / label
+                net = demo_network(root, node.admin_url)
+                setup(node.ctl, node.admin_url, net.directory, root / "keys" / "broker-passwords.json",
+                      delete_guest=False)
+                time.sleep(3)  # let the new quorum queues settle
+                body_size = len(orjson.dumps(_messages(1)[0]))
+                raw = _raw(node.admin_url, [b"x" * body_size] * n) if rate is None else None
+                ours, latencies = _ours(root, node, n, rate)
+                runs.append((label, n, body_size, raw, ours, latencies))
+        finally:
+            node.stop()
+    (_, n, size, raw, ours, _), (_, ln, _, _, lrate, lat) = runs
+    lat_ms = sorted(x * 1000 for x in lat)
+    p50, p99 = statistics.median(lat_ms), lat_ms[int(len(lat_ms) * 0.99) - 1]
+    line = (f"| {datetime.now(UTC):%Y-%m-%d} | {n} | {size:,} B | {raw:,.0f} | {ours:,.0f} | {ours / raw:.2f} "
+            f"| {args.rate:.0f} | {p50:.1f} | {p99:.1f} |")
+    print("| date | messages | body | raw pika e2e msg/s | ours e2e msg/s | ours / raw | steady rate msg/s "
+          "| p50 ms | p99 ms |")
+    print(line)
+    if args.write:
+        with RESULTS.open("a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+
+
+if __name__ == "__main__":
+    main()
