@@ -4,6 +4,7 @@ the same layout on separate machines."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -78,7 +79,7 @@ class Network:
         kwargs = {"now": now} if now else {}
         secret = (self.root / "keys" / "register.secret")
         if not secret.exists():
-            secret.write_bytes(SigningKey.generate("x").private.private_bytes_raw())
+            secret.write_bytes(os.urandom(32))
             secret.chmod(0o600)
         return Router(self.directory, transport, Register(self.root / "register.db", secret.read_bytes()),
                       AuditLog(self.root / "audit.db"), self.keys["router"], self.root / "router.db", **kwargs)

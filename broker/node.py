@@ -15,6 +15,7 @@ from broker import signing
 from broker.directory import Directory
 from broker.router import DELIVERY, DELIVERY_SIGNATURE, DELIVERY_TYP, SIGNATURE
 from broker.transport import Delivery, Transport, delivery_queue
+from broker.transport.base import consume
 from sgx.errors import SignatureRejected
 
 log = logging.getLogger("sgx.node")
@@ -104,21 +105,9 @@ class Node:
     def run(self, *, idle_timeout: float | None = 1.0, max_messages: int | None = None, batch_size: int = 100,
             should_stop: Callable[[], bool] = lambda: False) -> int:
         """Receive until none arrives for `idle_timeout` seconds (None: until `should_stop`)."""
-        count = 0
-        queue = delivery_queue(self.participant_id)
-        while not should_stop() and (max_messages is None or count < max_messages):
-            first = self.transport.get(queue, timeout=0.5 if idle_timeout is None else idle_timeout)
-            if first is None:
-                if idle_timeout is None:
-                    continue
-                break
-            batch = [first]
-            limit = batch_size if max_messages is None else min(batch_size, max_messages - count)
-            while len(batch) < limit and (more := self.transport.get(queue)) is not None:
-                batch.append(more)
-            self.receive_many(batch)
-            count += len(batch)
-        return count
+        return consume(self.transport, delivery_queue(self.participant_id), self.receive_many,
+                       idle_timeout=idle_timeout, max_messages=max_messages, batch_size=batch_size,
+                       should_stop=should_stop)
 
     def inbox(self) -> list[InboxItem]:
         return [InboxItem(m, e, s, r, v, orjson.loads(d), b) for m, e, s, r, v, d, b in self.db.execute(

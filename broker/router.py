@@ -19,6 +19,7 @@ from broker.directory import Directory
 from broker.keys import SigningKey
 from broker.register import Register
 from broker.transport import DEAD_LETTER, INGRESS, Delivery, Envelope, Transport, delivery_queue
+from broker.transport.base import consume
 from sgx.errors import RecoverableBrokerError, SignatureRejected
 from standard import catalogue as cat
 from standard import compose
@@ -247,21 +248,9 @@ class Router:
             should_stop: Callable[[], bool] = lambda: False) -> int:
         """Route ingress messages until none arrives for `idle_timeout` seconds (None: run until `should_stop`),
         taking up to `batch_size` waiting messages at a time."""
-        handled = 0
-        while not should_stop() and (max_messages is None or handled < max_messages):
-            first = self.transport.get(INGRESS, timeout=0.5 if idle_timeout is None else idle_timeout)
-            if first is None:
-                self.drain_dead_letters()
-                if idle_timeout is None:
-                    continue
-                break
-            batch = [first]
-            limit = batch_size if max_messages is None else min(batch_size, max_messages - handled)
-            while len(batch) < limit and (more := self.transport.get(INGRESS)) is not None:
-                batch.append(more)
-            self.handle_batch(batch)
-            handled += len(batch)
-        return handled
+        return consume(self.transport, INGRESS, self.handle_batch, idle_timeout=idle_timeout,
+                       max_messages=max_messages, batch_size=batch_size, should_stop=should_stop,
+                       on_idle=self.drain_dead_letters)
 
     def drain_dead_letters(self) -> int:
         """Tell the senders of dead-lettered messages that delivery failed, and audit it."""

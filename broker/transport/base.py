@@ -12,7 +12,7 @@ Semantics both keep:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 INGRESS = "ingress"
@@ -84,3 +84,27 @@ class Transport(ABC):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def consume(transport: Transport, queue: str, handle: Callable[[list[Delivery]], object], *,
+            idle_timeout: float | None = 1.0, max_messages: int | None = None, batch_size: int = 100,
+            should_stop: Callable[[], bool] = lambda: False, on_idle: Callable[[], object] | None = None) -> int:
+    """Feed `handle` batches from a queue: wait for one message, then take whatever else is already waiting
+    (up to `batch_size`). Stops when none arrives for `idle_timeout` seconds (None: only at `should_stop`)
+    or after `max_messages`; returns how many were handled."""
+    handled = 0
+    while not should_stop() and (max_messages is None or handled < max_messages):
+        first = transport.get(queue, timeout=0.5 if idle_timeout is None else idle_timeout)
+        if first is None:
+            if on_idle is not None:
+                on_idle()
+            if idle_timeout is None:
+                continue
+            break
+        batch = [first]
+        limit = batch_size if max_messages is None else min(batch_size, max_messages - handled)
+        while len(batch) < limit and (more := transport.get(queue)) is not None:
+            batch.append(more)
+        handle(batch)
+        handled += len(batch)
+    return handled

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Sequence
 
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
@@ -81,7 +82,7 @@ class RabbitTransport(Transport):
         self.publish_attempts, self.retry_delay = publish_attempts, retry_delay
         self._conn: pika.BlockingConnection | None = None
         self._ch: BlockingChannel | None = None
-        self._consumers: dict[str, tuple[BlockingChannel, Iterator]] = {}
+        self._consumers: dict[str, tuple[BlockingChannel, deque]] = {}
         self._generation = 0
         self._pub: _ConfirmingPublisher | None = None
 
@@ -150,20 +151,28 @@ class RabbitTransport(Transport):
 
     # -- consuming ---------------------------------------------------------------------------------
     def get(self, queue: str, timeout: float = 0.0) -> RabbitDelivery | None:
+        deadline = time.monotonic() + timeout
         try:
             if queue not in self._consumers:
                 self._channel()
-                # pika allows one consumer generator per channel: one channel per queue read.
+                # One channel per queue read; deliveries land in a local buffer as they arrive.
                 channel = self._conn.channel()
                 channel.basic_qos(prefetch_count=self.prefetch)
-                self._consumers[queue] = (channel, channel.consume(queue, auto_ack=False,
-                                                                   inactivity_timeout=max(timeout, 0.05)))
-            channel, consumer = self._consumers[queue]
-            method, properties, body = next(consumer)
+                buffer: deque = deque()
+                channel.basic_consume(queue, lambda _ch, m, p, b, buffer=buffer: buffer.append((m, p, b)),
+                                      auto_ack=False)
+                self._consumers[queue] = (channel, buffer)
+            channel, buffer = self._consumers[queue]
+            self._conn.process_data_events(time_limit=0)
+            while not buffer and time.monotonic() < deadline:
+                self._conn.process_data_events(time_limit=min(0.05, max(deadline - time.monotonic(), 0.001)))
+            if not buffer:
+                return None
+            method, properties, body = buffer.popleft()
         except ChannelClosedByBroker as exc:
             self._reset()
             raise UnrecoverableBrokerError(f"RabbitMQ refused to deliver from {queue!r}: {exc.reply_text}") from None
-        except (AMQPConnectionError, AMQPChannelError, StopIteration) as exc:
+        except (AMQPConnectionError, AMQPChannelError) as exc:
             self._reset()
             raise TransportUnavailable(f"lost the connection to RabbitMQ ({type(exc).__name__})") from exc
         if method is None:
