@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+import orjson
+
 from broker import directory as d
 from broker.audit import AuditLog
 from broker.keys import SigningKey
@@ -41,7 +43,7 @@ class Network:
             directory.add_setting(s)
         operator = SigningKey.generate("operator-1")
         operator.save(root / "keys" / "operator.key")
-        (root / "operator.pub.jwk").write_text(str(operator.public_jwk()).replace("'", '"'))
+        (root / "operator.pub.jwk").write_bytes(orjson.dumps(operator.public_jwk()))
         net = cls(root, transport_url or str(root / "queues.db"), directory, operator)
         wanted = set(keyed or []) or {p.id for p in participants} | {"router"} | {
             pid for s in settings for pid in [s.host_la, s.host_icb, s.provider, *s.regulators,

@@ -235,10 +235,12 @@ class Router:
                 d.reject(requeue=True)
             raise
         except Exception:
-            log.exception("routing failed for a batch of %d; each will be retried up to the delivery limit",
-                          len(deliveries))
-            for d in deliveries:
-                d.reject(requeue=True)
+            if len(deliveries) > 1:
+                # One poison message must not take its batch-mates to the dead-letter queue with it.
+                return [decision for d in deliveries for decision in self.handle_batch([d])]
+            log.exception("routing failed for %s; it will be retried up to the delivery limit",
+                          deliveries[0].envelope.message_id)
+            deliveries[0].reject(requeue=True)
             return []
         for d in deliveries:
             d.ack()

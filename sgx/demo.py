@@ -158,7 +158,8 @@ def run_demo(root: Path, transport_url: str | None = None, echo=click.echo, *,
     for what, envelope in attacks:
         connect(envelope.headers[SENDER]).publish(INGRESS, envelope)
         decision = router.handle(transport.get(INGRESS, timeout=5))
-        echo(f"  {what:40} {decision.decision}: {decision.reason}")
+        outcome = "dropped, not delivered twice" if decision.decision == "duplicate" else decision.reason
+        echo(f"  {what:40} {decision.decision}: {outcome}")
 
     received: dict[str, list[tuple[str, str]]] = {}
     echo("\nWho received what (each node verified the sender's and the router's signatures, stored, then acked):")

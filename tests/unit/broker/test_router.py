@@ -187,3 +187,24 @@ def test_poison_message_is_dead_lettered_and_the_sender_told(net, monkeypatch):
              for e in _inbox(transport, "la-886")]
     assert codes == ["delivery-failed"]
     assert router.audit.records()[-1]["decision"] == "dead-lettered"
+
+
+def test_one_poison_message_does_not_fail_its_batch_mates(net, monkeypatch):
+    network, transport, router = net
+    good = [scenario.placement("la-886", n, LODGE, TODAY) for n in (1, 2)]
+    poison = scenario.placement("la-886", 3, LODGE, TODAY)
+    for message in (good[0], poison, good[1]):
+        transport.publish(INGRESS, scenario._signed(network, "la-886", message))
+    real = router._decide
+
+    def decide(envelope, batch):
+        if envelope.message_id == poison["identifier"]["value"]:
+            raise RuntimeError("simulated bug")
+        return real(envelope, batch)
+
+    monkeypatch.setattr(router, "_decide", decide)
+    router.run(idle_timeout=0)
+    accepted = [r["message_id"] for r in router.audit.records() if r["decision"] == "accepted"]
+    assert accepted == [g["identifier"]["value"] for g in good]
+    dead = [r["message_id"] for r in router.audit.records() if r["decision"] == "dead-lettered"]
+    assert dead == [poison["identifier"]["value"]]  # retried to its limit alone, then dead-lettered
