@@ -1,0 +1,49 @@
+"""What every reader yields: records, and problems that name the file, row and field and say what to do.
+
+A reader never raises on bad content: each bad row becomes a Problem and the rest of the file is read.
+Problems never carry the values they complain about (they may be a child's personal data).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+Value = str | date | None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong in an input file. `row` counts from 1 for the header line."""
+
+    code: str
+    file: str
+    row: int | None
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file + (f", row {self.row}" if self.row else "") + (f", {self.field}" if self.field else "")
+        return f"{where}: {self.code}: {self.message}"
+
+
+@dataclass
+class Record:
+    """One row of a recognised table, with its values cleaned (codes upper-cased, dates parsed)."""
+
+    table: str
+    row: int
+    values: dict[str, Value] = field(default_factory=dict)
+
+
+class Reader(ABC):
+    """A reader of one export format."""
+
+    name: str
+
+    @abstractmethod
+    def read(self, path: Path) -> Iterator[Record | Problem]:
+        """Yield every record and every problem of a file, in file order."""

@@ -1,0 +1,155 @@
+"""Read SSDA903 CSV tables. Quirks of the format stay here:
+
+- a table is recognised by its exact header set (liia's cleaned outputs add LA and YEAR, allowed);
+- dates come as dd/mm/yyyy (DfE) or yyyy-mm-dd (liia cleaned files);
+- SEX is 1/2 up to 2023-24 and M/F/U from 2024-25: both read, returned as M/F/U;
+- files may carry a UTF-8 BOM, CRLF line ends, no final newline, or be saved as Windows-1252.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
+
+from adapters.base import Problem, Reader, Record
+
+TABLES: dict[str, tuple[str, ...]] = {
+    "header": ("CHILD", "SEX", "DOB", "ETHNIC", "UPN", "MOTHER", "MC_DOB"),
+    "episodes": ("CHILD", "DECOM", "RNE", "LS", "CIN", "PLACE", "PLACE_PROVIDER", "DEC", "REC",
+                 "REASON_PLACE_CHANGE", "HOME_POST", "PL_POST", "URN"),
+    "uasc": ("CHILD", "SEX", "DOB", "DUC"),
+    "missing": ("CHILD", "DOB", "MISSING", "MIS_START", "MIS_END"),
+    "reviews": ("CHILD", "DOB", "REVIEW", "REVIEW_CODE"),
+    "oc2": ("CHILD", "DOB", "SDQ_SCORE", "SDQ_REASON", "CONVICTED", "HEALTH_CHECK", "IMMUNISATIONS", "TEETH_CHECK",
+            "HEALTH_ASSESSMENT", "SUBSTANCE_MISUSE", "INTERVENTION_RECEIVED", "INTERVENTION_OFFERED"),
+    "oc3": ("CHILD", "DOB", "IN_TOUCH", "ACTIV", "ACCOM"),
+    "ad1": ("CHILD", "DOB", "DATE_INT", "DATE_MATCH", "FOSTER_CARE", "NB_ADOPTR", "SEX_ADOPTR", "LS_ADOPTR"),
+    "placed_for_adoption": ("CHILD", "DOB", "DATE_PLACED", "DATE_PLACED_CEASED", "REASON_PLACED_CEASED"),
+    "previous_permanence": ("CHILD", "DOB", "PREV_PERM", "LA_PERM", "DATE_PERM"),
+    "social_worker": ("CHILD", "DOB", "SW_ID", "SW_DECOM", "SW_DEC", "SW_REASON"),
+    "dolo": ("CHILD", "DOB", "DOLO_START", "DOLO_END"),
+}
+DATE_FIELDS = frozenset({"DOB", "MC_DOB", "DECOM", "DEC", "DUC", "MIS_START", "MIS_END", "REVIEW", "DATE_INT",
+                         "DATE_MATCH", "DATE_PLACED", "DATE_PLACED_CEASED", "DATE_PERM", "SW_DECOM", "SW_DEC",
+                         "DOLO_START", "DOLO_END"})
+# Free text and identifiers keep their case; codes are upper-cased (the DfE validator does the same).
+KEEP_CASE = frozenset({"CHILD", "SW_ID"})
+ALLOWED_EXTRA = frozenset({"LA", "YEAR"})
+SEX_CODES = {"1": "M", "2": "F", "M": "M", "F": "F", "U": "U"}
+MAX_FIELD = 10_000
+
+
+def parse_date(text: str) -> date | None:
+    for fmt in ("%d/%m/%Y", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+def _decode(raw: bytes, name: str) -> tuple[str, list[Problem]]:
+    if raw.startswith(b"\xff\xfe") or raw.startswith(b"\xfe\xff"):
+        return raw.decode("utf-16"), [Problem("encoding-utf16", name, None, None,
+                                              "the file is UTF-16; it was read, but save exports as UTF-8")]
+    try:
+        return raw.decode("utf-8-sig"), []
+    except UnicodeDecodeError as exc:
+        text = raw.decode("cp1252", errors="replace")
+        return text, [Problem("encoding-not-utf8", name, None, None,
+                              f"the file is not UTF-8 (first bad byte at offset {exc.start}); it was read as "
+                              "Windows-1252: check the output, and save exports as UTF-8")]
+
+
+def recognise(columns: list[str]) -> tuple[str | None, str]:
+    """The table a header names, or None with what is missing or extra from the closest table."""
+    got = {c.strip().upper() for c in columns}
+    best, best_score = None, -1
+    for table, expected in TABLES.items():
+        if set(expected) <= got and got - set(expected) <= ALLOWED_EXTRA:
+            return table, ""
+        score = len(set(expected) & got) - len(got ^ set(expected))
+        if score > best_score:
+            best, best_score = table, score
+    expected = set(TABLES[best])
+    missing, extra = sorted(expected - got), sorted(got - expected - ALLOWED_EXTRA)
+    detail = (f"closest is the {best} table: missing {', '.join(missing) or 'nothing'}; "
+              f"unexpected {', '.join(extra) or 'nothing'}")
+    return None, detail
+
+
+class Ssda903CsvReader(Reader):
+    name = "ssda903"
+
+    def read(self, path: Path) -> Iterator[Record | Problem]:
+        name = path.name
+        text, problems = _decode(path.read_bytes(), name)
+        yield from problems
+        first_line = text.split("\n", 1)[0]
+        if "," not in first_line and (";" in first_line or "\t" in first_line):
+            sep = "semicolons" if ";" in first_line else "tabs"
+            yield Problem("wrong-delimiter", name, 1, None, f"the columns are separated by {sep}; SSDA903 files "
+                          "are comma-separated: re-export as CSV (comma delimited)")
+            return
+        csv.field_size_limit(MAX_FIELD)
+        rows = csv.reader(io.StringIO(text, newline=""))
+        try:
+            header = next(rows)
+        except StopIteration:
+            yield Problem("empty-file", name, None, None, "the file is empty; export the table again")
+            return
+        table, detail = recognise(header)
+        if table is None:
+            yield Problem("unknown-table", name, 1, None, f"the header matches no SSDA903 table ({detail}); check "
+                          "the export settings")
+            return
+        columns = [c.strip().upper() for c in header]
+        for number, row in enumerate(rows, start=2):
+            try:
+                record = self._record(table, columns, row, number, name)
+            except csv.Error:
+                yield Problem("malformed-row", name, number, None, "the row could not be read as CSV (an unclosed "
+                              "quote or an over-long field); fix the export")
+                continue
+            if isinstance(record, list):
+                yield from record
+            elif record is not None:
+                yield record
+
+    def _record(self, table: str, columns: list[str], row: list[str], number: int,
+                name: str) -> Record | list[Problem] | None:
+        if not any(cell.strip() for cell in row):
+            return None  # blank lines are common at the end of exports
+        if len(row) != len(columns):
+            return [Problem("row-length", name, number, None, f"the row has {len(row)} values for {len(columns)} "
+                            "columns; check for an unquoted comma or a missing value")]
+        problems: list[Problem] = []
+        values: dict[str, object] = {}
+        for column, cell in zip(columns, row, strict=True):
+            if column in ALLOWED_EXTRA:
+                continue
+            cell = cell.strip()
+            if not cell:
+                values[column] = None
+            elif column in DATE_FIELDS:
+                parsed = parse_date(cell)
+                if parsed is None:
+                    problems.append(Problem("bad-date", name, number, column, "not a date in dd/mm/yyyy or "
+                                            "yyyy-mm-dd form; correct it in the case management system"))
+                values[column] = parsed
+            elif column == "SEX":
+                code = SEX_CODES.get(cell.upper())
+                if code is None:
+                    problems.append(Problem("bad-code", name, number, column,
+                                            "SEX must be 1 or 2 (to 2023-24) or M, F or U (from 2024-25)"))
+                values[column] = code
+            else:
+                values[column] = cell if column in KEEP_CASE else cell.upper()
+        if values.get("CHILD") is None:
+            problems.append(Problem("missing-value", name, number, "CHILD", "every row needs the child's id"))
+        if problems:
+            return problems
+        return Record(table, number, values)

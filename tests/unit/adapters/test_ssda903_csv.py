@@ -1,0 +1,74 @@
+"""The SSDA903 CSV reader on the public sample exports and on broken files."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from adapters.base import Problem, Record
+from adapters.ssda903_csv import Ssda903CsvReader
+
+SHARED = Path(__file__).resolve().parents[4] / "shared" / "data" / "legacy" / "ssda903"
+
+
+def read(path: Path):
+    items = list(Ssda903CsvReader().read(path))
+    return [i for i in items if isinstance(i, Record)], [i for i in items if isinstance(i, Problem)]
+
+
+@pytest.mark.parametrize(("file", "table", "rows"), [
+    ("csv_validator_fake/episodes.csv", "episodes", 5050),
+    ("csv_validator_fake/header.csv", "header", 2675),
+    ("csv_validator_fake/sw_episodes.csv", "social_worker", 1),  # UTF-8 BOM and CRLF
+    ("csv_validator_fake/DoLo.csv", "dolo", 1),  # no final newline
+    ("csv_liia_sample/SSDA903_2020_episodes.csv", "episodes", 5),
+])
+def test_public_samples_are_read_without_problems(file, table, rows):
+    records, problems = read(SHARED / file)
+    assert problems == []
+    assert len(records) == rows and {r.table for r in records} == {table}
+
+
+def test_dates_codes_and_sex_are_normalised(tmp_path):
+    path = tmp_path / "header.csv"
+    path.write_text("CHILD,SEX,DOB,ETHNIC,UPN,MOTHER,MC_DOB\nc1,1,27/03/2008,wbri,,,\nC2,f,2011-09-09,WBRI,,,\n")
+    records, problems = read(path)
+    assert problems == []
+    assert records[0].values == {"CHILD": "c1", "SEX": "M", "DOB": date(2008, 3, 27), "ETHNIC": "WBRI", "UPN": None,
+                                 "MOTHER": None, "MC_DOB": None}
+    assert records[1].values["SEX"] == "F" and records[1].values["DOB"] == date(2011, 9, 9)
+
+
+def test_bad_rows_are_named_and_the_rest_still_read(tmp_path):
+    path = tmp_path / "episodes.csv"
+    path.write_text("CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC,REASON_PLACE_CHANGE,HOME_POST,PL_POST,URN\n"
+                    "C1,31/02/2020,S,C2,N1,K2,PR4,,,,,,SC123456\n"
+                    "C2,01/03/2020,S,C2,N1,K2,PR4\n"
+                    "C3,01/03/2020,S,C2,N1,K2,PR4,,,,,,SC123457\n")
+    records, problems = read(path)
+    assert [r.values["CHILD"] for r in records] == ["C3"]
+    assert [(p.code, p.row, p.field) for p in problems] == [("bad-date", 2, "DECOM"), ("row-length", 3, None)]
+    assert all("31/02/2020" not in p.message and "C1" not in str(p) for p in problems)
+
+
+def test_wrong_delimiter_unknown_table_and_empty_file(tmp_path):
+    semi = tmp_path / "semi.csv"
+    semi.write_text("CHILD;SEX;DOB;ETHNIC;UPN;MOTHER;MC_DOB\n1;1;01/01/2010;WBRI;;;\n")
+    assert [p.code for p in read(semi)[1]] == ["wrong-delimiter"]
+    odd = tmp_path / "odd.csv"
+    odd.write_text("CHILD,SEX,DOB,ETHNIC,UPN,MOTHER\n1,1,01/01/2010,WBRI,,\n")
+    (problem,) = read(odd)[1]
+    assert problem.code == "unknown-table" and "missing MC_DOB" in problem.message
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    assert [p.code for p in read(empty)[1]] == ["empty-file"]
+
+
+def test_windows_1252_text_is_read_with_a_warning(tmp_path):
+    path = tmp_path / "header.csv"
+    path.write_bytes("CHILD,SEX,DOB,ETHNIC,UPN,MOTHER,MC_DOB\nCé1,2,01/01/2010,WBRI,,,\n".encode("cp1252"))
+    records, problems = read(path)
+    assert [p.code for p in problems] == ["encoding-not-utf8"]
+    assert records[0].values["CHILD"] == "Cé1"
