@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from adapters.cli import adapt
 from broker.cli import audit, broker, directory, node
 from sgx import __version__
 from sgx.demo import demo
@@ -26,7 +27,7 @@ def cli() -> None:
 
 cli.add_command(standard)
 cli.add_command(demo)
-for group in (directory, broker, node, audit):
+for group in (directory, broker, node, audit, adapt):
     cli.add_command(group)
 
 
