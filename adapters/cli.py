@@ -12,6 +12,7 @@ import orjson
 from adapters.base import Problem, Record
 from adapters.placements import ChangeStore, plan_messages
 from adapters.ssda903_csv import Ssda903CsvReader
+from adapters.ssda903_xml import Ssda903XmlReader
 from broker.cli import DIR_OPTION, TRANSPORT_OPTION, _transport, load_signed
 from broker.keys import SigningKey
 from sgx.errors import MessageInvalid, RecoverableBrokerError
@@ -34,7 +35,8 @@ def adapt() -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def ssda903(root: Path, url: str | None, la_code: str, dry_run: bool, report: Path | None,
             files: tuple[Path, ...]) -> None:
-    """Read SSDA903 CSV tables (Header and Episodes at least) and send placement notifications for what changed.
+    """Read SSDA903 CSV tables (Header and Episodes at least) or the Expanded SSDA903 XML, and send placement
+    notifications for what changed.
 
     \b
     Example:
@@ -47,8 +49,8 @@ def ssda903(root: Path, url: str | None, la_code: str, dry_run: bool, report: Pa
     records: dict[str, list[Record]] = {}
     problems: list[Problem] = []
     rows = 0
-    reader = Ssda903CsvReader()
     for file in files:
+        reader = Ssda903XmlReader() if file.suffix.lower() == ".xml" else Ssda903CsvReader()
         for item in reader.read(file):
             if isinstance(item, Problem):
                 problems.append(item)
@@ -103,3 +105,6 @@ def ssda903(root: Path, url: str | None, la_code: str, dry_run: bool, report: Pa
         report.write_bytes(orjson.dumps({**summary, "problems": [p.__dict__ for p in problems]},
                                         option=orjson.OPT_INDENT_2))
     sys.exit(EXIT_FINDINGS if problems else EXIT_OK)
+
+
+adapt.add_command(ssda903, name="ssda903-xml")

@@ -81,6 +81,27 @@ def recognise(columns: list[str]) -> tuple[str | None, str]:
     return None, detail
 
 
+def clean(column: str, cell: str, file: str, row: int) -> tuple[object, Problem | None]:
+    """One SSDA903 value as the rest of the system wants it: None for blank, dates parsed, codes upper-cased,
+    SEX as M/F/U; or a problem naming the field (never the value)."""
+    cell = cell.strip()
+    if not cell:
+        return None, None
+    if column in DATE_FIELDS:
+        parsed = parse_date(cell)
+        if parsed is None:
+            return None, Problem("bad-date", file, row, column, "not a date in dd/mm/yyyy or yyyy-mm-dd form; "
+                                 "correct it in the case management system")
+        return parsed, None
+    if column == "SEX":
+        code = SEX_CODES.get(cell.upper())
+        if code is None:
+            return None, Problem("bad-code", file, row, column,
+                                 "SEX must be 1 or 2 (to 2023-24) or M, F or U (from 2024-25)")
+        return code, None
+    return (cell if column in KEEP_CASE else cell.upper()), None
+
+
 class Ssda903CsvReader(Reader):
     name = "ssda903"
 
@@ -131,23 +152,9 @@ class Ssda903CsvReader(Reader):
         for column, cell in zip(columns, row, strict=True):
             if column in ALLOWED_EXTRA:
                 continue
-            cell = cell.strip()
-            if not cell:
-                values[column] = None
-            elif column in DATE_FIELDS:
-                parsed = parse_date(cell)
-                if parsed is None:
-                    problems.append(Problem("bad-date", name, number, column, "not a date in dd/mm/yyyy or "
-                                            "yyyy-mm-dd form; correct it in the case management system"))
-                values[column] = parsed
-            elif column == "SEX":
-                code = SEX_CODES.get(cell.upper())
-                if code is None:
-                    problems.append(Problem("bad-code", name, number, column,
-                                            "SEX must be 1 or 2 (to 2023-24) or M, F or U (from 2024-25)"))
-                values[column] = code
-            else:
-                values[column] = cell if column in KEEP_CASE else cell.upper()
+            values[column], problem = clean(column, cell, name, number)
+            if problem:
+                problems.append(problem)
         if values.get("CHILD") is None:
             problems.append(Problem("missing-value", name, number, "CHILD", "every row needs the child's id"))
         if problems:

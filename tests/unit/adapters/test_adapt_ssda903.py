@@ -58,3 +58,13 @@ def test_bad_rows_are_reported_and_good_rows_still_go_through(tmp_path):
     assert out["findings"] == {"bad-date": 1} and out["messages_built"] == {"placement-started": 1}
     problems = orjson.loads(report.read_bytes())["problems"]
     assert problems[0]["row"] == 2 and problems[0]["field"] == "DECOM"
+
+
+def test_xml_export_goes_through_the_same_path(tmp_path):
+    root = _exchange(tmp_path)
+    xml = tmp_path / "return.xml"
+    xml.write_text("<EXPSSDA903><CHILD><HEADER><CHILDID>X1</CHILDID><SEX>2</SEX><DOB>01/01/2012</DOB></HEADER>"
+                   "<EPISODE><DECOM>01/02/2026</DECOM><RNE>S</RNE><LS>C2</LS><PL>K2</PL><URN>SC900001</URN>"
+                   "<PLACE_PROVIDER>PR4</PLACE_PROVIDER><DEC /></EPISODE></CHILD></EXPSSDA903>")
+    out = run("adapt", "ssda903-xml", "--dir", root, "--la", "886", xml)
+    assert out["messages_built"] == {"placement-started": 1} and out["sent"] == 1
