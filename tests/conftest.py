@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 import pytest
 
 from standard import artefacts
+
+# The public sample exports live in shared/ beside the checkout (as in CI); they are not copied into the repo.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def load_cases() -> list[tuple[str, str, dict]]:

@@ -9,8 +9,9 @@ import pytest
 
 from adapters.base import Problem, Record
 from adapters.ssda903_csv import Ssda903CsvReader
+from tests.conftest import SHARED_DATA
 
-SHARED = Path(__file__).resolve().parents[4] / "shared" / "data" / "legacy" / "ssda903"
+SHARED = SHARED_DATA / "legacy" / "ssda903"
 
 
 def read(path: Path):

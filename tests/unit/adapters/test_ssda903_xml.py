@@ -7,8 +7,9 @@ from pathlib import Path
 
 from adapters.base import Problem, Record
 from adapters.ssda903_xml import Ssda903XmlReader
+from tests.conftest import SHARED_DATA
 
-SAMPLE = Path(__file__).resolve().parents[4] / "shared" / "data" / "legacy" / "ssda903" / "xml" / "fake_903.xml"
+SAMPLE = SHARED_DATA / "legacy" / "ssda903" / "xml" / "fake_903.xml"
 
 
 def read(path: Path):
