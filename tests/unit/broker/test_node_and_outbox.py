@@ -15,12 +15,17 @@ from sgx.errors import TransportUnavailable
 TODAY = datetime.now(UTC).date().isoformat()
 
 
-def test_node_stores_once_even_when_delivered_twice(tmp_path):
+def _routed_placement(tmp_path):
+    """A network in which one placement has been routed to la-371 and icb-QF7."""
     network = demo_network(tmp_path)
     transport = network.transport()
-    router = network.router(transport)
     transport.publish(INGRESS, scenario._signed(network, "la-886", scenario.placement("la-886", 1, LODGE, TODAY)))
-    router.run(idle_timeout=0)
+    network.router(transport).run(idle_timeout=0)
+    return network, transport
+
+
+def test_node_stores_once_even_when_delivered_twice(tmp_path):
+    network, transport = _routed_placement(tmp_path)
     delivered = transport.get(delivery_queue("la-371"))
     transport.publish(delivery_queue("la-371"), delivered.envelope)  # at-least-once: a second copy
     delivered.reject(requeue=True)
@@ -31,11 +36,7 @@ def test_node_stores_once_even_when_delivered_twice(tmp_path):
 
 
 def test_node_refuses_a_forged_delivery_note_and_dead_letters_it(tmp_path):
-    network = demo_network(tmp_path)
-    transport = network.transport()
-    router = network.router(transport)
-    transport.publish(INGRESS, scenario._signed(network, "la-886", scenario.placement("la-886", 1, LODGE, TODAY)))
-    router.run(idle_timeout=0)
+    network, transport = _routed_placement(tmp_path)
     delivered = transport.get(delivery_queue("icb-QF7"))
     note = orjson.loads(delivered.envelope.headers[DELIVERY])
     note["recipient"] = "la-383"
