@@ -14,7 +14,7 @@ from adapters.placements import ChangeStore, plan_messages
 from adapters.ssda903_csv import Ssda903CsvReader
 from adapters.ssda903_xml import Ssda903XmlReader
 from broker.cli import DIR_OPTION, TRANSPORT_OPTION, _transport, load_signed
-from broker.keys import SigningKey
+from broker.keys import SigningKey, key_files
 from sgx.errors import MessageInvalid, RecoverableBrokerError
 from standard.validator import Validator
 
@@ -70,11 +70,11 @@ def ssda903(root: Path, url: str | None, la_code: str, dry_run: bool, report: Pa
     if not dry_run:
         from broker.outbox import Outbox
 
-        key_files = sorted((root / "keys").glob(f"{sender}-*.key"))
-        if not key_files:
+        found = key_files(root / "keys", sender)
+        if not found:
             raise click.ClickException(f"no key for {sender}; run 'sgx directory keygen --participant {sender}'")
         (root / "outbox").mkdir(exist_ok=True)
-        outbox = Outbox(root / "outbox" / f"{sender}.db", sender, SigningKey.load(key_files[-1]), validator=validator)
+        outbox = Outbox(root / "outbox" / f"{sender}.db", sender, SigningKey.load(found[-1]), validator=validator)
     for state, message in plan.messages:
         event = message["entry"][0]["resource"]["eventCoding"]["code"]
         try:

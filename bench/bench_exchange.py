@@ -134,21 +134,9 @@ def _receiver(root: str, url: str, pid: str, n: int, done: mp.Queue) -> None:
 
 
 def _network(root: str, url: str):
-    from broker import directory as d
-    from broker.keys import SigningKey
     from broker.network import Network
 
-    root_path = Path(root)
-    anchor = orjson.loads((root_path / "operator.pub.jwk").read_text())
-    from broker.keys import public_key_from_jwk
-
-    net = Network(root_path, url, d.load(root_path / "directory.json", public_key_from_jwk(anchor)),
-                  SigningKey.load(root_path / "keys" / "operator.key"))
-    for key_file in (root_path / "keys").glob("*.key"):
-        if key_file.stem != "operator":
-            net.keys[key_file.stem] = SigningKey.load(key_file)
-    net.credentials = orjson.loads((root_path / "keys" / "broker-passwords.json").read_bytes())
-    return net
+    return Network.open(Path(root), url)
 
 
 def _messages(n: int, rate: float | None = None) -> list[dict]:

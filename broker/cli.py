@@ -21,7 +21,7 @@ import click
 import orjson
 
 from broker import directory as d
-from broker.keys import SigningKey, public_key_from_jwk
+from broker.keys import SigningKey, key_files, public_key_from_jwk
 
 DIR_OPTION = click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
                           show_default=True, help="The exchange folder.")
@@ -216,7 +216,7 @@ def route(root: Path, url: str | None, once: bool) -> None:
 
         secret_path.write_bytes(os.urandom(32))
         secret_path.chmod(0o600)
-    key_file = sorted((root / "keys").glob("router-*.key"))
+    key_file = key_files(root / "keys", "router")
     if not key_file:
         raise click.ClickException("no router key; run 'sgx directory keygen --participant router' and sign")
     router = Router(directory_, _transport(root, url), Register(root / "register.db", secret_path.read_bytes()),
@@ -299,11 +299,11 @@ def send(root: Path, url: str | None, pid: str, files: tuple[Path, ...]) -> None
     from broker.outbox import Outbox
     from sgx.errors import MessageInvalid
 
-    key_files = sorted((root / "keys").glob(f"{pid}-*.key"))
-    if not key_files:
+    found = key_files(root / "keys", pid)
+    if not found:
         raise click.ClickException(f"no key for {pid} in {root / 'keys'}; run 'sgx directory keygen'")
     (root / "outbox").mkdir(exist_ok=True)
-    outbox = Outbox(root / "outbox" / f"{pid}.db", pid, SigningKey.load(key_files[-1]))
+    outbox = Outbox(root / "outbox" / f"{pid}.db", pid, SigningKey.load(found[-1]))
     refused = 0
     for file in files:
         try:

@@ -72,3 +72,16 @@ def public_key_from_jwk(jwk: dict) -> Ed25519PublicKey:
     if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
         raise DirectoryError(f"key {jwk.get('kid')!r} is not an Ed25519 OKP key")
     return Ed25519PublicKey.from_public_bytes(b64url_decode(jwk["x"]))
+
+
+def key_files(keys_dir: Path, participant_id: str | None = None) -> list[Path]:
+    """Key files named <participant>-<n>.key, oldest first by n (so the last is the newest key)."""
+    pattern = f"{participant_id}-*.key" if participant_id else "*-*.key"
+
+    def number(path: Path) -> int:
+        suffix = path.stem.rsplit("-", 1)[-1]
+        return int(suffix) if suffix.isdigit() else -1
+
+    files = [p for p in keys_dir.glob(pattern) if number(p) >= 0 and (
+        participant_id is None or p.stem.rsplit("-", 1)[0] == participant_id)]
+    return sorted(files, key=lambda p: (p.stem.rsplit("-", 1)[0], number(p)))

@@ -13,7 +13,7 @@ import orjson
 
 from broker import directory as d
 from broker.audit import AuditLog
-from broker.keys import SigningKey
+from broker.keys import SigningKey, key_files, public_key_from_jwk
 from broker.node import Node
 from broker.outbox import Outbox
 from broker.register import Register
@@ -50,10 +50,25 @@ class Network:
                                               directory.lado_of(s.host_la)] if pid}
         for pid in sorted(wanted):
             key = SigningKey.generate(f"{pid}-1")
-            key.save(root / "keys" / f"{pid}.key")
+            key.save(root / "keys" / f"{key.kid}.key")
             directory.add_key(pid, key)
             net.keys[pid] = key
         net.publish_directory()
+        return net
+
+    @classmethod
+    def open(cls, root: Path, transport_url: str | None = None) -> Network:
+        """A network created earlier in `root`: its signed directory (checked against the operator's key), every
+        key and, on RabbitMQ, the broker passwords."""
+        anchor = public_key_from_jwk(orjson.loads((root / "operator.pub.jwk").read_bytes()))
+        net = cls(root, transport_url or str(root / "queues.db"), d.load(root / "directory.json", anchor),
+                  SigningKey.load(root / "keys" / "operator.key"))
+        for key_file in key_files(root / "keys"):  # oldest first: each participant ends with its newest key
+            key = SigningKey.load(key_file)
+            net.keys[key.kid.rsplit("-", 1)[0]] = key
+        passwords = root / "keys" / "broker-passwords.json"
+        if passwords.exists():
+            net.credentials = orjson.loads(passwords.read_bytes())
         return net
 
     def publish_directory(self, *, valid_for: timedelta = timedelta(days=7)) -> Path:

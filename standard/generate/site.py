@@ -144,7 +144,6 @@ def write_site(out: Path) -> list[Path]:
                         encoding="utf-8")
         written.append(path)
 
-    env.globals["Markup"] = None
     roles = {r.code: r for r in cat.ROLES}
     page("index.html", "Messages", _INDEX, events=cat.EVENTS, profiles=PROFILES, canonical=cat.CANONICAL,
          fhir=cat.FHIR_VERSION, package=cat.PACKAGE_NAME, tgz=tgz)

@@ -60,3 +60,13 @@ def test_private_keys_are_written_owner_only(tmp_path):
     key.save(path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert SigningKey.load(path).public_jwk() == key.public_jwk()
+
+
+def test_newest_key_file_is_found_by_number_not_by_text(tmp_path):
+    from broker.keys import key_files
+
+    for n in (1, 2, 10):
+        SigningKey.generate(f"la-886-{n}").save(tmp_path / f"la-886-{n}.key")
+    SigningKey.generate("lado-886-3").save(tmp_path / "lado-886-3.key")
+    assert [p.stem for p in key_files(tmp_path, "la-886")] == ["la-886-1", "la-886-2", "la-886-10"]
+    assert [p.stem for p in key_files(tmp_path)][-1] == "lado-886-3"
