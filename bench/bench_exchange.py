@@ -22,52 +22,47 @@ import pika
 RESULTS = Path(__file__).parent / "RESULTS.md"
 
 
-def _raw(url: str, bodies: list[bytes]) -> float:
-    """Raw pika: publish with confirms every 100, one consumer with manual acks; end-to-end msg/s."""
+def _publish_and_wait(url: str, bodies: list[bytes], queue: str, queues: tuple[str, ...],
+                      workers: list[mp.Process], finishers: list[mp.Process]) -> float:
+    """Declare (and empty) quorum queues, start the workers, publish the bodies to `queue` with confirms every
+    100, and return msg/s until the `finishers` have consumed them all."""
     from broker.transport.rabbitmq import _ConfirmingPublisher
 
     conn = pika.BlockingConnection(pika.URLParameters(url))
     ch = conn.channel()
-    ch.queue_declare("raw", durable=True, arguments={"x-queue-type": "quorum"})
-    consumer = mp.Process(target=_raw_consumer, args=(url, len(bodies)))
-    consumer.start()
-    publisher = _ConfirmingPublisher(conn)
-    props = pika.BasicProperties(delivery_mode=2)
-    start = time.perf_counter()
-    for i in range(0, len(bodies), 100):
-        publisher.publish([("", "raw", b, props) for b in bodies[i:i + 100]])
-    consumer.join()
-    elapsed = time.perf_counter() - start
-    conn.close()
-    return len(bodies) / elapsed
-
-
-def _raw_same_hops(url: str, bodies: list[bytes]) -> float:
-    """Raw pika over our topology's hops: publish to an ingress queue; a forwarder takes batches and publishes
-    each message to two recipient queues and one acknowledgement queue with confirms, then acks; two consumers
-    ack. No signing, validation or storage: the broker-bound ceiling of the same flow."""
-    from broker.transport.rabbitmq import _ConfirmingPublisher
-
-    conn = pika.BlockingConnection(pika.URLParameters(url))
-    ch = conn.channel()
-    for q in ("raw-in", "raw-a", "raw-b", "raw-ack"):
+    for q in queues:
         ch.queue_declare(q, durable=True, arguments={"x-queue-type": "quorum"})
         ch.queue_purge(q)
-    workers = [mp.Process(target=_raw_forwarder, args=(url, len(bodies)))]
-    workers += [mp.Process(target=_raw_consumer, args=(url, len(bodies), q)) for q in ("raw-a", "raw-b")]
     for w in workers:
         w.start()
     publisher = _ConfirmingPublisher(conn)
     props = pika.BasicProperties(delivery_mode=2)
     start = time.perf_counter()
     for i in range(0, len(bodies), 100):
-        publisher.publish([("", "raw-in", b, props) for b in bodies[i:i + 100]])
-    for w in workers[1:]:
+        publisher.publish([("", queue, b, props) for b in bodies[i:i + 100]])
+    for w in finishers:
         w.join()
     elapsed = time.perf_counter() - start
-    workers[0].join()
+    for w in workers:
+        w.join()
     conn.close()
     return len(bodies) / elapsed
+
+
+def _raw(url: str, bodies: list[bytes]) -> float:
+    """Raw pika: publish with confirms every 100, one consumer with manual acks; end-to-end msg/s."""
+    consumer = mp.Process(target=_raw_consumer, args=(url, len(bodies)))
+    return _publish_and_wait(url, bodies, "raw", ("raw",), [consumer], [consumer])
+
+
+def _raw_same_hops(url: str, bodies: list[bytes]) -> float:
+    """Raw pika over our topology's hops: publish to an ingress queue; a forwarder takes batches and publishes
+    each message to two recipient queues and one acknowledgement queue with confirms, then acks; two consumers
+    ack. No signing, validation or storage: the broker-bound ceiling of the same flow."""
+    forwarder = mp.Process(target=_raw_forwarder, args=(url, len(bodies)))
+    consumers = [mp.Process(target=_raw_consumer, args=(url, len(bodies), q)) for q in ("raw-a", "raw-b")]
+    return _publish_and_wait(url, bodies, "raw-in", ("raw-in", "raw-a", "raw-b", "raw-ack"),
+                             [forwarder, *consumers], consumers)
 
 
 def _raw_forwarder(url: str, n: int) -> None:
@@ -139,7 +134,7 @@ def _network(root: str, url: str):
     return Network.open(Path(root), url)
 
 
-def _messages(n: int, rate: float | None = None) -> list[dict]:
+def _messages(n: int) -> list[dict]:
     from sgx.demo import LODGE, placement
 
     today = datetime.now(UTC).date().isoformat()

@@ -89,7 +89,7 @@ def allegation(event: str, sender: str, case: str) -> dict:
     return b.build()
 
 
-def _signed(net: Network, sender: str, message: dict, *, key: SigningKey | None = None) -> Envelope:
+def signed_envelope(net: Network, sender: str, message: dict, *, key: SigningKey | None = None) -> Envelope:
     body = orjson.dumps(message)
     message_id = message["identifier"]["value"]
     event = message["entry"][0]["resource"]["eventCoding"]["code"]
@@ -110,17 +110,20 @@ def run_demo(root: Path, transport_url: str | None = None, echo=click.echo, *,
     """
     logging.getLogger("sgx").setLevel(logging.ERROR)  # refusals are shown below, not as log lines
     net = demo_network(root, transport_url)
-    connections: dict[str, object] = {}
+    connections: dict[str, object] = {}  # one per participant on RabbitMQ, each as its own broker user
     if transport_url and transport_url.startswith("amqp"):
         from broker.rabbitmq.setup import setup
 
         net.credentials = setup(rabbitmqctl, transport_url, net.directory, root / "keys" / "broker-passwords.json",
                                 delete_guest=False)
 
+    shared = None if net.credentials else net.transport()  # the embedded transport has no users
+
     def connect(pid: str):
+        if shared is not None:
+            return shared
         if pid not in connections:
-            connections[pid] = net.transport(as_participant=pid) if net.credentials else (
-                connections.get("*") or connections.setdefault("*", net.transport()))
+            connections[pid] = net.transport(as_participant=pid)
         return connections[pid]
 
     transport = connect("router")
@@ -148,12 +151,13 @@ def run_demo(root: Path, transport_url: str | None = None, echo=click.echo, *,
 
     echo("\nWhat the exchange refuses (each refusal is audited and the sender told):")
     attacks = [
-        ("a provider notifies a placement", _signed(net, PROVIDER, placement("la-383", 9, LODGE, today,
-                                                                             sender=PROVIDER))),
-        ("a byte changed after signing", _tampered(_signed(net, "la-886", placement("la-886", 7, LODGE, today)))),
-        ("a captured message sent again", _signed(net, "la-383", sends[2][1])),
-        ("signed by a key not in the directory", _signed(net, "la-886", placement("la-886", 8, LODGE, today),
-                                                         key=SigningKey.generate("la-886-1"))),
+        ("a provider notifies a placement",
+         signed_envelope(net, PROVIDER, placement("la-383", 9, LODGE, today, sender=PROVIDER))),
+        ("a byte changed after signing",
+         _tampered(signed_envelope(net, "la-886", placement("la-886", 7, LODGE, today)))),
+        ("a captured message sent again", signed_envelope(net, "la-383", sends[2][1])),
+        ("signed by a key not in the directory",
+         signed_envelope(net, "la-886", placement("la-886", 8, LODGE, today), key=SigningKey.generate("la-886-1"))),
     ]
     for what, envelope in attacks:
         connect(envelope.headers[SENDER]).publish(INGRESS, envelope)
@@ -190,7 +194,7 @@ def run_demo(root: Path, transport_url: str | None = None, echo=click.echo, *,
     problems = router.audit.verify()
     echo(f"\nAudit log: {len(router.audit.records())} decisions in a hash chain; "
          f"{'intact' if not problems else f'{len(problems)} problem(s)'}; head {router.audit.head()[:16]}...")
-    for connection in connections.values():
+    for connection in [*connections.values(), *([shared] if shared else [])]:
         connection.close()
     return received
 
@@ -222,4 +226,4 @@ def demo(broker_url: str | None, rabbitmq_dir: Path | None, work_dir: Path | Non
     click.echo("\nThe standard's pages: sgx standard docs --out site/")
 
 
-__all__ = ["allegation", "demo", "demo_network", "placement", "run_demo", "serious_incident"]
+__all__ = ["allegation", "demo", "demo_network", "placement", "run_demo", "serious_incident", "signed_envelope"]

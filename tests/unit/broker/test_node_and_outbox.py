@@ -19,7 +19,8 @@ def _routed_placement(tmp_path):
     """A network in which one placement has been routed to la-371 and icb-QF7."""
     network = demo_network(tmp_path)
     transport = network.transport()
-    transport.publish(INGRESS, scenario._signed(network, "la-886", scenario.placement("la-886", 1, LODGE, TODAY)))
+    message = scenario.placement("la-886", 1, LODGE, TODAY)
+    transport.publish(INGRESS, scenario.signed_envelope(network, "la-886", message))
     network.router(transport).run(idle_timeout=0)
     return network, transport
 

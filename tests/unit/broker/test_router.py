@@ -24,7 +24,7 @@ def net(tmp_path):
 
 
 def _send(network, transport, router, sender, message, **kw):
-    envelope = scenario._signed(network, sender, message, **kw)
+    envelope = scenario.signed_envelope(network, sender, message, **kw)
     transport.publish(INGRESS, envelope)
     return router.handle(transport.get(INGRESS))
 
@@ -131,10 +131,10 @@ def test_signature_refusals_and_spoofed_sender(net):
     network, transport, router = net
     message = scenario.placement("la-886", 1, LODGE, TODAY)
     body = orjson.dumps(message)
-    good = scenario._signed(network, "la-886", message)
+    good = scenario.signed_envelope(network, "la-886", message)
     transport.publish(INGRESS, Envelope(good.message_id, body.replace(b"2011", b"2012", 1), good.headers))
     assert router.handle(transport.get(INGRESS)).reason == "signature-invalid"
-    spoofed = scenario._signed(network, "la-383", message)  # la-383 signs a message naming la-886 as sender
+    spoofed = scenario.signed_envelope(network, "la-383", message)  # la-383 signs a message naming la-886 as sender
     transport.publish(INGRESS, spoofed)
     assert router.handle(transport.get(INGRESS)).reason == "unknown-sender"
     as_other = Envelope(good.message_id, body, {SIGNATURE: good.headers[SIGNATURE], SENDER: "la-383"})
@@ -174,7 +174,7 @@ def test_poison_message_is_dead_lettered_and_the_sender_told(net, monkeypatch):
     network, transport, router = net
     transport.delivery_limit = 1
     message = scenario.placement("la-886", 1, LODGE, TODAY)
-    transport.publish(INGRESS, scenario._signed(network, "la-886", message))
+    transport.publish(INGRESS, scenario.signed_envelope(network, "la-886", message))
 
     def broken(*_a, **_k):
         raise RuntimeError("simulated bug")
@@ -194,7 +194,7 @@ def test_one_poison_message_does_not_fail_its_batch_mates(net, monkeypatch):
     good = [scenario.placement("la-886", n, LODGE, TODAY) for n in (1, 2)]
     poison = scenario.placement("la-886", 3, LODGE, TODAY)
     for message in (good[0], poison, good[1]):
-        transport.publish(INGRESS, scenario._signed(network, "la-886", message))
+        transport.publish(INGRESS, scenario.signed_envelope(network, "la-886", message))
     real = router._decide
 
     def decide(envelope, batch):
