@@ -37,12 +37,15 @@ class Record:
     table: str
     row: int
     values: dict[str, Value] = field(default_factory=dict)
+    file: str = ""
 
 
 class Reader(ABC):
-    """A reader of one export format."""
+    """A reader of one export format. `position` is how many bytes of the current file have been read, for
+    progress bars; readers that cannot tell leave it at 0."""
 
     name: str
+    position: int = 0
 
     @abstractmethod
     def read(self, path: Path) -> Iterator[Record | Problem]:

@@ -1,24 +1,132 @@
-"""`sgx adapt`: turn legacy exports into standard messages in the sender's outbox."""
+"""`sgx adapt`: turn legacy exports into standard messages in the sender's outbox.
+
+Every command reads its files (problems name file, row or element and field, never a value), plans the
+messages for what changed since the last run, validates each one, queues it in the sender's outbox and
+tries to send. Exit codes: 0 all good, 1 findings (the good rows still went through), 2 usage error.
+"""
 
 from __future__ import annotations
 
 import sys
 from collections import Counter
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import click
 import orjson
 
-from adapters.base import Problem, Record
-from adapters.placements import ChangeStore, plan_messages
-from adapters.ssda903_csv import Ssda903CsvReader
-from adapters.ssda903_xml import Ssda903XmlReader
+from adapters.base import Problem, Reader, Record
+from adapters.placements import ChangeStore, Planned
 from broker.cli import DIR_OPTION, TRANSPORT_OPTION, _transport, load_signed
+from broker.directory import Directory
 from broker.keys import SigningKey, key_files
 from sgx.errors import MessageInvalid, RecoverableBrokerError
 from standard.validator import Validator
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+DRY_RUN = click.option("--dry-run", is_flag=True, help="Build and validate; show what would be sent; queue nothing.")
+REPORT = click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
+                      help="Write a report here: .html for people, .json for programs.")
+PROGRESS = click.option("--progress/--no-progress", default=None,
+                        help="Show a progress bar (default: when the terminal is interactive).")
+LA = click.option("--la", "la_code", required=True, help="The placing authority's DfE LA code, e.g. 886.")
+FILES = click.argument("files", nargs=-1, required=True,
+                       type=click.Path(exists=True, dir_okay=False, path_type=Path))
+
+
+class Run:
+    """One adapter run, from files to outbox, with its summary and report."""
+
+    def __init__(self, root: Path, url: str | None, sender: str, *, dry_run: bool, report: Path | None,
+                 progress: bool | None):
+        self.root, self.url, self.sender = root, url, sender
+        self.dry_run, self.report_path = dry_run, report
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.directory: Directory = load_signed(root)
+        if sender not in self.directory.participants:
+            raise click.UsageError(f"no participant {sender} in the directory")
+        self.problems: list[Problem] = []
+        self.rows = 0
+        self.built: Counter[str] = Counter()
+        (root / "adapter-state").mkdir(exist_ok=True)
+        self.store = ChangeStore(root / "adapter-state" / f"{sender}.db")
+        self.validator = Validator()
+
+    def read(self, files: Iterable[Path], reader_for: Callable[[Path], Reader]) -> dict[str, list[Record]]:
+        """Every record of the files by table; problems are kept for the summary."""
+        files = list(files)
+        records: dict[str, list[Record]] = {}
+        total = sum(f.stat().st_size for f in files)
+        with click.progressbar(length=total, label="reading", file=sys.stderr,
+                               hidden=not self.progress) as bar:
+            for file in files:
+                reader, done = reader_for(file), 0
+                for n, item in enumerate(reader.read(file)):
+                    if isinstance(item, Problem):
+                        self.problems.append(item)
+                    else:
+                        self.rows += 1
+                        records.setdefault(item.table, []).append(item)
+                    if n % 2048 == 0:
+                        position = reader.position
+                        bar.update(position - done)
+                        done = position
+                bar.update(file.stat().st_size - done)
+        return records
+
+    def deliver(self, planned: list[Planned]) -> None:
+        """Validate and queue each message; remember it in the change store once queued."""
+        outbox = self._outbox()
+        with click.progressbar(planned, label="queueing", file=sys.stderr, hidden=not self.progress) as items:
+            for item in items:
+                event = item.message["entry"][0]["resource"]["eventCoding"]["code"]
+                try:
+                    if outbox is None:
+                        self.validator.validate(item.message)
+                    else:
+                        outbox.add(item.message)
+                        self.store.remember(item)
+                except MessageInvalid as exc:
+                    self.problems.append(Problem("message-invalid", "built message", None, None, f"{event}: {exc}"))
+                    continue
+                self.built[event] += 1
+        self.sent = 0
+        if outbox is not None:
+            try:
+                self.sent = outbox.drain(_transport(self.root, self.url))
+            except RecoverableBrokerError:
+                self.sent = 0  # the outbox keeps them; the next run or `sgx node send` delivers them
+            self.waiting = outbox.pending()
+        else:
+            self.waiting = 0
+
+    def _outbox(self):
+        if self.dry_run:
+            return None
+        from broker.outbox import Outbox
+
+        found = key_files(self.root / "keys", self.sender)
+        if not found:
+            raise click.ClickException(f"no key for {self.sender}; run 'sgx directory keygen --participant "
+                                       f"{self.sender}'")
+        (self.root / "outbox").mkdir(exist_ok=True)
+        return Outbox(self.root / "outbox" / f"{self.sender}.db", self.sender, SigningKey.load(found[-1]),
+                      validator=self.validator)
+
+    def finish(self, **counts: int) -> None:
+        by_code = Counter(p.code for p in self.problems)
+        for p in self.problems:
+            click.echo(str(p), err=True)
+        summary = {"rows_read": self.rows, "messages_built": dict(self.built), **counts,
+                   "sent": self.sent, "waiting": self.waiting, "findings": dict(sorted(by_code.items())),
+                   "dry_run": self.dry_run}
+        click.echo(orjson.dumps(summary).decode())
+        if self.report_path:
+            from adapters.report import write_report
+
+            write_report(self.report_path, summary, self.problems)
+        sys.exit(EXIT_FINDINGS if self.problems else EXIT_OK)
 
 
 @click.group()
@@ -29,11 +137,12 @@ def adapt() -> None:
 @adapt.command()
 @DIR_OPTION
 @TRANSPORT_OPTION
-@click.option("--la", "la_code", required=True, help="The placing authority's DfE LA code (the export has none).")
-@click.option("--dry-run", is_flag=True, help="Build and validate; show what would be sent; queue nothing.")
-@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write a JSON report here.")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def ssda903(root: Path, url: str | None, la_code: str, dry_run: bool, report: Path | None,
+@LA
+@DRY_RUN
+@REPORT
+@PROGRESS
+@FILES
+def ssda903(root: Path, url: str | None, la_code: str, dry_run: bool, report: Path | None, progress: bool | None,
             files: tuple[Path, ...]) -> None:
     """Read SSDA903 CSV tables (Header and Episodes at least) or the Expanded SSDA903 XML, and send placement
     notifications for what changed.
@@ -42,69 +151,111 @@ def ssda903(root: Path, url: str | None, la_code: str, dry_run: bool, report: Pa
     Example:
       sgx adapt ssda903 --dir ex --la 886 header.csv episodes.csv --dry-run
     """
-    directory = load_signed(root)
-    sender = f"la-{la_code}"
-    if sender not in directory.participants:
-        raise click.BadParameter(f"no participant {sender} in the directory", param_hint="--la")
-    records: dict[str, list[Record]] = {}
-    problems: list[Problem] = []
-    rows = 0
-    for file in files:
-        reader = Ssda903XmlReader() if file.suffix.lower() == ".xml" else Ssda903CsvReader()
-        for item in reader.read(file):
-            if isinstance(item, Problem):
-                problems.append(item)
-            else:
-                rows += 1
-                records.setdefault(item.table, []).append(item)
-    if "episodes" not in records or "header" not in records:
-        problems.append(Problem("missing-table", ", ".join(f.name for f in files), None, None,
-                                "placement notifications need both the Header and the Episodes tables"))
-    (root / "adapter-state").mkdir(exist_ok=True)
-    store = ChangeStore(root / "adapter-state" / f"{sender}.db")
-    plan = plan_messages(la_code, records.get("header", []), records.get("episodes", []), directory, store)
-    problems += plan.problems
-    validator = Validator()
-    built = Counter()
-    outbox = None
-    if not dry_run:
-        from broker.outbox import Outbox
+    from adapters.placements import children_of, placements, plan_messages
+    from adapters.ssda903_csv import Ssda903CsvReader
+    from adapters.ssda903_xml import Ssda903XmlReader
 
-        found = key_files(root / "keys", sender)
-        if not found:
-            raise click.ClickException(f"no key for {sender}; run 'sgx directory keygen --participant {sender}'")
-        (root / "outbox").mkdir(exist_ok=True)
-        outbox = Outbox(root / "outbox" / f"{sender}.db", sender, SigningKey.load(found[-1]), validator=validator)
-    for state, message in plan.messages:
-        event = message["entry"][0]["resource"]["eventCoding"]["code"]
-        try:
-            if outbox is None:
-                validator.validate(message)
-            else:
-                outbox.add(message)
-                key, _, digest = state.rpartition("|")
-                store.remember(key, digest, message["identifier"]["value"])
-        except MessageInvalid as exc:
-            problems.append(Problem("message-invalid", "built message", None, None, f"{event}: {exc}"))
-            continue
-        built[event] += 1
-    sent = 0
-    if outbox is not None:
-        try:
-            sent = outbox.drain(_transport(root, url))
-        except RecoverableBrokerError:
-            sent = 0
-    by_code = Counter(p.code for p in problems)
-    for p in problems:
-        click.echo(str(p), err=True)
-    summary = {"rows_read": rows, "messages_built": dict(built), "unchanged": plan.unchanged,
-               "out_of_scope": plan.out_of_scope, "sent": sent, "waiting": outbox.pending() if outbox else 0,
-               "findings": dict(by_code), "dry_run": dry_run}
-    click.echo(orjson.dumps(summary).decode())
-    if report:
-        report.write_bytes(orjson.dumps({**summary, "problems": [p.__dict__ for p in problems]},
-                                        option=orjson.OPT_INDENT_2))
-    sys.exit(EXIT_FINDINGS if problems else EXIT_OK)
+    run = Run(root, url, f"la-{la_code}", dry_run=dry_run, report=report, progress=progress)
+    records = run.read(files, lambda f: Ssda903XmlReader() if f.suffix.lower() == ".xml" else Ssda903CsvReader())
+    if "episodes" not in records or "header" not in records:
+        run.problems.append(Problem("missing-table", ", ".join(f.name for f in files), None, None,
+                                    "placement notifications need both the Header and the Episodes tables"))
+    plan = plan_messages(la_code, children_of(records.get("header", [])), placements(records.get("episodes", [])),
+                         run.directory, run.store)
+    run.problems += plan.problems
+    run.deliver(plan.messages)
+    run.finish(unchanged=plan.unchanged, out_of_scope=plan.out_of_scope)
 
 
 adapt.add_command(ssda903, name="ssda903-xml")
+
+
+@adapt.command("annex-a")
+@DIR_OPTION
+@TRANSPORT_OPTION
+@LA
+@DRY_RUN
+@REPORT
+@PROGRESS
+@FILES
+def annex_a(root: Path, url: str | None, la_code: str, dry_run: bool, report: Path | None, progress: bool | None,
+            files: tuple[Path, ...]) -> None:
+    """Read Ofsted's Annex A workbook (List 8, children in care) and send placement notifications for what
+    changed. Lists the exchange does not use are read for problems only where they share columns.
+
+    \b
+    Example:
+      sgx adapt annex-a --dir ex --la 886 "Annex A.xlsx"
+    """
+    from adapters.annex_a import AnnexAReader, placements_from
+    from adapters.placements import plan_messages
+
+    run = Run(root, url, f"la-{la_code}", dry_run=dry_run, report=report, progress=progress)
+    records = run.read(files, lambda f: AnnexAReader())
+    children, found = placements_from(records.get("list_8", []))
+    plan = plan_messages(la_code, children, found, run.directory, run.store)
+    run.problems += plan.problems
+    run.deliver(plan.messages)
+    run.finish(unchanged=plan.unchanged, out_of_scope=plan.out_of_scope)
+
+
+@adapt.command()
+@DIR_OPTION
+@TRANSPORT_OPTION
+@LA
+@DRY_RUN
+@REPORT
+@PROGRESS
+@FILES
+def cin(root: Path, url: str | None, la_code: str, dry_run: bool, report: Path | None, progress: bool | None,
+        files: tuple[Path, ...]) -> None:
+    """Read CIN census XML (2017 to 2026 schemas) and send a concern notification to the host authority when a
+    Section 47 enquiry or child protection plan starts for a child this authority has placed at a setting in
+    another area (as told to the exchange by earlier placement notifications).
+
+    \b
+    Example:
+      sgx adapt cin --dir ex --la 886 cin_census_2026.xml
+    """
+    from adapters.cin_census import CinCensusReader, plan_concerns
+
+    run = Run(root, url, f"la-{la_code}", dry_run=dry_run, report=report, progress=progress)
+    records = run.read(files, lambda f: CinCensusReader())
+    plan = plan_concerns(la_code, records, run.directory, run.store)
+    run.problems += plan.problems
+    run.deliver(plan.messages)
+    run.finish(unchanged=plan.unchanged, out_of_scope=plan.out_of_scope)
+
+
+@adapt.command()
+@DIR_OPTION
+@TRANSPORT_OPTION
+@click.option("--mapping", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The mapping file (TOML): which columns are which message fields. See examples/mappings/.")
+@click.option("--sender", required=True, help="Participant id sending the messages, e.g. la-886 or lado-371.")
+@DRY_RUN
+@REPORT
+@PROGRESS
+@FILES
+def mapped(root: Path, url: str | None, mapping: Path, sender: str, dry_run: bool, report: Path | None,
+           progress: bool | None, files: tuple[Path, ...]) -> None:
+    """Read any CSV or XLSX log (a LADO log, a complaints or whistleblowing log) through a declarative
+    mapping, and send allegation referrals or concern notifications for new or changed rows.
+
+    \b
+    Example:
+      sgx adapt mapped --dir ex --sender la-886 --mapping examples/mappings/lado-log.toml lado-log.csv
+    """
+    from adapters.mapped import MappedReader, Mapping, plan_mapped
+    from sgx.errors import MappingError
+
+    try:
+        spec = Mapping.load(mapping)
+    except MappingError as exc:
+        raise click.UsageError(str(exc)) from None
+    run = Run(root, url, sender, dry_run=dry_run, report=report, progress=progress)
+    records = run.read(files, lambda f: MappedReader(spec))
+    plan = plan_mapped(spec, sender, records.get("row", []), run.directory, run.store)
+    run.problems += plan.problems
+    run.deliver(plan.messages)
+    run.finish(unchanged=plan.unchanged, out_of_scope=plan.out_of_scope)

@@ -1,9 +1,14 @@
-"""From SSDA903 episodes to placement messages, sending only what changed since the last run.
+"""From placements (SSDA903 episodes, Annex A rows) to placement messages, sending only what changed.
 
 A placement starts on an episode whose reason for new episode (RNE) is S, P, T, B or U and runs on
 through episodes that only change legal status (RNE L); it ends on the DEC of its last episode, with
-REASON_PLACE_CHANGE (or REC) as the reason. Only placements at a setting the directory knows by its
-Ofsted URN are notified, and only to a host authority other than the placing one.
+REASON_PLACE_CHANGE (or REC) as the reason.
+
+Where the child lives decides who is told. In order: the setting's Ofsted URN in the directory; otherwise
+the placement's postcode when it is the registered postcode of exactly one setting in the directory; the
+authority named in PL_LA (or Annex A's "LA of Placement") checks the result and, when the setting is not in
+the directory, says whose area it is in. A confidential placement is never located by its address. Only
+placements in another authority's area are notified.
 """
 
 from __future__ import annotations
@@ -18,12 +23,14 @@ from pathlib import Path
 
 import orjson
 
+from adapters.authorities import Authorities, normalise_postcode
 from adapters.base import Problem, Record
-from broker.directory import Directory
+from broker.directory import Directory, Setting
 from standard import compose as c
 
 STARTS = frozenset({"S", "P", "T", "B", "U"})
 _GENDER = {"M": "male", "F": "female", "U": "unknown"}
+NO_URN = "XXXXXXX"  # DfE: provider not inspected by Ofsted
 
 
 @dataclass
@@ -37,10 +44,22 @@ class Placement:
     end: date | None = None
     end_reason: tuple[str, str] | None = None  # (code system id, code)
     row: int = 0
+    postcode: str | None = None  # of the placement; used to find the setting, never sent or logged
+    authority: str | None = None  # PL_LA or "LA of Placement" as the export gives it
+    confidential: bool = False
+    file: str = "episodes"
 
 
-def placements(episodes: Iterable[Record]) -> list[Placement]:
-    """Group each child's episodes into placements."""
+@dataclass(frozen=True)
+class ChildDetails:
+    birth_date: date | None
+    sex: str | None  # M, F or U
+    row: int
+    file: str = "header"
+
+
+def placements(episodes: Iterable[Record], *, file: str = "episodes") -> list[Placement]:
+    """Group each child's SSDA903 episodes into placements."""
     by_child: dict[str, list[Record]] = defaultdict(list)
     for record in episodes:
         by_child[record.values["CHILD"]].append(record)
@@ -52,7 +71,8 @@ def placements(episodes: Iterable[Record]) -> list[Placement]:
             v = r.values
             if current is None or v.get("RNE") in STARTS:
                 current = Placement(child, v["DECOM"], v.get("PLACE") or "", v.get("URN"), v.get("LS") or "",
-                                    v.get("PLACE_PROVIDER"), row=r.row)
+                                    v.get("PLACE_PROVIDER"), row=r.row, postcode=v.get("PL_POST"),
+                                    authority=v.get("PL_LA"), file=file)
                 out.append(current)
             current.end = v.get("DEC")
             if v.get("REASON_PLACE_CHANGE"):
@@ -64,64 +84,134 @@ def placements(episodes: Iterable[Record]) -> list[Placement]:
     return out
 
 
+def children_of(headers: Iterable[Record]) -> dict[str, ChildDetails]:
+    return {r.values["CHILD"]: ChildDetails(r.values.get("DOB"), r.values.get("SEX"), r.row) for r in headers}
+
+
+@dataclass
+class Planned:
+    """A message to send, with the change-store key and digest to remember once it is queued."""
+
+    key: str
+    digest: str
+    message: dict
+    placement: Placement | None = None
+
+
 @dataclass
 class Plan:
-    messages: list[tuple[str, dict]] = field(default_factory=list)  # (state key, message)
+    messages: list[Planned] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     unchanged: int = 0
     out_of_scope: int = 0
 
 
 class ChangeStore:
-    """What was already sent: a digest of each placement fact, by key."""
+    """What was already sent (a digest of each placement fact, by key) and where each child was placed, so
+    that later signals about a child (a CIN census, a mapped log) can name the setting."""
 
     def __init__(self, path: Path | str):
         self.db = sqlite3.connect(path, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("CREATE TABLE IF NOT EXISTS sent (key TEXT PRIMARY KEY, digest TEXT NOT NULL, "
                         "message_id TEXT NOT NULL)")
+        self.db.execute("CREATE TABLE IF NOT EXISTS placement (child TEXT NOT NULL, start TEXT NOT NULL, "
+                        "urn TEXT NOT NULL, end TEXT, PRIMARY KEY (child, start, urn))")
+        self._known: dict[str, str] | None = None
 
     def digest_of(self, key: str) -> str | None:
-        row = self.db.execute("SELECT digest FROM sent WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
+        if self._known is None:  # one read of the whole table: exports are planned in one pass
+            self._known = dict(self.db.execute("SELECT key, digest FROM sent"))
+        return self._known.get(key)
 
-    def remember(self, key: str, digest: str, message_id: str) -> None:
+    def remember(self, planned: Planned) -> None:
+        p = planned.placement
+        message_id = planned.message["identifier"]["value"]
+        self.db.execute("BEGIN")
         self.db.execute("INSERT INTO sent (key, digest, message_id) VALUES (?,?,?) ON CONFLICT (key) DO UPDATE SET "
-                        "digest = excluded.digest, message_id = excluded.message_id", (key, digest, message_id))
+                        "digest = excluded.digest, message_id = excluded.message_id",
+                        (planned.key, planned.digest, message_id))
+        if p is not None and p.urn:
+            self.db.execute("INSERT INTO placement VALUES (?,?,?,?) ON CONFLICT (child, start, urn) DO UPDATE SET "
+                            "end = excluded.end", (p.child, p.start.isoformat(), p.urn,
+                                                   p.end.isoformat() if p.end else None))
+        self.db.execute("COMMIT")
+        if self._known is not None:
+            self._known[planned.key] = planned.digest
+
+    def setting_of(self, child: str, on: date) -> str | None:
+        """The URN where this authority last told the exchange the child lived on a day."""
+        row = self.db.execute("SELECT urn FROM placement WHERE child = ? AND start <= ? AND (end IS NULL OR end >= ?) "
+                              "ORDER BY start DESC LIMIT 1", (child, on.isoformat(), on.isoformat())).fetchone()
+        return row[0] if row else None
 
 
 def _digest(*parts: object) -> str:
     return hashlib.sha256(orjson.dumps([str(p) for p in parts])).hexdigest()
 
 
-def plan_messages(la_code: str, headers: Iterable[Record], episodes: Iterable[Record], directory: Directory,
-                  store: ChangeStore, *, file: str = "episodes") -> Plan:
-    """The messages to send for this export, given what was sent before."""
+@dataclass
+class Locator:
+    """Finds the setting of a placement in the directory (see the module docstring for the order)."""
+
+    directory: Directory
+    authorities: Authorities = field(default_factory=Authorities)
+
+    def locate(self, p: Placement, sender: str) -> tuple[Setting | None, Problem | None]:
+        """The setting when the exchange can route to it; otherwise None, with a problem when the placement
+        should be notified but cannot be yet."""
+        named = self.authorities.find(p.authority)
+        p.confidential = p.confidential or bool(named and named.confidential)
+        setting = self.directory.setting(p.urn) if p.urn and p.urn != NO_URN else None
+        if setting is None and p.postcode and not p.confidential:
+            at = self.directory.settings_at(normalise_postcode(p.postcode) or "")
+            setting = at[0] if len(at) == 1 else None
+        host = named.participant if named else None
+        if setting is not None:
+            if host and host != setting.host_la:
+                return setting, Problem("host-la-mismatch", p.file, p.row, "PL_LA",
+                                        "the authority given for the placement is not the one the directory holds "
+                                        "for its setting; the directory's was used: check the record")
+            return setting, None
+        if host and host != sender and p.urn and p.urn != NO_URN:
+            return None, Problem("setting-not-in-directory", p.file, p.row, "URN",
+                                 f"the placement is in the area of {host}, but its setting is not in the "
+                                 "directory, so the exchange cannot route it; ask the operator to import the Ofsted "
+                                 "provider list ('sgx directory import-settings'); it will be sent on a later run")
+        return None, None
+
+
+def plan_messages(la_code: str, children: dict[str, ChildDetails], found: Iterable[Placement],
+                  directory: Directory, store: ChangeStore, *, locator: Locator | None = None) -> Plan:
+    """The messages to send for these placements, given what was sent before."""
     sender = f"la-{la_code}"
-    children = {r.values["CHILD"]: r for r in headers}
+    locator = locator or Locator(directory)
     plan = Plan()
-    for p in placements(episodes):
-        setting = directory.setting(p.urn) if p.urn else None
+    for p in found:
+        setting, problem = locator.locate(p, sender)
+        if problem:
+            plan.problems.append(problem)
         if setting is None or setting.host_la == sender:
             plan.out_of_scope += 1
             continue
+        p.urn = setting.urn
         child = children.get(p.child)
         if child is None:
-            plan.problems.append(Problem("child-not-in-header", file, p.row, "CHILD", "the child has episodes but "
-                                         "no row in the Header table; include the Header file in the run"))
+            plan.problems.append(Problem("child-not-in-header", p.file, p.row, "CHILD", "the child has a placement "
+                                         "but no row in the Header table; include the Header file in the run"))
             continue
-        if child.values.get("DOB") is None:
-            plan.problems.append(Problem("missing-value", "header", child.row, "DOB", "the child's date of birth "
+        if child.birth_date is None:
+            plan.problems.append(Problem("missing-value", child.file, child.row, "DOB", "the child's date of birth "
                                          "is needed for placement notifications; record it"))
             continue
-        facts = (p.child, p.start, p.place, p.urn, p.legal_status, p.provider)
+        facts = (p.child, p.start, p.place, p.urn, p.legal_status, p.provider, p.confidential)
         start_key = f"start|{p.child}|{p.start}|{p.urn}"
         known = store.digest_of(start_key)
         digest = _digest(*facts)
         if known != digest:
             event = "placement-started" if known is None else "placement-changed"
-            plan.messages.append((f"{start_key}|{digest}", _message(event, sender, la_code, p, child, setting.name,
-                                                                     ended=False)))
+            plan.messages.append(Planned(start_key, digest, _message(event, sender, la_code, p, child, setting.name,
+                                                                     ended=False), p))
         else:
             plan.unchanged += 1
         if p.end is not None:
@@ -129,25 +219,26 @@ def plan_messages(la_code: str, headers: Iterable[Record], episodes: Iterable[Re
             end_digest = _digest(*facts, p.end, p.end_reason)
             if store.digest_of(end_key) != end_digest:
                 if p.end_reason is None:
-                    plan.problems.append(Problem("missing-value", file, p.row, "REASON_PLACE_CHANGE",
+                    plan.problems.append(Problem("missing-value", p.file, p.row, "REASON_PLACE_CHANGE",
                                                  "an ended placement needs REASON_PLACE_CHANGE or REC; the end "
                                                  "will be sent once it is recorded"))
                 else:
-                    plan.messages.append((f"{end_key}|{end_digest}", _message("placement-ended", sender, la_code, p,
-                                                                               child, setting.name, ended=True)))
+                    plan.messages.append(Planned(end_key, end_digest, _message(
+                        "placement-ended", sender, la_code, p, child, setting.name, ended=True), p))
             else:
                 plan.unchanged += 1
     return plan
 
 
-def _message(event: str, sender: str, la_code: str, p: Placement, child: Record, setting_name: str, *,
+def _message(event: str, sender: str, la_code: str, p: Placement, child: ChildDetails, setting_name: str, *,
              ended: bool) -> dict:
-    b = c.MessageBuilder(event, sender)
-    v = child.values
-    child_ref = b.add(c.child(p.child, la_code, v["DOB"].isoformat(), _GENDER.get(v.get("SEX") or "U", "unknown")))
+    labels = ["confidential-placement"] if p.confidential else []
+    b = c.MessageBuilder(event, sender, security=labels)
+    child_ref = b.add(c.child(p.child, la_code, child.birth_date.isoformat(),
+                              _GENDER.get(child.sex or "U", "unknown")))
     episode = b.add(c.looked_after_episode(child_ref, sender, p.legal_status, p.start.isoformat()))
     setting = b.add(c.setting(p.urn, setting_name))
     b.add(c.placement(child_ref, episode, setting, p.place, p.start.isoformat(), provider_type=p.provider,
                       end=p.end.isoformat() if ended and p.end else None,
-                      end_reason=p.end_reason if ended else None), focus=True)
+                      end_reason=p.end_reason if ended else None, security=labels), focus=True)
     return b.build()

@@ -137,6 +137,51 @@ def add_setting(root: Path, urn: str, name: str, kind: str, host_la: str, host_i
     click.echo(f"added setting {urn} (host {host_la}, {host_icb or 'no ICB found: add --host-icb'})")
 
 
+@directory.command("import-settings")
+@DIR_OPTION
+@click.option("--regulator", "regulators", multiple=True, default=["ofsted"], show_default=True)
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_settings(root: Path, regulators: tuple[str, ...], files: tuple[Path, ...]) -> None:
+    """Add or update settings from Ofsted provider lists (XLSX): URN, name, type, host LA from the local
+    authority column, host ICB from the host LA, postcode. Closed settings are left out. Sign afterwards.
+
+    Exit codes: 0 all rows imported, 1 some rows had problems (listed; the others were imported).
+    """
+    from adapters.base import Problem
+    from adapters.ofsted_providers import ProviderListReader
+
+    directory_ = _draft(root)
+    icbs = d.la_to_icb()
+    reader = ProviderListReader()
+    added = updated = 0
+    problems = []
+    for file in files:
+        for item in reader.read(file):
+            if isinstance(item, Problem):
+                problems.append(item)
+                continue
+            v = item.values
+            host_la = v["HOST_LA"]
+            ods = icbs.get(directory_.participant(host_la).codes.get("dfe_la", "")) if \
+                host_la in directory_.participants else None
+            existing = directory_.setting(v["URN"])
+            setting = d.Setting(v["URN"], v["NAME"], v["TYPE"], host_la, f"icb-{ods}" if ods else None,
+                                list(regulators), existing.provider if existing else None,
+                                existing.police if existing else None, v["POSTCODE"])
+            try:
+                directory_.add_setting(setting)
+            except d.DirectoryError as exc:
+                problems.append(f"{file.name}, row {item.row}: {exc}")
+                continue
+            updated, added = (updated + 1, added) if existing else (updated, added + 1)
+    _save_draft(root, directory_)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    click.echo(f"settings: {added} added, {updated} updated, {len(problems)} rows with problems; "
+               "run 'sgx directory sign' to publish")
+    sys.exit(1 if problems else 0)
+
+
 @directory.command()
 @DIR_OPTION
 @click.option("--valid-days", type=int, default=7, show_default=True, help="Expiry: a stale directory is refused.")

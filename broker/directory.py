@@ -60,11 +60,12 @@ class Setting:
     regulators: list[str]
     provider: str | None = None
     police: str | None = None
+    postcode: str | None = None  # of the setting itself (public on Ofsted's list); never a child's address
 
     def as_dict(self) -> dict:
         return {"urn": self.urn, "name": self.name, "type": self.type, "host_la": self.host_la,
                 "host_icb": self.host_icb, "regulators": self.regulators, "provider": self.provider,
-                "police": self.police}
+                "police": self.police, "postcode": self.postcode}
 
 
 @dataclass
@@ -76,6 +77,7 @@ class Directory:
     version: int = 1
     issued_at: str = ""
     expires_at: str = ""
+    _by_postcode: dict[str, list[Setting]] | None = field(default=None, repr=False, compare=False)
 
     # -- reading ---------------------------------------------------------------------------------
     def participant(self, participant_id: str) -> Participant:
@@ -86,6 +88,15 @@ class Directory:
 
     def setting(self, urn: str) -> Setting | None:
         return self.settings.get(urn)
+
+    def settings_at(self, postcode: str) -> list[Setting]:
+        """Settings registered at a postcode (normalised `AB1 2CD`)."""
+        if self._by_postcode is None:
+            self._by_postcode = {}
+            for setting in self.settings.values():
+                if setting.postcode:
+                    self._by_postcode.setdefault(setting.postcode, []).append(setting)
+        return self._by_postcode.get(postcode, [])
 
     def la_by_code(self, dfe_code: str) -> str | None:
         pid = f"la-{dfe_code}"
@@ -137,6 +148,7 @@ class Directory:
                 raise DirectoryError(f"setting {setting.urn}: participant {pid!r} is not in the directory; add it "
                                      "first")
         self.settings[setting.urn] = setting
+        self._by_postcode = None
         return setting
 
     def payload(self) -> dict:

@@ -132,5 +132,9 @@ class AdapterError(SafeguardingExchangeError):
     """A problem reading a legacy export or turning it into messages."""
 
 
+class MappingError(AdapterError):
+    """A mapping file for `sgx adapt mapped` is not usable; the message names the file, key and fix."""
+
+
 class ConformanceError(SafeguardingExchangeError):
     """The conformance kit could not run (as opposed to a system failing a check)."""

@@ -184,6 +184,10 @@ def code_systems() -> dict[str, CodeSystem]:
             ("hospital-referral", "Hospital referral", "A child from the setting attended or was referred to "
              "hospital in circumstances that raise concern."),
             ("missing-episode", "Missing episode", "A child went missing from the setting."),
+            ("section-47-enquiry", "Section 47 enquiry", "A local authority started a child protection enquiry "
+             "(Children Act 1989, section 47) about a child living at the setting."),
+            ("child-protection-plan", "Child protection plan", "A child living at the setting became the subject "
+             "of a child protection plan."),
             ("other", "Other concern", "Any other safeguarding concern about the setting."),
         )),
         CodeSystem("escalation-reason", "Escalation reasons", "Why a concern about a setting is escalated.",

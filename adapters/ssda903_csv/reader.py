@@ -3,18 +3,19 @@
 - a table is recognised by its exact header set (liia's cleaned outputs add LA and YEAR, allowed);
 - dates come as dd/mm/yyyy (DfE) or yyyy-mm-dd (liia cleaned files);
 - SEX is 1/2 up to 2023-24 and M/F/U from 2024-25: both read, returned as M/F/U;
-- files may carry a UTF-8 BOM, CRLF line ends, no final newline, or be saved as Windows-1252.
+- files may carry a UTF-8 BOM, CRLF line ends, no final newline, or be saved as Windows-1252
+  (see adapters/text.py: read as a stream, so a 200 MB file takes no more memory than a small one).
 """
 
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 
 from adapters.base import Problem, Reader, Record
+from adapters.text import MAX_LINE, OVERLONG, TextSource
 
 TABLES: dict[str, tuple[str, ...]] = {
     "header": ("CHILD", "SEX", "DOB", "ETHNIC", "UPN", "MOTHER", "MC_DOB"),
@@ -49,19 +50,6 @@ def parse_date(text: str) -> date | None:
         except ValueError:
             continue
     return None
-
-
-def _decode(raw: bytes, name: str) -> tuple[str, list[Problem]]:
-    if raw.startswith(b"\xff\xfe") or raw.startswith(b"\xfe\xff"):
-        return raw.decode("utf-16"), [Problem("encoding-utf16", name, None, None,
-                                              "the file is UTF-16; it was read, but save exports as UTF-8")]
-    try:
-        return raw.decode("utf-8-sig"), []
-    except UnicodeDecodeError as exc:
-        text = raw.decode("cp1252", errors="replace")
-        return text, [Problem("encoding-not-utf8", name, None, None,
-                              f"the file is not UTF-8 (first bad byte at offset {exc.start}); it was read as "
-                              "Windows-1252: check the output, and save exports as UTF-8")]
 
 
 def recognise(columns: list[str]) -> tuple[str | None, str]:
@@ -107,38 +95,51 @@ class Ssda903CsvReader(Reader):
 
     def read(self, path: Path) -> Iterator[Record | Problem]:
         name = path.name
-        text, problems = _decode(path.read_bytes(), name)
-        yield from problems
-        first_line = text.split("\n", 1)[0]
-        if "," not in first_line and (";" in first_line or "\t" in first_line):
-            sep = "semicolons" if ";" in first_line else "tabs"
-            yield Problem("wrong-delimiter", name, 1, None, f"the columns are separated by {sep}; SSDA903 files "
-                          "are comma-separated: re-export as CSV (comma delimited)")
-            return
         csv.field_size_limit(MAX_FIELD)
-        rows = csv.reader(io.StringIO(text, newline=""))
-        try:
-            header = next(rows)
-        except StopIteration:
-            yield Problem("empty-file", name, None, None, "the file is empty; export the table again")
-            return
-        table, detail = recognise(header)
-        if table is None:
-            yield Problem("unknown-table", name, 1, None, f"the header matches no SSDA903 table ({detail}); check "
-                          "the export settings")
-            return
-        columns = [c.strip().upper() for c in header]
-        for number, row in enumerate(rows, start=2):
-            try:
+        with TextSource(path) as source:
+            lines = source.lines()
+            first_line = next(lines, "")
+            yield from source.take_problems()
+            if "," not in first_line and (";" in first_line or "\t" in first_line):
+                sep = "semicolons" if ";" in first_line else "tabs"
+                yield Problem("wrong-delimiter", name, 1, None, f"the columns are separated by {sep}; SSDA903 "
+                              "files are comma-separated: re-export as CSV (comma delimited)")
+                return
+            if not first_line.strip():
+                yield Problem("empty-file", name, None, None, "the file is empty; export the table again")
+                return
+            header = next(csv.reader([first_line]))
+            table, detail = recognise(header)
+            if table is None:
+                yield Problem("unknown-table", name, 1, None, f"the header matches no SSDA903 table ({detail}); "
+                              "check the export settings")
+                return
+            columns = [c.strip().upper() for c in header]
+            rows = csv.reader(lines)
+            number = 1
+            while True:
+                try:
+                    row = next(rows)
+                except StopIteration:
+                    break
+                except csv.Error:
+                    number += 1
+                    yield Problem("malformed-row", name, number, None, "the row could not be read as CSV (an "
+                                  "unclosed quote or an over-long field); fix the export")
+                    continue
+                number += 1
+                self.position = source.position
+                yield from source.take_problems()
+                if row == [OVERLONG]:
+                    yield Problem("line-too-long", name, number, None, f"the line is longer than {MAX_LINE} "
+                                  "characters, which no SSDA903 row is; it was skipped: check the export")
+                    continue
                 record = self._record(table, columns, row, number, name)
-            except csv.Error:
-                yield Problem("malformed-row", name, number, None, "the row could not be read as CSV (an unclosed "
-                              "quote or an over-long field); fix the export")
-                continue
-            if isinstance(record, list):
-                yield from record
-            elif record is not None:
-                yield record
+                if isinstance(record, list):
+                    yield from record
+                elif record is not None:
+                    yield record
+            yield from source.take_problems()
 
     def _record(self, table: str, columns: list[str], row: list[str], number: int,
                 name: str) -> Record | list[Problem] | None:

@@ -1,0 +1,90 @@
+"""Text exports read as a stream of lines, whatever their encoding, in bounded memory.
+
+Local authority exports come as UTF-8 (with or without a BOM), Windows-1252 (Excel's "CSV" on Windows) or
+now and then UTF-16. Lines are read as bytes and decoded one at a time, so a 200 MB file takes no more
+memory than a small one, and a line that is not UTF-8 is read as Windows-1252 and reported once with its
+line number. A line longer than MAX_LINE is skipped whole and replaced by the OVERLONG marker, so a
+corrupt file with no line breaks cannot exhaust memory.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+from adapters.base import Problem
+
+MAX_LINE = 1_000_000
+OVERLONG = "\x00line-too-long"
+
+
+class TextSource:
+    """Open with `with TextSource(path) as source:`; iterate `source.lines()`; collect `take_problems()`."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.name = path.name
+        self._problems: list[Problem] = []
+        self._warned_encoding = False
+        self.line = 0
+
+    def __enter__(self) -> TextSource:
+        self._raw = open(self.path, "rb")  # noqa: SIM115 - closed in __exit__
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._raw.close()
+
+    @property
+    def position(self) -> int:
+        """Bytes read so far (for progress bars)."""
+        return self._raw.tell()
+
+    def take_problems(self) -> list[Problem]:
+        out, self._problems = self._problems, []
+        return out
+
+    def lines(self) -> Iterator[str]:
+        head = self._raw.peek(4)[:4] if hasattr(self._raw, "peek") else b""
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            self._problems.append(Problem("encoding-utf16", self.name, None, None,
+                                          "the file is UTF-16; it was read, but save exports as UTF-8"))
+            yield from self._utf16_lines()
+            return
+        if head.startswith(b"\xef\xbb\xbf"):
+            self._raw.read(3)
+        while True:
+            raw = self._raw.readline(MAX_LINE + 1)
+            if not raw:
+                return
+            self.line += 1
+            if len(raw) > MAX_LINE and not raw.endswith(b"\n"):
+                while raw and not raw.endswith(b"\n"):
+                    raw = self._raw.readline(MAX_LINE)
+                yield OVERLONG + "\n"
+                continue
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                if not self._warned_encoding:
+                    self._warned_encoding = True
+                    self._problems.append(Problem(
+                        "encoding-not-utf8", self.name, self.line, None,
+                        f"the file is not UTF-8 (first at line {self.line}, byte {exc.start + 1}); it was read as "
+                        "Windows-1252: check the output, and save exports as UTF-8"))
+                yield raw.decode("cp1252", errors="replace")
+
+    def _utf16_lines(self) -> Iterator[str]:
+        text = io.TextIOWrapper(self._raw, encoding="utf-16", newline="")
+        while True:
+            line = text.readline(MAX_LINE + 1)
+            if not line:
+                return
+            self.line += 1
+            if len(line) > MAX_LINE and not line.endswith("\n"):
+                while line and not line.endswith("\n"):
+                    line = text.readline(MAX_LINE)
+                yield OVERLONG + "\n"
+                continue
+            yield line
