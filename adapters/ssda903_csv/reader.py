@@ -39,6 +39,9 @@ DATE_FIELDS = frozenset({"DOB", "MC_DOB", "DECOM", "DEC", "DUC", "MIS_START", "M
 # Free text and identifiers keep their case; codes are upper-cased (the DfE validator does the same).
 KEEP_CASE = frozenset({"CHILD", "SW_ID"})
 ALLOWED_EXTRA = frozenset({"LA", "YEAR"})
+# Columns some exports add that the exchange uses: the placement's LA (DfE derives it from PL_POST;
+# case management systems that record it can export it) helps find where a child lives.
+OPTIONAL: dict[str, frozenset[str]] = {"episodes": frozenset({"PL_LA"})}
 SEX_CODES = {"1": "M", "2": "F", "M": "M", "F": "F", "U": "U"}
 MAX_FIELD = 10_000
 
@@ -57,13 +60,14 @@ def recognise(columns: list[str]) -> tuple[str | None, str]:
     got = {c.strip().upper() for c in columns}
     best, best_score = None, -1
     for table, expected in TABLES.items():
-        if set(expected) <= got and got - set(expected) <= ALLOWED_EXTRA:
+        if set(expected) <= got and got - set(expected) <= ALLOWED_EXTRA | OPTIONAL.get(table, frozenset()):
             return table, ""
         score = len(set(expected) & got) - len(got ^ set(expected))
         if score > best_score:
             best, best_score = table, score
     expected = set(TABLES[best])
-    missing, extra = sorted(expected - got), sorted(got - expected - ALLOWED_EXTRA)
+    missing = sorted(expected - got)
+    extra = sorted(got - expected - ALLOWED_EXTRA - OPTIONAL.get(best, frozenset()))
     detail = (f"closest is the {best} table: missing {', '.join(missing) or 'nothing'}; "
               f"unexpected {', '.join(extra) or 'nothing'}")
     return None, detail

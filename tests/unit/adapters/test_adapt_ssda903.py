@@ -3,68 +3,49 @@
 from __future__ import annotations
 
 import orjson
-from click.testing import CliRunner
 
-from sgx.cli import cli
+from tests.unit.adapters.conftest import routed, summary
 
 HEADER = "CHILD,SEX,DOB,ETHNIC,UPN,MOTHER,MC_DOB\nC1,1,27/03/2010,WBRI,,,\nC2,2,01/01/2011,WBRI,,,\n"
 EPISODES = "CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC,REASON_PLACE_CHANGE,HOME_POST,PL_POST,URN\n"
 
 
-def run(*args, code=0):
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    assert result.exit_code == code, result.output
-    return orjson.loads(result.stdout.strip().splitlines()[-1])
-
-
-def _exchange(tmp_path):
-    root = tmp_path / "ex"
-    CliRunner().invoke(cli, ["directory", "init", "--dir", str(root)])
-    for pid in ("la-886", "la-371", "router"):
-        CliRunner().invoke(cli, ["directory", "keygen", "--dir", str(root), "--participant", pid])
-    CliRunner().invoke(cli, ["directory", "add-setting", "--dir", str(root), "--urn", "SC900001", "--name",
-                             "Example Lodge", "--host-la", "la-371"])
-    CliRunner().invoke(cli, ["directory", "sign", "--dir", str(root)])
-    return root
-
-
-def test_same_export_twice_sends_nothing_new_and_a_later_one_sends_the_change(tmp_path):
-    root = _exchange(tmp_path)
+def test_same_export_twice_sends_nothing_new_and_a_later_one_sends_the_change(tmp_path, exchange):
+    root = exchange
     header, episodes = tmp_path / "header.csv", tmp_path / "episodes.csv"
     header.write_text(HEADER)
     episodes.write_text(EPISODES + "C1,01/02/2026,S,C2,N1,K2,PR4,,,,,,SC900001\n"
                                    "C2,01/02/2026,S,C2,N1,K2,PR4,,,,,,SC123456\n")  # a setting not in the directory
-    dry = run("adapt", "ssda903", "--dir", root, "--la", "886", header, episodes, "--dry-run")
+    dry = summary("adapt", "ssda903", "--dir", root, "--la", "886", header, episodes, "--dry-run")
     assert dry["messages_built"] == {"placement-started": 1} and dry["sent"] == 0 and dry["out_of_scope"] == 1
-    first = run("adapt", "ssda903", "--dir", root, "--la", "886", header, episodes)
+    first = summary("adapt", "ssda903", "--dir", root, "--la", "886", header, episodes)
     assert first["messages_built"] == {"placement-started": 1} and first["sent"] == 1
-    again = run("adapt", "ssda903", "--dir", root, "--la", "886", header, episodes)
+    again = summary("adapt", "ssda903", "--dir", root, "--la", "886", header, episodes)
     assert again["messages_built"] == {} and again["unchanged"] == 1
     episodes.write_text(EPISODES + "C1,01/02/2026,S,C2,N1,K2,PR4,20/02/2026,X1,ALLEG,,,SC900001\n")
-    later = run("adapt", "ssda903", "--dir", root, "--la", "886", header, episodes)
+    later = summary("adapt", "ssda903", "--dir", root, "--la", "886", header, episodes)
     assert later["messages_built"] == {"placement-ended": 1}
-    routed = CliRunner().invoke(cli, ["broker", "route", "--dir", str(root), "--once"])
-    assert "routed 2" in routed.output
+    assert routed(root) == 2
 
 
-def test_bad_rows_are_reported_and_good_rows_still_go_through(tmp_path):
-    root = _exchange(tmp_path)
+def test_bad_rows_are_reported_and_good_rows_still_go_through(tmp_path, exchange):
+    root = exchange
     header, episodes = tmp_path / "header.csv", tmp_path / "episodes.csv"
     header.write_text(HEADER)
     episodes.write_text(EPISODES + "C1,31/02/2026,S,C2,N1,K2,PR4,,,,,,SC900001\n"
                                    "C2,01/02/2026,S,C2,N1,K2,PR4,,,,,,SC900001\n")
     report = tmp_path / "report.json"
-    out = run("adapt", "ssda903", "--dir", root, "--la", "886", header, episodes, "--report", report, code=1)
+    out = summary("adapt", "ssda903", "--dir", root, "--la", "886", header, episodes, "--report", report, code=1)
     assert out["findings"] == {"bad-date": 1} and out["messages_built"] == {"placement-started": 1}
     problems = orjson.loads(report.read_bytes())["problems"]
     assert problems[0]["row"] == 2 and problems[0]["field"] == "DECOM"
 
 
-def test_xml_export_goes_through_the_same_path(tmp_path):
-    root = _exchange(tmp_path)
+def test_xml_export_goes_through_the_same_path(tmp_path, exchange):
+    root = exchange
     xml = tmp_path / "return.xml"
     xml.write_text("<EXPSSDA903><CHILD><HEADER><CHILDID>X1</CHILDID><SEX>2</SEX><DOB>01/01/2012</DOB></HEADER>"
                    "<EPISODE><DECOM>01/02/2026</DECOM><RNE>S</RNE><LS>C2</LS><PL>K2</PL><URN>SC900001</URN>"
                    "<PLACE_PROVIDER>PR4</PLACE_PROVIDER><DEC /></EPISODE></CHILD></EXPSSDA903>")
-    out = run("adapt", "ssda903-xml", "--dir", root, "--la", "886", xml)
+    out = summary("adapt", "ssda903-xml", "--dir", root, "--la", "886", xml)
     assert out["messages_built"] == {"placement-started": 1} and out["sent"] == 1
