@@ -24,6 +24,7 @@ from sgx.errors import MessageInvalid, RecoverableBrokerError
 from standard.validator import Validator
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+KEEP_PER_CODE = 100  # problems kept per file and code; the rest are counted, so a broken file cannot flood memory
 
 DRY_RUN = click.option("--dry-run", is_flag=True, help="Build and validate; show what would be sent; queue nothing.")
 REPORT = click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
@@ -47,6 +48,9 @@ class Run:
         if sender not in self.directory.participants:
             raise click.UsageError(f"no participant {sender} in the directory")
         self.problems: list[Problem] = []
+        self.found: Counter[str] = Counter()  # every problem by code, including those not kept
+        self._kept: Counter[tuple[str, str]] = Counter()
+        self._dropped: Counter[tuple[str, str]] = Counter()
         self.rows = 0
         self.built: Counter[str] = Counter()
         (root / "adapter-state").mkdir(exist_ok=True)
@@ -64,7 +68,7 @@ class Run:
                 reader, done = reader_for(file), 0
                 for n, item in enumerate(reader.read(file)):
                     if isinstance(item, Problem):
-                        self.problems.append(item)
+                        self.add(item)
                     else:
                         self.rows += 1
                         records.setdefault(item.table, []).append(item)
@@ -74,6 +78,15 @@ class Run:
                         done = position
                 bar.update(file.stat().st_size - done)
         return records
+
+    def add(self, problem: Problem) -> None:
+        self.found[problem.code] += 1
+        where = (problem.file, problem.code)
+        if self._kept[where] >= KEEP_PER_CODE:
+            self._dropped[where] += 1
+            return
+        self._kept[where] += 1
+        self.problems.append(problem)
 
     def deliver(self, planned: list[Planned]) -> None:
         """Validate and queue each message; remember it in the change store once queued."""
@@ -88,7 +101,9 @@ class Run:
                         outbox.add(item.message)
                         self.store.remember(item)
                 except MessageInvalid as exc:
-                    self.problems.append(Problem("message-invalid", "built message", None, None, f"{event}: {exc}"))
+                    self.add(Problem("message-invalid", item.file, item.row, None,
+                                                 f"the {event} message built from this row failed the standard's "
+                                                 f"validation ({exc}); correct the row"))
                     continue
                 self.built[event] += 1
         self.sent = 0
@@ -115,11 +130,13 @@ class Run:
                       validator=self.validator)
 
     def finish(self, **counts: int) -> None:
-        by_code = Counter(p.code for p in self.problems)
+        for (file, code), n in self._dropped.items():
+            self.problems.append(Problem(code, file, None, None, f"... and {n} more like the above in this file, "
+                                         "not listed: fix those first and run again"))
         for p in self.problems:
             click.echo(str(p), err=True)
         summary = {"rows_read": self.rows, "messages_built": dict(self.built), **counts,
-                   "sent": self.sent, "waiting": self.waiting, "findings": dict(sorted(by_code.items())),
+                   "sent": self.sent, "waiting": self.waiting, "findings": dict(sorted(self.found.items())),
                    "dry_run": self.dry_run}
         click.echo(orjson.dumps(summary).decode())
         if self.report_path:
@@ -158,11 +175,12 @@ def ssda903(root: Path, url: str | None, la_code: str, dry_run: bool, report: Pa
     run = Run(root, url, f"la-{la_code}", dry_run=dry_run, report=report, progress=progress)
     records = run.read(files, lambda f: Ssda903XmlReader() if f.suffix.lower() == ".xml" else Ssda903CsvReader())
     if "episodes" not in records or "header" not in records:
-        run.problems.append(Problem("missing-table", ", ".join(f.name for f in files), None, None,
+        run.add(Problem("missing-table", ", ".join(f.name for f in files), None, None,
                                     "placement notifications need both the Header and the Episodes tables"))
     plan = plan_messages(la_code, children_of(records.get("header", [])), placements(records.get("episodes", [])),
                          run.directory, run.store)
-    run.problems += plan.problems
+    for problem in plan.problems:
+        run.add(problem)
     run.deliver(plan.messages)
     run.finish(unchanged=plan.unchanged, out_of_scope=plan.out_of_scope)
 
@@ -194,7 +212,8 @@ def annex_a(root: Path, url: str | None, la_code: str, dry_run: bool, report: Pa
     records = run.read(files, lambda f: AnnexAReader())
     children, found = placements_from(records.get("list_8", []))
     plan = plan_messages(la_code, children, found, run.directory, run.store)
-    run.problems += plan.problems
+    for problem in plan.problems:
+        run.add(problem)
     run.deliver(plan.messages)
     run.finish(unchanged=plan.unchanged, out_of_scope=plan.out_of_scope)
 
@@ -222,7 +241,8 @@ def cin(root: Path, url: str | None, la_code: str, dry_run: bool, report: Path |
     run = Run(root, url, f"la-{la_code}", dry_run=dry_run, report=report, progress=progress)
     records = run.read(files, lambda f: CinCensusReader())
     plan = plan_concerns(la_code, records, run.directory, run.store)
-    run.problems += plan.problems
+    for problem in plan.problems:
+        run.add(problem)
     run.deliver(plan.messages)
     run.finish(unchanged=plan.unchanged, out_of_scope=plan.out_of_scope)
 
@@ -256,6 +276,7 @@ def mapped(root: Path, url: str | None, mapping: Path, sender: str, dry_run: boo
     run = Run(root, url, sender, dry_run=dry_run, report=report, progress=progress)
     records = run.read(files, lambda f: MappedReader(spec))
     plan = plan_mapped(spec, sender, records.get("row", []), run.directory, run.store)
-    run.problems += plan.problems
+    for problem in plan.problems:
+        run.add(problem)
     run.deliver(plan.messages)
     run.finish(unchanged=plan.unchanged, out_of_scope=plan.out_of_scope)

@@ -96,6 +96,8 @@ class Planned:
     digest: str
     message: dict
     placement: Placement | None = None
+    file: str = "built message"  # where the facts came from, for a problem if the message fails validation
+    row: int | None = None
 
 
 @dataclass
@@ -211,7 +213,7 @@ def plan_messages(la_code: str, children: dict[str, ChildDetails], found: Iterab
         if known != digest:
             event = "placement-started" if known is None else "placement-changed"
             plan.messages.append(Planned(start_key, digest, _message(event, sender, la_code, p, child, setting.name,
-                                                                     ended=False), p))
+                                                                     ended=False), p, p.file, p.row))
         else:
             plan.unchanged += 1
         if p.end is not None:
@@ -224,7 +226,7 @@ def plan_messages(la_code: str, children: dict[str, ChildDetails], found: Iterab
                                                  "will be sent once it is recorded"))
                 else:
                     plan.messages.append(Planned(end_key, end_digest, _message(
-                        "placement-ended", sender, la_code, p, child, setting.name, ended=True), p))
+                        "placement-ended", sender, la_code, p, child, setting.name, ended=True), p, p.file, p.row))
             else:
                 plan.unchanged += 1
     return plan

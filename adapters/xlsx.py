@@ -33,6 +33,7 @@ class Cell:
     column: str
     address: str
     value: str | date | None
+    flagged: bool = False  # the cell held a formula or an error: already reported, its value is not used
 
 
 def open_workbook(path: Path) -> tuple[openpyxl.Workbook | None, list[Problem]]:
@@ -94,14 +95,16 @@ def sheet_rows(sheet, file: str) -> Iterator[tuple[int, dict[str, Cell]] | Probl
                 yield Problem("formula-cell", file, number, header[index],
                               f"cell {address} holds a formula, whose result the exchange cannot trust; "
                               "paste the values (not formulas) into the export")
+                out[header[index]] = Cell(header[index], address, None, flagged=True)
                 continue
             value = _text(raw)
             if isinstance(value, str) and value.upper() in ERROR_VALUES:
                 yield Problem("error-cell", file, number, header[index],
                               f"cell {address} holds a spreadsheet error; correct or clear it")
+                out[header[index]] = Cell(header[index], address, None, flagged=True)
                 continue
             out[header[index]] = Cell(header[index], address, value)
-        if any(c.value is not None for c in out.values()):
+        if any(c.value is not None or c.flagged for c in out.values()):
             yield number, out
 
 

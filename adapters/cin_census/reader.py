@@ -48,7 +48,7 @@ class CinCensusReader(Reader):
                 yield element
             elif local(element.tag) == "Source":
                 lea = self._text(element, "LEA")
-                yield Record("source", element.sourceline or 0, {"LEA": lea})
+                yield Record("source", element.sourceline or 0, {"LEA": lea}, name)
             else:
                 yield from self._child(element, name)
 
@@ -74,13 +74,14 @@ class CinCensusReader(Reader):
         birth = self._text(element, "PersonBirthDate")
         values["DOB"] = _date(birth)
         if birth and values["DOB"] is None:
-            yield Problem("bad-date", name, line, "PersonBirthDate", "not a date in yyyy-mm-dd form")
+            yield Problem("bad-date", name, line, "PersonBirthDate", "not a date in yyyy-mm-dd form; correct it "
+                          "in the case management system")
         sex = self._text(element, "Sex") or self._text(element, "GenderCurrent")
         values["SEX"] = _SEX.get((sex or "").upper())
         if sex and values["SEX"] is None:
             yield Problem("bad-code", name, line, "Sex", "Sex must be M, F or U (GenderCurrent 1, 2, 0 or 9 before "
-                          "2025)")
-        yield Record("child", line, values)
+                          "2025); correct it in the case management system")
+        yield Record("child", line, values, name)
         for node in element.iter():
             tag = local(node.tag)
             if tag == "S47ActualStartDate":
@@ -92,13 +93,13 @@ class CinCensusReader(Reader):
             started = _date(when.text)
             if started is None:
                 yield Problem("bad-date", name, node.sourceline, tag, "not a date in yyyy-mm-dd form; the record "
-                              "was skipped")
+                              "was skipped: correct it in the case management system")
                 continue
             record = {"CHILD": child, "DATE": started}
             if kind == "cpp":
                 parent = node.getparent()
                 record["CATEGORY"] = self._text(parent, "InitialCategoryOfAbuse") if parent is not None else None
-            yield Record(kind, node.sourceline or 0, record)
+            yield Record(kind, node.sourceline or 0, record, name)
 
 
 def plan_concerns(la_code: str, records: dict[str, list[Record]], directory: Directory,
@@ -109,7 +110,7 @@ def plan_concerns(la_code: str, records: dict[str, list[Record]], directory: Dir
     plan = Plan()
     for source in records.get("source", []):
         if source.values.get("LEA") and source.values["LEA"] != la_code:
-            plan.problems.append(Problem("wrong-authority", "Header", source.row, "LEA", f"the file is from LA "
+            plan.problems.append(Problem("wrong-authority", source.file, source.row, "LEA", f"the file is from LA "
                                          f"{source.values['LEA']}, not {la_code}; nothing in it was sent: run it "
                                          "with that authority's --la"))
             return plan
@@ -124,7 +125,7 @@ def plan_concerns(la_code: str, records: dict[str, list[Record]], directory: Dir
                 continue
             child = children.get(v["CHILD"], {})
             if child.get("DOB") is None:
-                plan.problems.append(Problem("missing-value", "Child", r.row, "PersonBirthDate",
+                plan.problems.append(Problem("missing-value", r.file, r.row, "PersonBirthDate",
                                              "the child's date of birth is needed to notify; record it"))
                 continue
             key = f"cin|{kind}|{v['CHILD']}|{v['DATE']}"
@@ -137,5 +138,5 @@ def plan_concerns(la_code: str, records: dict[str, list[Record]], directory: Dir
                                       _GENDER.get(child.get("SEX") or "U", "unknown")))
             setting_ref = b.add(c.setting(setting.urn, setting.name))
             b.add(c.concern(concern_type, setting_ref, sender, c.timestamp(), child_ref=child_ref), focus=True)
-            plan.messages.append(Planned(key, digest, b.build()))
+            plan.messages.append(Planned(key, digest, b.build(), file=r.file, row=r.row))
     return plan

@@ -91,6 +91,8 @@ class MappedReader(Reader):
                     if not self._headings_present(list(cells)):
                         yield from self._missing_headings(list(cells), file)
                         return
+                if any(cell.flagged for h, cell in cells.items() if h in self.mapping.columns.values()):
+                    continue  # a formula or error in a mapped column: reported by the sheet reader
                 yield from self._record({h: cell.value for h, cell in cells.items()}, file, number)
         finally:
             workbook.close()

@@ -10,12 +10,14 @@
 from __future__ import annotations
 
 import csv
+import functools
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 
 from adapters.base import Problem, Reader, Record
 from adapters.text import MAX_LINE, OVERLONG, TextSource
+from standard import terminology as term
 
 TABLES: dict[str, tuple[str, ...]] = {
     "header": ("CHILD", "SEX", "DOB", "ETHNIC", "UPN", "MOTHER", "MC_DOB"),
@@ -43,6 +45,11 @@ ALLOWED_EXTRA = frozenset({"LA", "YEAR"})
 # case management systems that record it can export it) helps find where a child lives.
 OPTIONAL: dict[str, frozenset[str]] = {"episodes": frozenset({"PL_LA"})}
 SEX_CODES = {"1": "M", "2": "F", "M": "M", "F": "F", "U": "U"}
+RNE_CODES = frozenset({"S", "P", "L", "T", "U", "B"})
+# Coded fields the exchange sends, checked against the standard's SSDA903 code systems.
+CODED = {"LS": "ssda903-legal-status", "PLACE": "ssda903-placement-type",
+         "PLACE_PROVIDER": "ssda903-placement-provider", "REC": "ssda903-reason-episode-ceased",
+         "REASON_PLACE_CHANGE": "ssda903-reason-placement-change"}
 MAX_FIELD = 10_000
 
 
@@ -58,7 +65,7 @@ def parse_date(text: str) -> date | None:
 def recognise(columns: list[str]) -> tuple[str | None, str]:
     """The table a header names, or None with what is missing or extra from the closest table."""
     got = {c.strip().upper() for c in columns}
-    best, best_score = None, -1
+    best, best_score = next(iter(TABLES)), float("-inf")
     for table, expected in TABLES.items():
         if set(expected) <= got and got - set(expected) <= ALLOWED_EXTRA | OPTIONAL.get(table, frozenset()):
             return table, ""
@@ -91,7 +98,20 @@ def clean(column: str, cell: str, file: str, row: int) -> tuple[object, Problem 
             return None, Problem("bad-code", file, row, column,
                                  "SEX must be 1 or 2 (to 2023-24) or M, F or U (from 2024-25)")
         return code, None
-    return (cell if column in KEEP_CASE else cell.upper()), None
+    if column in KEEP_CASE:
+        return cell, None
+    code = cell.upper()
+    valid = _valid_codes().get(column)
+    if valid is not None and code not in valid:
+        return None, Problem("bad-code", file, row, column, f"not a {column} code of the SSDA903 guide for any year "
+                             "the exchange knows; correct it in the case management system")
+    return code, None
+
+
+@functools.cache
+def _valid_codes() -> dict[str, frozenset[str]]:
+    systems = term.code_systems()
+    return {"RNE": RNE_CODES, **{column: systems[system].codes for column, system in CODED.items()}}
 
 
 class Ssda903CsvReader(Reader):

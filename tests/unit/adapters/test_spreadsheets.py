@@ -38,8 +38,7 @@ def test_provider_list_rows_become_settings_with_host_la_type_and_postcode(tmp_p
     assert [(r.values["URN"], r.values["HOST_LA"], r.values["TYPE"], r.values["POSTCODE"]) for r in records] == [
         ("SC900010", "la-371", "childrens-home", "DN1 1AA"),
         ("SC900011", "la-801", "residential-special-school", None)]
-    assert [(p.code, p.row) for p in problems] == [("unknown-la", 5), ("formula-cell", 6), ("missing-value", 6),
-                                                   ("bad-urn", 7)]
+    assert [(p.code, p.row) for p in problems] == [("unknown-la", 5), ("formula-cell", 6), ("bad-urn", 7)]
     assert all(p.file == "providers.xlsx [Providers]" for p in problems)
     assert "D6" in problems[1].message and "=A1" not in problems[1].message
 
@@ -81,7 +80,7 @@ def test_annex_a_placements_are_sent_once_and_formula_cells_are_findings(tmp_pat
     out = summary("adapt", "annex-a", "--dir", exchange, "--la", "886", book, "--report", tmp_path / "r.html",
                   code=1)
     assert out["messages_built"] == {"placement-started": 1} and out["sent"] == 1
-    assert out["findings"] == {"bad-code": 1, "formula-cell": 1, "missing-value": 1}
+    assert out["findings"] == {"bad-code": 1, "formula-cell": 1}  # one finding per bad cell
     page = (tmp_path / "r.html").read_text()
     assert "formula-cell" in page and "annex.xlsx [List 8]" in page and "=F2+1" not in page
     assert summary("adapt", "annex-a", "--dir", exchange, "--la", "886", book, code=1)["unchanged"] == 1

@@ -1,0 +1,102 @@
+"""The bad-input corpus (tests/corpus/): every broken file gives findings that name the file, the row or
+element and the field, say what to do, and never echo a child's data; good rows still go through."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.unit.adapters.conftest import sgx
+
+CORPUS = Path(__file__).parents[2] / "corpus"
+HEADER = CORPUS / "ssda903" / "header.csv"
+WHISTLE = Path(__file__).parents[3] / "examples" / "mappings" / "whistleblowing-log.toml"
+# Values of the synthetic children in the corpus that must never appear in output.
+CHILD_DATA = ("CHILDX", "27/03/2010", "14/07/2011", "2010-03-27", "Caf", "32/13/2010", "9th Nov")
+
+CASES = [
+    # (command and files, messages built, findings by code, (row, field) of the first finding or None)
+    (["ssda903", HEADER, "ssda903/episodes_bad_dates.csv"], 1, {"bad-date": 1}, (3, "DECOM")),
+    (["ssda903", HEADER, "ssda903/episodes_unknown_codes.csv"], 1, {"bad-code": 2}, (3, "LS")),
+    (["ssda903", HEADER, "ssda903/episodes_missing_columns.csv"], 0, {"unknown-table": 1, "missing-table": 1},
+     (1, None)),
+    (["ssda903", HEADER, "ssda903/episodes_bom_crlf.csv"], 1, {}, None),
+    (["ssda903", HEADER, "ssda903/episodes_semicolon.csv"], 0, {"wrong-delimiter": 1, "missing-table": 1}, (1, None)),
+    (["ssda903", HEADER, "ssda903/episodes_cp1252.csv"], 2, {"encoding-not-utf8": 1}, (3, None)),
+    (["ssda903", HEADER, "ssda903/episodes_utf16.csv"], 1, {"encoding-utf16": 1}, (None, None)),
+    (["ssda903", HEADER, "ssda903/episodes_ragged.csv"], 1, {"row-length": 1}, (3, None)),
+    (["ssda903", HEADER, "ssda903/episodes_unclosed_quote.csv"], 1, {"malformed-row": 1, "row-length": 50},
+     (3, None)),
+    (["ssda903", HEADER, "ssda903/episodes_empty.csv"], 0, {"empty-file": 1, "missing-table": 1}, (None, None)),
+    (["ssda903-xml", "ssda903_xml/truncated.xml"], 1, {"xml-malformed": 1}, (1, None)),
+    (["ssda903-xml", "ssda903_xml/xxe.xml"], 0, {"xml-doctype": 1, "missing-table": 1}, (None, None)),
+    (["ssda903-xml", "ssda903_xml/billion_laughs.xml"], 0, {"xml-doctype": 1, "missing-table": 1}, (None, None)),
+    (["cin", "cin/xxe.xml"], 0, {"xml-doctype": 1}, (None, None)),
+    (["cin", "cin/bad_dates.xml"], 0, {"bad-date": 2, "bad-code": 1}, (1, "PersonBirthDate")),
+    (["annex-a", "xlsx/annex_a_formulas_and_errors.xlsx"], 1,
+     {"formula-cell": 1, "error-cell": 1, "bad-date": 1, "bad-code": 1}, (3, "Start Date of Most Recent Placement")),
+    (["annex-a", "xlsx/annex_a_no_list_8.xlsx"], 0, {"missing-sheet": 1}, (None, None)),
+    (["annex-a", "xlsx/annex_a_not_a_workbook.xlsx"], 0, {"not-xlsx": 1}, (None, None)),
+    (["mapped", "mapped/whistleblowing_bad_rows.csv"], 1, {"bad-date": 1, "missing-value": 1}, (3, "Received")),
+    (["mapped", "mapped/whistleblowing_cp1252.csv"], 1, {"encoding-not-utf8": 1}, (2, None)),
+]
+
+
+def _command(exchange, case: list, report: Path) -> list:
+    command, *files = case
+    files = [f if isinstance(f, Path) else CORPUS / f for f in files]
+    who = ["--sender", "la-886", "--mapping", WHISTLE] if command == "mapped" else ["--la", "886"]
+    return ["adapt", command, "--dir", exchange, *who, "--report", report, *files]
+
+
+@pytest.mark.parametrize(("case", "built", "findings", "first"), CASES, ids=lambda v: str(v[-1]) if isinstance(
+    v, list) else None)
+def test_each_broken_file_gives_clear_findings_and_good_rows_go_through(tmp_path, exchange, case, built, findings,
+                                                                         first):
+    report = tmp_path / "report.json"
+    result = sgx(*_command(exchange, case, report), code=1 if findings else 0)
+    summary = orjson.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["findings"] == findings
+    assert sum(summary["messages_built"].values()) == built and summary["sent"] == built
+    problems = orjson.loads(report.read_bytes())["problems"]
+    named = Path(case[-1]).name
+    assert any(named in p["file"] for p in problems) or not findings
+    if first:
+        mine = next(p for p in problems if named in p["file"])
+        assert (mine["row"], mine["field"]) == first
+    for p in problems:
+        assert p["message"] and (" the " in p["message"] or ";" in p["message"])  # says what and what to do
+    for text in (result.output, report.read_text()):
+        assert not any(value in text for value in CHILD_DATA)
+
+
+def test_a_200_mb_file_is_read_in_bounded_memory_and_its_good_rows_kept(tmp_path, exchange):
+    big = tmp_path / "episodes.csv"
+    with open(big, "w") as fh:
+        fh.write((CORPUS / "ssda903" / "episodes_bad_dates.csv").read_text().splitlines()[0] + "\n")
+        fh.write("CHILDX1,01/02/2026,S,C2,N1,K2,PR4,,,,,,SC900001\n")
+        chunk = "A" * (1024 * 1024)
+        for _ in range(200):  # one 200 MB line with no break: a corrupt export
+            fh.write(chunk)
+        fh.write("\nCHILDX2,01/02/2026,S,C2,N1,K2,PR4,,,,,,SC900001\n")
+    assert big.stat().st_size > 200 * 1024 * 1024
+    probe = (
+        "import resource, sys\n"
+        "from click.testing import CliRunner\n"
+        "from sgx.cli import cli\n"
+        "r = CliRunner().invoke(cli, sys.argv[1:])\n"
+        "print(r.exit_code, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+        "print(r.stdout.strip().splitlines()[-1])\n")
+    out = subprocess.run([sys.executable, "-c", probe, "adapt", "ssda903", "--dir", str(exchange), "--la", "886",
+                          "--dry-run", str(HEADER), str(big)], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parents[3], env={**os.environ, "PYTHONPATH": "."})
+    status, peak_mb = map(int, out.stdout.splitlines()[0].split())
+    summary = orjson.loads(out.stdout.splitlines()[1])
+    assert status == 1 and summary["findings"] == {"line-too-long": 1}
+    assert summary["messages_built"] == {"placement-started": 2}
+    assert peak_mb < 200, f"peak memory {peak_mb} MB for a 200 MB file"
