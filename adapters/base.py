@@ -6,6 +6,7 @@ Problems never carry the values they complain about (they may be a child's perso
 
 from __future__ import annotations
 
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -50,3 +51,13 @@ class Reader(ABC):
     @abstractmethod
     def read(self, path: Path) -> Iterator[Record | Problem]:
         """Yield every record and every problem of a file, in file order."""
+
+
+_MESSAGE_IDS = uuid.UUID("6f1c2a8e-5b1d-4c57-9a0e-3d2f8b7c9e41")
+
+
+def message_id_for(sender: str, key: str, digest: str) -> str:
+    """The same fact always gets the same message id: if a run dies after queueing a message but before
+    remembering it, the next run builds it again with the same id, the outbox keeps one copy and the
+    exchange drops any duplicate."""
+    return f"urn:uuid:{uuid.uuid5(_MESSAGE_IDS, f'{sender}|{key}|{digest}')}"

@@ -24,7 +24,7 @@ from pathlib import Path
 import orjson
 
 from adapters.authorities import Authorities, normalise_postcode
-from adapters.base import Problem, Record
+from adapters.base import Problem, Record, message_id_for
 from broker.directory import Directory, Setting
 from standard import compose as c
 
@@ -126,20 +126,25 @@ class ChangeStore:
             self._known = dict(self.db.execute("SELECT key, digest FROM sent"))
         return self._known.get(key)
 
-    def remember(self, planned: Planned) -> None:
-        p = planned.placement
-        message_id = planned.message["identifier"]["value"]
-        self.db.execute("BEGIN")
-        self.db.execute("INSERT INTO sent (key, digest, message_id) VALUES (?,?,?) ON CONFLICT (key) DO UPDATE SET "
-                        "digest = excluded.digest, message_id = excluded.message_id",
-                        (planned.key, planned.digest, message_id))
-        if p is not None and p.urn:
-            self.db.execute("INSERT INTO placement VALUES (?,?,?,?) ON CONFLICT (child, start, urn) DO UPDATE SET "
-                            "end = excluded.end", (p.child, p.start.isoformat(), p.urn,
-                                                   p.end.isoformat() if p.end else None))
-        self.db.execute("COMMIT")
+    def remember(self, planned: list[Planned]) -> None:
+        """Record messages as sent (queued in the outbox), in one transaction."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.executemany(
+                "INSERT INTO sent (key, digest, message_id) VALUES (?,?,?) ON CONFLICT (key) DO UPDATE SET "
+                "digest = excluded.digest, message_id = excluded.message_id",
+                [(p.key, p.digest, p.message["identifier"]["value"]) for p in planned])
+            self.db.executemany(
+                "INSERT INTO placement VALUES (?,?,?,?) ON CONFLICT (child, start, urn) DO UPDATE SET "
+                "end = excluded.end",
+                [(p.child, p.start.isoformat(), p.urn, p.end.isoformat() if p.end else None)
+                 for p in (item.placement for item in planned) if p is not None and p.urn])
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
         if self._known is not None:
-            self._known[planned.key] = planned.digest
+            self._known.update((p.key, p.digest) for p in planned)
 
     def setting_of(self, child: str, on: date) -> str | None:
         """The URN where this authority last told the exchange the child lived on a day."""
@@ -212,8 +217,9 @@ def plan_messages(la_code: str, children: dict[str, ChildDetails], found: Iterab
         digest = _digest(*facts)
         if known != digest:
             event = "placement-started" if known is None else "placement-changed"
-            plan.messages.append(Planned(start_key, digest, _message(event, sender, la_code, p, child, setting.name,
-                                                                     ended=False), p, p.file, p.row))
+            message = _message(event, sender, la_code, p, child, setting.name, ended=False,
+                               message_id=message_id_for(sender, start_key, digest))
+            plan.messages.append(Planned(start_key, digest, message, p, p.file, p.row))
         else:
             plan.unchanged += 1
         if p.end is not None:
@@ -225,17 +231,18 @@ def plan_messages(la_code: str, children: dict[str, ChildDetails], found: Iterab
                                                  "an ended placement needs REASON_PLACE_CHANGE or REC; the end "
                                                  "will be sent once it is recorded"))
                 else:
-                    plan.messages.append(Planned(end_key, end_digest, _message(
-                        "placement-ended", sender, la_code, p, child, setting.name, ended=True), p, p.file, p.row))
+                    message = _message("placement-ended", sender, la_code, p, child, setting.name, ended=True,
+                                       message_id=message_id_for(sender, end_key, end_digest))
+                    plan.messages.append(Planned(end_key, end_digest, message, p, p.file, p.row))
             else:
                 plan.unchanged += 1
     return plan
 
 
 def _message(event: str, sender: str, la_code: str, p: Placement, child: ChildDetails, setting_name: str, *,
-             ended: bool) -> dict:
+             ended: bool, message_id: str) -> dict:
     labels = ["confidential-placement"] if p.confidential else []
-    b = c.MessageBuilder(event, sender, security=labels)
+    b = c.MessageBuilder(event, sender, security=labels, message_id=message_id)
     child_ref = b.add(c.child(p.child, la_code, child.birth_date.isoformat(),
                               _GENDER.get(child.sex or "U", "unknown")))
     episode = b.add(c.looked_after_episode(child_ref, sender, p.legal_status, p.start.isoformat()))

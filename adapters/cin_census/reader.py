@@ -15,7 +15,7 @@ from pathlib import Path
 
 import orjson
 
-from adapters.base import Problem, Reader, Record
+from adapters.base import Problem, Reader, Record, message_id_for
 from adapters.placements import ChangeStore, Plan, Planned
 from adapters.xmlsafe import elements, local
 from broker.directory import Directory
@@ -133,7 +133,7 @@ def plan_concerns(la_code: str, records: dict[str, list[Record]], directory: Dir
             if store.digest_of(key) == digest:
                 plan.unchanged += 1
                 continue
-            b = c.MessageBuilder("concern-notification", sender)
+            b = c.MessageBuilder("concern-notification", sender, message_id=message_id_for(sender, key, digest))
             child_ref = b.add(c.child(v["CHILD"], la_code, child["DOB"].isoformat(),
                                       _GENDER.get(child.get("SEX") or "U", "unknown")))
             setting_ref = b.add(c.setting(setting.urn, setting.name))

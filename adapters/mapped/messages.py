@@ -6,7 +6,7 @@ import hashlib
 
 import orjson
 
-from adapters.base import Problem, Record
+from adapters.base import Problem, Record, message_id_for
 from adapters.mapped.mapping import Mapping
 from adapters.placements import ChangeStore, Plan, Planned
 from broker.directory import Directory
@@ -34,7 +34,7 @@ def plan_mapped(mapping: Mapping, sender: str, rows: list[Record], directory: Di
         if store.digest_of(key) == digest:
             plan.unchanged += 1
             continue
-        b = c.MessageBuilder(mapping.event, sender,
+        b = c.MessageBuilder(mapping.event, sender, message_id=message_id_for(sender, key, digest),
                              security=["allegation-detail"] if mapping.event == "allegation-referral" else [])
         setting_ref = b.add(c.setting(setting.urn, setting.name))
         child_ref, problem = _child(b, v, sender_la, mapping, r)
