@@ -20,6 +20,8 @@ from broker.transport import INGRESS, Envelope
 from broker.transport.rabbitmq import RabbitTransport
 from sgx.errors import RecoverableBrokerError
 from standard import compose as c
+from tests.unit.adapters.conftest import sgx, summary
+from tests.unit.adapters.test_adapt_ssda903 import EPISODES, HEADER
 
 
 @pytest.fixture()
@@ -170,3 +172,35 @@ def test_with_the_broker_down_the_outbox_keeps_messages_and_delivers_them_when_i
         got.add(d.envelope.message_id)
         d.ack()
     assert got == ids
+
+
+def test_an_adapter_run_with_the_broker_down_queues_and_a_later_run_delivers_once(node, tmp_path):
+    root = tmp_path / "ex"
+    sgx("directory", "init", "--dir", root)
+    for pid in ("la-886", "la-371", "router"):
+        sgx("directory", "keygen", "--dir", root, "--participant", pid)
+    sgx("directory", "add-setting", "--dir", root, "--urn", "SC900001", "--name", "Example Lodge", "--host-la",
+        "la-371")
+    sgx("directory", "sign", "--dir", root)
+    header, episodes = tmp_path / "header.csv", tmp_path / "episodes.csv"
+    header.write_text(HEADER)
+    episodes.write_text(EPISODES + "C1,01/02/2026,S,C2,N1,K2,PR4,,,,,,SC900001\n"
+                                   "C2,01/02/2026,S,C2,N1,K2,PR4,20/02/2026,X1,ALLEG,,,SC900001\n")
+    adapt = ("adapt", "ssda903", "--dir", root, "--la", "886", "--transport", node.url(), header, episodes)
+    node.kill()
+    down = summary(*adapt)
+    assert down["messages_built"] == {"placement-started": 2, "placement-ended": 1}
+    assert down["sent"] == 0 and down["waiting"] == 3
+    node.start()
+    deadline = time.monotonic() + 60
+    later = summary(*adapt)
+    while later["waiting"] and time.monotonic() < deadline:  # the queue's leader may take a moment to return
+        time.sleep(0.5)
+        later = summary(*adapt)
+    assert later["messages_built"] == {} and later["unchanged"] == 3 and later["waiting"] == 0
+    consumer = RabbitTransport(node.url())
+    got = []
+    while (d := consumer.get(INGRESS, timeout=2)) is not None:
+        got.append(d.envelope.message_id)
+        d.ack()
+    assert len(got) == 3 and len(set(got)) == 3

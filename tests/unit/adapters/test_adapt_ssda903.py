@@ -49,3 +49,16 @@ def test_xml_export_goes_through_the_same_path(tmp_path, exchange):
                    "<PLACE_PROVIDER>PR4</PLACE_PROVIDER><DEC /></EPISODE></CHILD></EXPSSDA903>")
     out = summary("adapt", "ssda903-xml", "--dir", root, "--la", "886", xml)
     assert out["messages_built"] == {"placement-started": 1} and out["sent"] == 1
+
+
+def test_progress_is_shown_on_request_and_the_html_report_lists_findings(tmp_path, exchange):
+    from tests.unit.adapters.conftest import sgx
+
+    header, episodes = tmp_path / "header.csv", tmp_path / "episodes.csv"
+    header.write_text(HEADER)
+    episodes.write_text(EPISODES + "C1,31/02/2026,S,C2,N1,K2,PR4,,,,,,SC900001\n")
+    result = sgx("adapt", "ssda903", "--dir", exchange, "--la", "886", "--progress", "--dry-run",
+                 "--report", tmp_path / "r.html", header, episodes, code=1)
+    assert "reading" in result.stderr and "queueing" in result.stderr
+    page = (tmp_path / "r.html").read_text()
+    assert "bad-date" in page and "DECOM" in page and "31/02/2026" not in page
