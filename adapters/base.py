@@ -58,6 +58,6 @@ _MESSAGE_IDS = uuid.UUID("6f1c2a8e-5b1d-4c57-9a0e-3d2f8b7c9e41")
 
 def message_id_for(sender: str, key: str, digest: str) -> str:
     """The same fact always gets the same message id: if a run dies after queueing a message but before
-    remembering it, the next run builds it again with the same id, the outbox keeps one copy and the
-    exchange drops any duplicate."""
+    remembering it, the next run builds it again with the same id; the outbox keeps the copy it has and the
+    exchange refuses an id it has already routed."""
     return f"urn:uuid:{uuid.uuid5(_MESSAGE_IDS, f'{sender}|{key}|{digest}')}"

@@ -7,6 +7,7 @@ tries to send. Exit codes: 0 all good, 1 findings (the good rows still went thro
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -54,6 +55,7 @@ class Run:
         self._dropped: Counter[tuple[str, str]] = Counter()
         self.rows = 0
         self.built: Counter[str] = Counter()
+        self.sent = self.waiting = 0
         (root / "adapter-state").mkdir(exist_ok=True)
         self.store = ChangeStore(root / "adapter-state" / f"{sender}.db")
         # The hot path (every layer but the FHIR model check), as the router runs: the messages come from the
@@ -117,15 +119,11 @@ class Run:
                     self.store.remember(queued)
                 self.built.update(_event(item) for item in queued)
                 bar.update(len(batch))
-        self.sent = 0
         if outbox is not None:
-            try:
-                self.sent = outbox.drain(_transport(self.root, self.url), batch=BATCH)
-            except RecoverableBrokerError:
-                self.sent = 0  # the outbox keeps them; the next run or `sgx node send` delivers them
+            # With the exchange unreachable the outbox keeps them; the next run or `sgx node send` delivers them.
+            with contextlib.suppress(RecoverableBrokerError):
+                self.sent += outbox.drain(_transport(self.root, self.url), batch=BATCH)
             self.waiting = outbox.pending()
-        else:
-            self.waiting = 0
 
     def _outbox(self):
         if self.dry_run:
@@ -176,13 +174,15 @@ def adapt() -> None:
 @FILES
 def ssda903(root: Path, url: str | None, la_code: str, dry_run: bool, report: Path | None, progress: bool | None,
             files: tuple[Path, ...]) -> None:
-    """Read SSDA903 CSV tables (Header and Episodes at least) or the Expanded SSDA903 XML, and send placement
-    notifications for what changed.
+    """Read SSDA903 CSV tables (Header and Episodes at least; Missing too, if given) or the Expanded SSDA903 XML,
+    and send placement notifications for what changed, and a concern notification for each missing episode of
+    a child placed in another area.
 
     \b
     Example:
       sgx adapt ssda903 --dir ex --la 886 header.csv episodes.csv --dry-run
     """
+    from adapters.concerns import Signal, plan_concerns
     from adapters.placements import children_of, placements, plan_messages
     from adapters.ssda903_csv import Ssda903CsvReader
     from adapters.ssda903_xml import Ssda903XmlReader
@@ -192,12 +192,20 @@ def ssda903(root: Path, url: str | None, la_code: str, dry_run: bool, report: Pa
     if "episodes" not in records or "header" not in records:
         run.add(Problem("missing-table", ", ".join(f.name for f in files), None, None,
                                     "placement notifications need both the Header and the Episodes tables"))
-    plan = plan_messages(la_code, children_of(records.get("header", [])), placements(records.get("episodes", [])),
-                         run.directory, run.store)
+    children = children_of(records.get("header", []))
+    plan = plan_messages(la_code, children, placements(records.get("episodes", [])), run.directory, run.store)
     for problem in plan.problems:
         run.add(problem)
     run.deliver(plan.messages)
-    run.finish(unchanged=plan.unchanged, out_of_scope=plan.out_of_scope)
+    # Missing episodes (not "away without authorisation") of children placed in another area: after the
+    # placements, so that a child's placement sent in this run is known.
+    missing = [Signal("missing-episode", r.values["CHILD"], r.values["MIS_START"], r.file, r.row)
+               for r in records.get("missing", []) if r.values.get("MISSING") == "M" and r.values.get("MIS_START")]
+    concerns = plan_concerns(la_code, missing, children, run.directory, run.store)
+    for problem in concerns.problems:
+        run.add(problem)
+    run.deliver(concerns.messages)
+    run.finish(unchanged=plan.unchanged + concerns.unchanged, out_of_scope=plan.out_of_scope)
 
 
 adapt.add_command(ssda903, name="ssda903-xml")
@@ -251,11 +259,15 @@ def cin(root: Path, url: str | None, la_code: str, dry_run: bool, report: Path |
     Example:
       sgx adapt cin --dir ex --la 886 cin_census_2026.xml
     """
-    from adapters.cin_census import CinCensusReader, plan_concerns
+    from adapters.cin_census import CinCensusReader, signals_of
+    from adapters.concerns import plan_concerns
 
     run = Run(root, url, f"la-{la_code}", dry_run=dry_run, report=report, progress=progress)
     records = run.read(files, lambda f: CinCensusReader())
-    plan = plan_concerns(la_code, records, run.directory, run.store)
+    signals, children, problems = signals_of(la_code, records)
+    for problem in problems:
+        run.add(problem)
+    plan = plan_concerns(la_code, signals, children, run.directory, run.store)
     for problem in plan.problems:
         run.add(problem)
     run.deliver(plan.messages)

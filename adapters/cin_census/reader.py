@@ -8,21 +8,16 @@ the header's LEA says which authority made the file. Parsing is safe (adapters/x
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-import orjson
-
-from adapters.base import Problem, Reader, Record, message_id_for
-from adapters.placements import ChangeStore, Plan, Planned
+from adapters.base import Problem, Reader, Record
+from adapters.concerns import Signal
+from adapters.placements import ChildDetails
 from adapters.xmlsafe import elements, local
-from broker.directory import Directory
-from standard import compose as c
 
 _SEX = {"1": "M", "2": "F", "0": "U", "9": "U", "M": "M", "F": "F", "U": "U"}
-_GENDER = {"M": "male", "F": "female", "U": "unknown"}
 
 
 def _date(text: str | None) -> date | None:
@@ -102,41 +97,18 @@ class CinCensusReader(Reader):
             yield Record(kind, node.sourceline or 0, record, name)
 
 
-def plan_concerns(la_code: str, records: dict[str, list[Record]], directory: Directory,
-                  store: ChangeStore) -> Plan:
-    """A concern notification for each new Section 47 enquiry or child protection plan about a child placed
-    (by this authority, as told to the exchange) at a setting in another area on that day."""
-    sender = f"la-{la_code}"
-    plan = Plan()
+def signals_of(la_code: str, records: dict[str, list[Record]]) -> tuple[list[Signal], dict[str, ChildDetails],
+                                                                    list[Problem]]:
+    """The census's Section 47 enquiries and child protection plans as signals, with the children's details;
+    nothing when the file is another authority's."""
     for source in records.get("source", []):
         if source.values.get("LEA") and source.values["LEA"] != la_code:
-            plan.problems.append(Problem("wrong-authority", source.file, source.row, "LEA", f"the file is from LA "
-                                         f"{source.values['LEA']}, not {la_code}; nothing in it was sent: run it "
-                                         "with that authority's --la"))
-            return plan
-    children = {r.values["CHILD"]: r.values for r in records.get("child", [])}
-    for kind, concern_type in (("s47", "section-47-enquiry"), ("cpp", "child-protection-plan")):
-        for r in records.get(kind, []):
-            v = r.values
-            urn = store.setting_of(v["CHILD"], v["DATE"])
-            setting = directory.setting(urn) if urn else None
-            if setting is None or setting.host_la == sender:
-                plan.out_of_scope += 1
-                continue
-            child = children.get(v["CHILD"], {})
-            if child.get("DOB") is None:
-                plan.problems.append(Problem("missing-value", r.file, r.row, "PersonBirthDate",
-                                             "the child's date of birth is needed to notify; record it"))
-                continue
-            key = f"cin|{kind}|{v['CHILD']}|{v['DATE']}"
-            digest = hashlib.sha256(orjson.dumps([str(x) for x in (v["DATE"], urn, v.get("CATEGORY"))])).hexdigest()
-            if store.digest_of(key) == digest:
-                plan.unchanged += 1
-                continue
-            b = c.MessageBuilder("concern-notification", sender, message_id=message_id_for(sender, key, digest))
-            child_ref = b.add(c.child(v["CHILD"], la_code, child["DOB"].isoformat(),
-                                      _GENDER.get(child.get("SEX") or "U", "unknown")))
-            setting_ref = b.add(c.setting(setting.urn, setting.name))
-            b.add(c.concern(concern_type, setting_ref, sender, c.timestamp(), child_ref=child_ref), focus=True)
-            plan.messages.append(Planned(key, digest, b.build(), file=r.file, row=r.row))
-    return plan
+            return [], {}, [Problem("wrong-authority", source.file, source.row, "LEA", f"the file is from LA "
+                                    f"{source.values['LEA']}, not {la_code}; nothing in it was sent: run it with "
+                                    "that authority's --la")]
+    children = {r.values["CHILD"]: ChildDetails(r.values.get("DOB"), r.values.get("SEX"), r.row, r.file)
+                for r in records.get("child", [])}
+    signals = [Signal(concern_type, r.values["CHILD"], r.values["DATE"], r.file, r.row, r.values.get("CATEGORY"))
+               for kind, concern_type in (("s47", "section-47-enquiry"), ("cpp", "child-protection-plan"))
+               for r in records.get(kind, [])]
+    return signals, children, []

@@ -190,4 +190,4 @@ class Ssda903CsvReader(Reader):
             problems.append(Problem("missing-value", name, number, "CHILD", "every row needs the child's id"))
         if problems:
             return problems
-        return Record(table, number, values)
+        return Record(table, number, values, name)

@@ -62,3 +62,31 @@ def test_progress_is_shown_on_request_and_the_html_report_lists_findings(tmp_pat
     assert "reading" in result.stderr and "queueing" in result.stderr
     page = (tmp_path / "r.html").read_text()
     assert "bad-date" in page and "DECOM" in page and "31/02/2026" not in page
+
+
+def test_a_run_that_lost_its_state_rebuilds_the_same_message_ids_and_queues_nothing_twice(tmp_path, exchange):
+    import sqlite3
+
+    header, episodes = tmp_path / "header.csv", tmp_path / "episodes.csv"
+    header.write_text(HEADER)
+    episodes.write_text(EPISODES + "C1,01/02/2026,S,C2,N1,K2,PR4,,,,,,SC900001\n")
+    assert summary("adapt", "ssda903", "--dir", exchange, "--la", "886", header, episodes)["sent"] == 1
+    with sqlite3.connect(exchange / "adapter-state" / "la-886.db") as db:  # as if the run died before remembering
+        db.execute("DELETE FROM sent")
+    again = summary("adapt", "ssda903", "--dir", exchange, "--la", "886", header, episodes)
+    assert again["messages_built"] == {"placement-started": 1} and again["sent"] == 0
+    with sqlite3.connect(exchange / "outbox" / "la-886.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 1
+
+
+def test_a_missing_episode_of_a_child_placed_elsewhere_is_a_concern_to_the_host(tmp_path, exchange):
+    header, episodes, missing = tmp_path / "header.csv", tmp_path / "episodes.csv", tmp_path / "missing.csv"
+    header.write_text(HEADER)
+    episodes.write_text(EPISODES + "C1,01/02/2026,S,C2,N1,K2,PR4,,,,,,SC900001\n")
+    missing.write_text("CHILD,DOB,MISSING,MIS_START,MIS_END\nC1,27/03/2010,M,10/02/2026,11/02/2026\n"
+                       "C1,27/03/2010,A,12/02/2026,12/02/2026\nC2,01/01/2011,M,10/02/2026,\n")
+    out = summary("adapt", "ssda903", "--dir", exchange, "--la", "886", header, episodes, missing)
+    assert out["messages_built"] == {"placement-started": 1, "concern-notification": 1} and out["sent"] == 2
+    again = summary("adapt", "ssda903", "--dir", exchange, "--la", "886", header, episodes, missing)
+    assert again["messages_built"] == {} and again["unchanged"] == 2
+    assert routed(exchange) == 2

@@ -1,0 +1,61 @@
+"""Signals about a child this authority has placed in another area (a Section 47 enquiry, a child protection
+plan, a missing episode) become concern notifications to the setting's host LA and ICB, once each.
+
+Where the child was on the day comes from the change store: the placements this authority has already told
+the exchange about. A signal about a child placed in the authority's own area, or not placed, is not sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+import orjson
+
+from adapters.base import Problem, message_id_for
+from adapters.placements import ChangeStore, ChildDetails, Plan, Planned
+from broker.directory import Directory
+from standard import compose as c
+
+_GENDER = {"M": "male", "F": "female", "U": "unknown"}
+
+
+@dataclass(frozen=True)
+class Signal:
+    concern_type: str  # a code of the standard's concern-type system
+    child: str
+    on: date
+    file: str
+    row: int
+    detail: str | None = None  # a code that makes the signal distinct (a category of abuse), never free text
+
+
+def plan_concerns(la_code: str, signals: Iterable[Signal], children: dict[str, ChildDetails], directory: Directory,
+                  store: ChangeStore) -> Plan:
+    sender = f"la-{la_code}"
+    plan = Plan()
+    for s in signals:
+        urn = store.setting_of(s.child, s.on)
+        setting = directory.setting(urn) if urn else None
+        if setting is None or setting.host_la == sender:
+            plan.out_of_scope += 1
+            continue
+        child = children.get(s.child)
+        if child is None or child.birth_date is None:
+            plan.problems.append(Problem("missing-value", s.file, s.row, "date of birth", "the child's date of birth "
+                                         "is needed to notify; include the file that holds it and record it"))
+            continue
+        key = f"concern|{s.concern_type}|{s.child}|{s.on}"
+        digest = hashlib.sha256(orjson.dumps([str(s.on), urn, s.detail])).hexdigest()
+        if store.digest_of(key) == digest:
+            plan.unchanged += 1
+            continue
+        b = c.MessageBuilder("concern-notification", sender, message_id=message_id_for(sender, key, digest))
+        child_ref = b.add(c.child(s.child, la_code, child.birth_date.isoformat(),
+                                  _GENDER.get(child.sex or "U", "unknown")))
+        setting_ref = b.add(c.setting(setting.urn, setting.name))
+        b.add(c.concern(s.concern_type, setting_ref, sender, c.timestamp(), child_ref=child_ref), focus=True)
+        plan.messages.append(Planned(key, digest, b.build(), file=s.file, row=s.row))
+    return plan
