@@ -98,8 +98,7 @@ class Node:
                 "INSERT OR IGNORE INTO inbox (message_id, event, sender, received_at, verified, delivery, body) "
                 "VALUES (?,?,?,?,?,?,?)", rows)
             self.db.execute("COMMIT")
-        for delivery in good:
-            delivery.ack()  # only now: the messages are durably stored
+        self.transport.ack_many(good)  # only now: the messages are durably stored
         return len(good)
 
     def run(self, *, idle_timeout: float | None = 1.0, max_messages: int | None = None, batch_size: int = 100,

@@ -62,7 +62,10 @@ class Register:
         try:
             self.db.executemany(
                 "INSERT INTO placements (child, placing_la, setting_urn, start, end, message_id) "
-                "VALUES (?,?,?,?,?,?) ON CONFLICT (child, setting_urn, start) DO UPDATE SET end = excluded.end, "
+                "VALUES (?,?,?,?,?,?) ON CONFLICT (child, setting_urn, start) DO UPDATE SET "
+                # A started or changed message that arrives after the end (a redelivery, or two messages
+                # routed out of order) must not reopen the placement.
+                "end = COALESCE(excluded.end, placements.end), "
                 "placing_la = excluded.placing_la, message_id = excluded.message_id",
                 [p[1:] for p in placements])
             self.db.execute("COMMIT")

@@ -242,8 +242,7 @@ class Router:
                           deliveries[0].envelope.message_id)
             deliveries[0].reject(requeue=True)
             return []
-        for d in deliveries:
-            d.ack()
+        self.transport.ack_many(deliveries)
         return decisions
 
     def run(self, *, idle_timeout: float | None = 1.0, max_messages: int | None = None, batch_size: int = 100,

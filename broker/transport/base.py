@@ -68,6 +68,11 @@ class Transport(ABC):
     def get(self, queue: str, timeout: float = 0.0) -> Delivery | None:
         """The next message of a queue, or None if none arrives within `timeout` seconds."""
 
+    def ack_many(self, deliveries: Sequence[Delivery]) -> None:
+        """Ack several deliveries; transports that can send the acks together override this."""
+        for delivery in deliveries:
+            delivery.ack()
+
     @abstractmethod
     def declare(self, queue: str) -> None:
         """Make sure a queue exists (administrative; participants cannot declare on RabbitMQ)."""
