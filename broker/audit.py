@@ -16,6 +16,8 @@ from pathlib import Path
 
 import orjson
 
+from broker import state
+
 GENESIS = "0" * 64
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -51,10 +53,8 @@ class Problem:
 
 
 class AuditLog:
-    def __init__(self, path: Path | str):
-        self.path = Path(path)
-        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
+    def __init__(self, path: Path | str | sqlite3.Connection):
+        self.db = state.connect(path)
         self.db.executescript(_SCHEMA)
 
     def append(self, *, message_id: str, digest: str, sender: str, event: str, recipients: list[str],
@@ -65,8 +65,7 @@ class AuditLog:
 
     def append_many(self, records: list[str]) -> str:
         """Record several decisions (from `entry`) in one transaction; returns the new head hash."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with state.transaction(self.db):
             last = self.db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
             seq, prev = (last[0], last[1]) if last else (0, GENESIS)
             rows = []
@@ -76,10 +75,6 @@ class AuditLog:
                 rows.append((seq, record, prev, digest_))
                 prev = digest_
             self.db.executemany("INSERT INTO audit (seq, record, prev_hash, hash) VALUES (?,?,?,?)", rows)
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
         return prev
 
     def head(self) -> str:

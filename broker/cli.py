@@ -6,7 +6,7 @@ Folder layout (one per deployment; a participant's machine holds only its own ke
     operator.pub.jwk       the operator's public key: the trust anchor
     keys/                  private keys, mode 0600 (never printed)
     queues.db              the embedded transport (when no amqp:// URL is given)
-    router.db register.db audit.db   the router's state
+    router.db              the router's state: seen ids, the register, the audit chain
     inbox/<participant>.db outbox/<participant>.db
 """
 
@@ -228,6 +228,15 @@ def broker() -> None:
     """Run the router, set up RabbitMQ, run a local RabbitMQ for development."""
 
 
+def _state_file(root: Path) -> Path:
+    from broker.state import STATE_FILE
+
+    path = root / STATE_FILE
+    if not path.exists():
+        raise click.ClickException(f"{path} does not exist: no router has run in {root} yet")
+    return path
+
+
 def _transport(root: Path, url: str | None, participant: str | None = None):
     from broker.transport import INGRESS, delivery_queue, open_transport
 
@@ -250,22 +259,13 @@ TRANSPORT_OPTION = click.option("--transport", "url", default=None,
 @click.option("--once", is_flag=True, help="Route what is waiting, then stop.")
 def route(root: Path, url: str | None, once: bool) -> None:
     """Run the router: verify, validate, deduplicate, authorise, resolve, deliver, audit, acknowledge."""
-    from broker.audit import AuditLog
-    from broker.register import Register
     from broker.router import Router
 
     directory_ = load_signed(root)
-    secret_path = root / "keys" / "register.secret"
-    if not secret_path.exists():
-        import os
-
-        secret_path.write_bytes(os.urandom(32))
-        secret_path.chmod(0o600)
     key_file = key_files(root / "keys", "router")
     if not key_file:
         raise click.ClickException("no router key; run 'sgx directory keygen --participant router' and sign")
-    router = Router(directory_, _transport(root, url), Register(root / "register.db", secret_path.read_bytes()),
-                    AuditLog(root / "audit.db"), SigningKey.load(key_file[-1]), root / "router.db")
+    router = Router.in_folder(root, directory_, _transport(root, url), SigningKey.load(key_file[-1]))
     count = router.run(idle_timeout=0 if once else None)
     click.echo(f"routed {count} message(s); audit head {router.audit.head()}")
 
@@ -388,7 +388,7 @@ def audit_verify(root: Path, expect_head: str | None) -> None:
     """Check the hash chain; exit 1 if any record was edited, deleted, inserted or reordered."""
     from broker.audit import AuditLog
 
-    log = AuditLog(root / "audit.db")
+    log = AuditLog(_state_file(root))
     problems = log.verify(expect_head=expect_head)
     for p in problems:
         click.echo(f"record {p.seq}: {p.what}", err=True)
@@ -403,6 +403,6 @@ def audit_show(root: Path) -> None:
     """Print the decisions (ids, digests, codes; no personal data)."""
     from broker.audit import AuditLog
 
-    for r in AuditLog(root / "audit.db").records():
+    for r in AuditLog(_state_file(root)).records():
         click.echo(f"{r['seq']:6} {r['time']} {r['decision']:13} {r['event'] or '-':26} {r['sender']:24} "
                    f"-> {','.join(r['recipients']) or '-'} {r['reason'] or ''}")

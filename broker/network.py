@@ -4,7 +4,6 @@ the same layout on separate machines."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -12,11 +11,9 @@ from pathlib import Path
 import orjson
 
 from broker import directory as d
-from broker.audit import AuditLog
 from broker.keys import SigningKey, key_files, public_key_from_jwk
 from broker.node import Node
 from broker.outbox import Outbox
-from broker.register import Register
 from broker.router import Router
 from broker.transport import INGRESS, Transport, delivery_queue, open_transport
 
@@ -93,13 +90,8 @@ class Network:
         return transport
 
     def router(self, transport: Transport, *, now=None) -> Router:
-        kwargs = {"now": now} if now else {}
-        secret = (self.root / "keys" / "register.secret")
-        if not secret.exists():
-            secret.write_bytes(os.urandom(32))
-            secret.chmod(0o600)
-        return Router(self.directory, transport, Register(self.root / "register.db", secret.read_bytes()),
-                      AuditLog(self.root / "audit.db"), self.keys["router"], self.root / "router.db", **kwargs)
+        return Router.in_folder(self.root, self.directory, transport, self.keys["router"],
+                                **({"now": now} if now else {}))
 
     def outbox(self, participant_id: str) -> Outbox:
         (self.root / "outbox").mkdir(exist_ok=True)

@@ -14,6 +14,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from broker import state
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS placements (
     child TEXT NOT NULL,
@@ -38,9 +40,8 @@ class Placement:
 
 
 class Register:
-    def __init__(self, path: Path | str, secret: bytes):
-        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
+    def __init__(self, path: Path | str | sqlite3.Connection, secret: bytes):
+        self.db = state.connect(path)
         self.db.executescript(_SCHEMA)
         self._secret = secret
 
@@ -58,8 +59,7 @@ class Register:
         """Apply several placement messages (event, child, placing LA, URN, start, end, message id) at once."""
         if any(event == "placement-ended" and end is None for event, *_, end, _ in placements):
             raise ValueError("an ended placement needs an end date")
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with state.transaction(self.db):
             self.db.executemany(
                 "INSERT INTO placements (child, placing_la, setting_urn, start, end, message_id) "
                 "VALUES (?,?,?,?,?,?) ON CONFLICT (child, setting_urn, start) DO UPDATE SET "
@@ -68,10 +68,6 @@ class Register:
                 "end = COALESCE(excluded.end, placements.end), "
                 "placing_la = excluded.placing_la, message_id = excluded.message_id",
                 [p[1:] for p in placements])
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
 
     def children_at(self, setting_urn: str, on: str) -> dict[str, list[str]]:
         """Placing LA -> pseudonyms of its children at the setting on a date (ISO yyyy-mm-dd)."""

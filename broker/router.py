@@ -3,8 +3,10 @@ register -> audit -> acknowledge. Every decision, accepted or refused, is audite
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import orjson
 
-from broker import routing, signing
+from broker import routing, signing, state
 from broker.audit import entry as audit_entry
 from broker.directory import Directory
 from broker.keys import SigningKey
@@ -48,9 +50,8 @@ class Decision:
 class _Seen:
     """Message ids the router has processed, with the digest of their bytes (to tell duplicates from replays)."""
 
-    def __init__(self, path: Path | str):
-        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
+    def __init__(self, path: Path | str | sqlite3.Connection):
+        self.db = state.connect(path)
         self.db.execute("CREATE TABLE IF NOT EXISTS seen (message_id TEXT PRIMARY KEY, digest TEXT NOT NULL)")
 
     def digest_of(self, message_id: str) -> str | None:
@@ -58,9 +59,8 @@ class _Seen:
         return row[0] if row else None
 
     def remember(self, entries: list[tuple[str, str]]) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
-        self.db.executemany("INSERT OR IGNORE INTO seen (message_id, digest) VALUES (?, ?)", entries)
-        self.db.execute("COMMIT")
+        with state.transaction(self.db):
+            self.db.executemany("INSERT OR IGNORE INTO seen (message_id, digest) VALUES (?, ?)", entries)
 
 
 @dataclass
@@ -76,7 +76,7 @@ class _Batch:
 
 class Router:
     def __init__(self, directory: Directory, transport: Transport, register: Register, audit, key: SigningKey,
-                 state_path: Path | str, *, validator: Validator | None = None,
+                 state_path: Path | str | sqlite3.Connection, *, validator: Validator | None = None,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC), window_seconds: int = 300):
         self.directory, self.transport, self.register, self.audit = directory, transport, register, audit
         self.key = key
@@ -84,6 +84,20 @@ class Router:
         self.now = now
         self.window_seconds = window_seconds
         self.seen = _Seen(state_path)
+
+    @classmethod
+    def in_folder(cls, root: Path, directory: Directory, transport: Transport, key: SigningKey, **kwargs) -> Router:
+        """The router of an exchange folder: its state in one database (seen ids, register, audit), and the
+        register's pseudonym secret in keys/register.secret (made on first use, mode 0600)."""
+        from broker.audit import AuditLog
+
+        secret = root / "keys" / "register.secret"
+        if not secret.exists():
+            secret.parent.mkdir(parents=True, exist_ok=True)
+            secret.write_bytes(os.urandom(32))
+            secret.chmod(0o600)
+        db = state.connect(root / state.STATE_FILE)
+        return cls(directory, transport, Register(db, secret.read_bytes()), AuditLog(db), key, db, **kwargs)
 
     # -- the pipeline ------------------------------------------------------------------------------
     def process(self, envelope: Envelope) -> Decision:
@@ -97,12 +111,15 @@ class Router:
         decisions = [self._decide(envelope, batch) for envelope in envelopes]
         if batch.outgoing:
             self.transport.publish_many(batch.outgoing)  # durable at every recipient before anything is recorded
-        if batch.placements:
-            self.register.record_many(batch.placements)
-        if batch.seen:
-            self.seen.remember(list(batch.seen.items()))
-        if batch.audit:
-            self.audit.append_many(batch.audit)
+        # One commit when register, seen ids and audit share one connection to the state database (state.py).
+        shared = self.register.db is self.seen.db and getattr(self.audit, "db", None) is self.seen.db
+        with state.transaction(self.seen.db) if shared else contextlib.nullcontext():
+            if batch.placements:
+                self.register.record_many(batch.placements)
+            if batch.seen:
+                self.seen.remember(list(batch.seen.items()))
+            if batch.audit:
+                self.audit.append_many(batch.audit)
         return decisions
 
     def _decide(self, envelope: Envelope, batch: _Batch) -> Decision:

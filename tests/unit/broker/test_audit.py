@@ -18,7 +18,7 @@ def _log(tmp_path, n=5) -> AuditLog:
 
 
 def _tamper(log: AuditLog, *statements: str) -> None:
-    db = sqlite3.connect(log.path)
+    db = sqlite3.connect(log.db.execute("PRAGMA database_list").fetchone()[2])
     db.execute("DROP TRIGGER audit_no_update")
     db.execute("DROP TRIGGER audit_no_delete")
     for sql in statements:

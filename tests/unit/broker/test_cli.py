@@ -41,7 +41,7 @@ def test_directory_send_route_receive_audit(tmp_path):
     assert "intact: 1 records" in run("audit", "verify", "--dir", root)
     assert "accepted" in run("audit", "show", "--dir", root)
 
-    db = sqlite3.connect(root / "audit.db")
+    db = sqlite3.connect(root / "router.db")
     db.execute("DROP TRIGGER audit_no_update")
     db.execute("UPDATE audit SET record = replace(record, 'la-371', 'la-383')")
     db.commit()

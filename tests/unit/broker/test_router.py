@@ -208,3 +208,16 @@ def test_one_poison_message_does_not_fail_its_batch_mates(net, monkeypatch):
     assert accepted == [g["identifier"]["value"] for g in good]
     dead = [r["message_id"] for r in router.audit.records() if r["decision"] == "dead-lettered"]
     assert dead == [poison["identifier"]["value"]]  # retried to its limit alone, then dead-lettered
+
+
+def test_a_batch_is_recorded_in_one_commit_of_the_state_database(net):
+    network, transport, router = net
+    envelopes = [scenario.signed_envelope(network, "la-886", scenario.placement("la-886", n, LODGE, TODAY))
+                 for n in range(1, 4)]
+    statements: list[str] = []
+    router.seen.db.set_trace_callback(statements.append)
+    decisions = router.process_batch(envelopes)
+    router.seen.db.set_trace_callback(None)
+    assert [d.decision for d in decisions] == ["accepted"] * 3
+    assert sum(s.strip().upper() == "COMMIT" for s in statements) == 1
+    assert len(router.audit.records()) == 3 and len(router.register.children_at(LODGE, TODAY)["la-886"]) == 3

@@ -1,0 +1,37 @@
+"""The router's state in one SQLite database (`router.db`): the message ids it has seen, the register of
+children living away from home and the audit chain. One file means a batch's outcome is one commit, so one
+disk sync, where three files cost three (a transaction over attached WAL databases syncs each of them)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+STATE_FILE = "router.db"
+
+
+def connect(path_or_db: Path | str | sqlite3.Connection) -> sqlite3.Connection:
+    """A connection in WAL mode with full syncs, or the connection given (so parts can share one)."""
+    if isinstance(path_or_db, sqlite3.Connection):
+        return path_or_db
+    db = sqlite3.connect(path_or_db, timeout=30, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    return db
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A write transaction, or part of the caller's when one is already open on this connection."""
+    if db.in_transaction:
+        yield db
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
