@@ -8,6 +8,7 @@ tries to send. Exit codes: 0 all good, 1 findings (the good rows still went thro
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -17,7 +18,7 @@ import click
 import orjson
 
 from adapters.base import Problem, Reader, Record
-from adapters.placements import ChangeStore, Planned
+from adapters.placements import ChangeStore, Plan, Planned
 from broker.cli import DIR_OPTION, TRANSPORT_OPTION, _transport, load_signed
 from broker.directory import Directory
 from broker.keys import SigningKey, key_files
@@ -55,12 +56,17 @@ class Run:
         self._dropped: Counter[tuple[str, str]] = Counter()
         self.rows = 0
         self.built: Counter[str] = Counter()
-        self.sent = self.waiting = 0
+        self.sent = self.waiting = self.unchanged = self.out_of_scope = 0
         (root / "adapter-state").mkdir(exist_ok=True)
         self.store = ChangeStore(root / "adapter-state" / f"{sender}.db")
         # The hot path (every layer but the FHIR model check), as the router runs: the messages come from the
         # standard's own composer, whose output the test suite checks with full validation.
         self.validator = Validator(HOT_PATH)
+
+    @property
+    def la_code(self) -> str:
+        """The sender's DfE LA code (commands that read an LA's own returns are sent as the LA)."""
+        return self.directory.participants[self.sender].codes.get("dfe_la") or self.sender.removeprefix("la-")
 
     def read(self, files: Iterable[Path], reader_for: Callable[[Path], Reader]) -> dict[str, list[Record]]:
         """Every record of the files by table; problems are kept for the summary."""
@@ -92,6 +98,14 @@ class Run:
             return
         self._kept[where] += 1
         self.problems.append(problem)
+
+    def send(self, plan: Plan) -> None:
+        """Take a plan's problems and counts, and deliver its messages."""
+        for problem in plan.problems:
+            self.add(problem)
+        self.unchanged += plan.unchanged
+        self.out_of_scope += plan.out_of_scope
+        self.deliver(plan.messages)
 
     def deliver(self, planned: list[Planned]) -> None:
         """Validate and queue the messages in batches; remember each batch in the change store once queued."""
@@ -138,13 +152,14 @@ class Run:
         return Outbox(self.root / "outbox" / f"{self.sender}.db", self.sender, SigningKey.load(found[-1]),
                       validator=self.validator)
 
-    def finish(self, **counts: int) -> None:
+    def finish(self) -> None:
         for (file, code), n in self._dropped.items():
             self.problems.append(Problem(code, file, None, None, f"... and {n} more like the above in this file, "
                                          "not listed: fix those first and run again"))
         for p in self.problems:
             click.echo(str(p), err=True)
-        summary = {"rows_read": self.rows, "messages_built": dict(self.built), **counts,
+        summary = {"rows_read": self.rows, "messages_built": dict(self.built), "unchanged": self.unchanged,
+                   "out_of_scope": self.out_of_scope,
                    "sent": self.sent, "waiting": self.waiting, "findings": dict(sorted(self.found.items())),
                    "dry_run": self.dry_run}
         click.echo(orjson.dumps(summary).decode())
@@ -164,16 +179,26 @@ def adapt() -> None:
     """Turn casework exports into standard messages. Exit codes: 0 all good, 1 findings, 2 usage error."""
 
 
-@adapt.command()
-@DIR_OPTION
-@TRANSPORT_OPTION
-@LA
-@DRY_RUN
-@REPORT
-@PROGRESS
-@FILES
-def ssda903(root: Path, url: str | None, la_code: str, dry_run: bool, report: Path | None, progress: bool | None,
-            files: tuple[Path, ...]) -> None:
+def adapter_command(name: str | None = None, *, sender: click.Option | None = None):
+    """An `sgx adapt` command with the options they all share; it is called with its Run, its files and its
+    own options. `sender` is the option naming the sender (default: --la, the placing authority)."""
+
+    def wrap(f: Callable) -> click.Command:
+        @functools.wraps(f)
+        def command(root: Path, url: str | None, dry_run: bool, report: Path | None, progress: bool | None,
+                    files: tuple[Path, ...], **own):
+            who = own.pop("sender") if sender else f"la-{own.pop('la_code')}"
+            return f(Run(root, url, who, dry_run=dry_run, report=report, progress=progress), files, **own)
+
+        for option in reversed([DIR_OPTION, TRANSPORT_OPTION, sender or LA, DRY_RUN, REPORT, PROGRESS, FILES]):
+            command = option(command)
+        return adapt.command(name)(command)
+
+    return wrap
+
+
+@adapter_command()
+def ssda903(run: Run, files: tuple[Path, ...]) -> None:
     """Read SSDA903 CSV tables (Header and Episodes at least; Missing too, if given) or the Expanded SSDA903 XML,
     and send placement notifications for what changed, and a concern notification for each missing episode of
     a child placed in another area.
@@ -187,40 +212,26 @@ def ssda903(root: Path, url: str | None, la_code: str, dry_run: bool, report: Pa
     from adapters.ssda903_csv import Ssda903CsvReader
     from adapters.ssda903_xml import Ssda903XmlReader
 
-    run = Run(root, url, f"la-{la_code}", dry_run=dry_run, report=report, progress=progress)
+    la_code = run.la_code
     records = run.read(files, lambda f: Ssda903XmlReader() if f.suffix.lower() == ".xml" else Ssda903CsvReader())
     if "episodes" not in records or "header" not in records:
         run.add(Problem("missing-table", ", ".join(f.name for f in files), None, None,
                                     "placement notifications need both the Header and the Episodes tables"))
     children = children_of(records.get("header", []))
-    plan = plan_messages(la_code, children, placements(records.get("episodes", [])), run.directory, run.store)
-    for problem in plan.problems:
-        run.add(problem)
-    run.deliver(plan.messages)
+    run.send(plan_messages(la_code, children, placements(records.get("episodes", [])), run.directory, run.store))
     # Missing episodes (not "away without authorisation") of children placed in another area: after the
     # placements, so that a child's placement sent in this run is known.
     missing = [Signal("missing-episode", r.values["CHILD"], r.values["MIS_START"], r.file, r.row)
                for r in records.get("missing", []) if r.values.get("MISSING") == "M" and r.values.get("MIS_START")]
-    concerns = plan_concerns(la_code, missing, children, run.directory, run.store)
-    for problem in concerns.problems:
-        run.add(problem)
-    run.deliver(concerns.messages)
-    run.finish(unchanged=plan.unchanged + concerns.unchanged, out_of_scope=plan.out_of_scope)
+    run.send(plan_concerns(la_code, missing, children, run.directory, run.store))
+    run.finish()
 
 
 adapt.add_command(ssda903, name="ssda903-xml")
 
 
-@adapt.command("annex-a")
-@DIR_OPTION
-@TRANSPORT_OPTION
-@LA
-@DRY_RUN
-@REPORT
-@PROGRESS
-@FILES
-def annex_a(root: Path, url: str | None, la_code: str, dry_run: bool, report: Path | None, progress: bool | None,
-            files: tuple[Path, ...]) -> None:
+@adapter_command("annex-a")
+def annex_a(run: Run, files: tuple[Path, ...]) -> None:
     """Read Ofsted's Annex A workbook (List 8, children in care) and send placement notifications for what
     changed. Lists the exchange does not use are read for problems only where they share columns.
 
@@ -231,26 +242,14 @@ def annex_a(root: Path, url: str | None, la_code: str, dry_run: bool, report: Pa
     from adapters.annex_a import AnnexAReader, placements_from
     from adapters.placements import plan_messages
 
-    run = Run(root, url, f"la-{la_code}", dry_run=dry_run, report=report, progress=progress)
     records = run.read(files, lambda f: AnnexAReader())
     children, found = placements_from(records.get("list_8", []))
-    plan = plan_messages(la_code, children, found, run.directory, run.store)
-    for problem in plan.problems:
-        run.add(problem)
-    run.deliver(plan.messages)
-    run.finish(unchanged=plan.unchanged, out_of_scope=plan.out_of_scope)
+    run.send(plan_messages(run.la_code, children, found, run.directory, run.store))
+    run.finish()
 
 
-@adapt.command()
-@DIR_OPTION
-@TRANSPORT_OPTION
-@LA
-@DRY_RUN
-@REPORT
-@PROGRESS
-@FILES
-def cin(root: Path, url: str | None, la_code: str, dry_run: bool, report: Path | None, progress: bool | None,
-        files: tuple[Path, ...]) -> None:
+@adapter_command()
+def cin(run: Run, files: tuple[Path, ...]) -> None:
     """Read CIN census XML (2017 to 2026 schemas) and send a concern notification to the host authority when a
     Section 47 enquiry or child protection plan starts for a child this authority has placed at a setting in
     another area (as told to the exchange by earlier placement notifications).
@@ -262,30 +261,19 @@ def cin(root: Path, url: str | None, la_code: str, dry_run: bool, report: Path |
     from adapters.cin_census import CinCensusReader, signals_of
     from adapters.concerns import plan_concerns
 
-    run = Run(root, url, f"la-{la_code}", dry_run=dry_run, report=report, progress=progress)
     records = run.read(files, lambda f: CinCensusReader())
-    signals, children, problems = signals_of(la_code, records)
+    signals, children, problems = signals_of(run.la_code, records)
     for problem in problems:
         run.add(problem)
-    plan = plan_concerns(la_code, signals, children, run.directory, run.store)
-    for problem in plan.problems:
-        run.add(problem)
-    run.deliver(plan.messages)
-    run.finish(unchanged=plan.unchanged, out_of_scope=plan.out_of_scope)
+    run.send(plan_concerns(run.la_code, signals, children, run.directory, run.store))
+    run.finish()
 
 
-@adapt.command()
-@DIR_OPTION
-@TRANSPORT_OPTION
+@adapter_command(sender=click.option("--sender", required=True,
+                                     help="Participant id sending the messages, e.g. la-886 or lado-371."))
 @click.option("--mapping", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The mapping file (TOML): which columns are which message fields. See examples/mappings/.")
-@click.option("--sender", required=True, help="Participant id sending the messages, e.g. la-886 or lado-371.")
-@DRY_RUN
-@REPORT
-@PROGRESS
-@FILES
-def mapped(root: Path, url: str | None, mapping: Path, sender: str, dry_run: bool, report: Path | None,
-           progress: bool | None, files: tuple[Path, ...]) -> None:
+def mapped(run: Run, files: tuple[Path, ...], mapping: Path) -> None:
     """Read any CSV or XLSX log (a LADO log, a complaints or whistleblowing log) through a declarative
     mapping, and send allegation referrals or concern notifications for new or changed rows.
 
@@ -300,10 +288,6 @@ def mapped(root: Path, url: str | None, mapping: Path, sender: str, dry_run: boo
         spec = Mapping.load(mapping)
     except MappingError as exc:
         raise click.UsageError(str(exc)) from None
-    run = Run(root, url, sender, dry_run=dry_run, report=report, progress=progress)
     records = run.read(files, lambda f: MappedReader(spec))
-    plan = plan_mapped(spec, sender, records.get("row", []), run.directory, run.store)
-    for problem in plan.problems:
-        run.add(problem)
-    run.deliver(plan.messages)
-    run.finish(unchanged=plan.unchanged, out_of_scope=plan.out_of_scope)
+    run.send(plan_mapped(spec, run.sender, records.get("row", []), run.directory, run.store))
+    run.finish()

@@ -9,6 +9,7 @@ corrupt file with no line breaks cannot exhaust memory.
 
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,3 +89,30 @@ class TextSource:
                 yield OVERLONG + "\n"
                 continue
             yield line
+
+    def csv_rows(self, lines: Iterator[str], *, delimiter: str = ",",
+                 max_field: int = 10_000) -> Iterator[tuple[int, list[str]] | Problem]:
+        """The rows after the header as (row number, cells), with problems for rows that cannot be read; blank
+        rows are skipped (exports often end with some). A field longer than `max_field` (an unclosed quote
+        swallowing the rows after it, usually) is a malformed row."""
+        csv.field_size_limit(max_field)  # the csv module's limit is per process; every reader sets its own
+        rows = csv.reader(lines, delimiter=delimiter)
+        number = 1
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            except csv.Error:
+                number += 1
+                yield Problem("malformed-row", self.name, number, None, "the row could not be read as CSV (an "
+                              "unclosed quote or an over-long field); fix the export")
+                continue
+            number += 1
+            yield from self.take_problems()
+            if row == [OVERLONG]:
+                yield Problem("line-too-long", self.name, number, None, f"the line is longer than {MAX_LINE} "
+                              "characters, which no export row is; it was skipped: check the export")
+            elif any(cell.strip() for cell in row):
+                yield number, row
+

@@ -13,6 +13,7 @@ import multiprocessing as mp
 import statistics
 import tempfile
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +21,23 @@ import orjson
 import pika
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
+
+
+@contextmanager
+def admin_node(folder: Path):
+    """A RabbitMQ node of its own in `folder`, with an administrator; `node.admin_url` connects as it."""
+    from broker.rabbitmq.server import RabbitNode
+
+    node = RabbitNode(folder / "rabbitmq")
+    node.start()
+    try:
+        node.ctl("add_user", "sgx-admin", "bench")
+        node.ctl("set_user_tags", "sgx-admin", "administrator")
+        node.ctl("set_permissions", "-p", "/", "sgx-admin", ".*", ".*", ".*")
+        node.admin_url = node.url("sgx-admin", "bench")
+        yield node
+    finally:
+        node.stop()
 
 
 def _publish_and_wait(url: str, bodies: list[bytes], queue: str, queues: tuple[str, ...],
@@ -186,33 +204,23 @@ def main() -> None:
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
 
-    from broker.rabbitmq.server import RabbitNode
     from broker.rabbitmq.setup import setup
     from sgx.demo import demo_network
 
-    with tempfile.TemporaryDirectory() as tmp:
-        node = RabbitNode(Path(tmp) / "rabbitmq")
-        node.start()
-        try:
-            node.ctl("add_user", "sgx-admin", "bench")
-            node.ctl("set_user_tags", "sgx-admin", "administrator")
-            node.ctl("set_permissions", "-p", "/", "sgx-admin", ".*", ".*", ".*")
-            node.admin_url = node.url("sgx-admin", "bench")
-            runs = []
-            for label, n, rate in (("throughput", args.messages, None), ("latency", args.latency_messages,
-                                                                          args.rate)):
-                root = Path(tmp) / label
-                net = demo_network(root, node.admin_url)
-                setup(node.ctl, node.admin_url, net.directory, root / "keys" / "broker-passwords.json",
-                      delete_guest=False)
-                time.sleep(3)  # let the new quorum queues settle
-                body_size = len(orjson.dumps(_messages(1)[0]))
-                raw = _raw(node.admin_url, [b"x" * body_size] * n) if rate is None else None
-                hops = _raw_same_hops(node.admin_url, [b"x" * body_size] * n) if rate is None else None
-                ours, latencies = _ours(root, node, n, rate)
-                runs.append((label, n, body_size, (raw, hops), ours, latencies))
-        finally:
-            node.stop()
+    with tempfile.TemporaryDirectory() as tmp, admin_node(Path(tmp)) as node:
+        runs = []
+        for label, n, rate in (("throughput", args.messages, None), ("latency", args.latency_messages,
+                                                                      args.rate)):
+            root = Path(tmp) / label
+            net = demo_network(root, node.admin_url)
+            setup(node.ctl, node.admin_url, net.directory, root / "keys" / "broker-passwords.json",
+                  delete_guest=False)
+            time.sleep(3)  # let the new quorum queues settle
+            body_size = len(orjson.dumps(_messages(1)[0]))
+            raw = _raw(node.admin_url, [b"x" * body_size] * n) if rate is None else None
+            hops = _raw_same_hops(node.admin_url, [b"x" * body_size] * n) if rate is None else None
+            ours, latencies = _ours(root, node, n, rate)
+            runs.append((label, n, body_size, (raw, hops), ours, latencies))
     (_, n, size, (raw, hops), ours, _), (_, _ln, _, _, _lrate, lat) = runs
     lat_ms = sorted(x * 1000 for x in lat)
     p50, p99 = statistics.median(lat_ms), lat_ms[int(len(lat_ms) * 0.99) - 1]

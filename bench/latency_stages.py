@@ -95,53 +95,44 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=600)
     parser.add_argument("--rate", type=float, default=200.0)
     args = parser.parse_args()
-    from broker.rabbitmq.server import RabbitNode
     from broker.rabbitmq.setup import setup
     from sgx.demo import demo_network
     from standard.compose import timestamp
 
-    with tempfile.TemporaryDirectory() as tmp:
-        node = RabbitNode(Path(tmp) / "rabbitmq")
-        node.start()
-        try:
-            node.ctl("add_user", "sgx-admin", "bench")
-            node.ctl("set_user_tags", "sgx-admin", "administrator")
-            node.ctl("set_permissions", "-p", "/", "sgx-admin", ".*", ".*", ".*")
-            url = node.url("sgx-admin", "bench")
-            root = Path(tmp) / "latency"
-            net = demo_network(root, url)
-            setup(node.ctl, url, net.directory, root / "keys" / "broker-passwords.json", delete_guest=False)
-            time.sleep(3)
-            net = be._network(str(root), url)
-            outbox = net.outbox("la-886")
-            for message in be._messages(args.messages):
-                outbox.add(message)
-            received, routed = mp.Queue(), mp.Queue()
-            workers = [mp.Process(target=_router, args=(str(root), url, args.messages, routed))]
-            workers += [mp.Process(target=_receiver, args=(str(root), url, pid, args.messages, received))
-                        for pid in ("la-371", "icb-QF7")]
-            for w in workers:
-                w.start()
-            time.sleep(2)
-            transport = net.transport(as_participant="la-886")
-            sent_at: dict[str, float] = {}
-            rows = outbox.db.execute("SELECT seq, body FROM outbox WHERE sent_at IS NULL ORDER BY seq").fetchall()
-            start = time.perf_counter()
-            for i, (seq, body) in enumerate(rows):
-                message = orjson.loads(body)
-                message["timestamp"] = timestamp()
-                outbox.db.execute("UPDATE outbox SET body = ? WHERE seq = ?", (orjson.dumps(message), seq))
-                outbox.drain(transport, batch=1, limit=1)
-                sent_at[message["identifier"]["value"]] = time.time()
-                pause = start + (i + 1) / args.rate - time.perf_counter()
-                if pause > 0:
-                    time.sleep(pause)
-            results = [received.get(timeout=300) for _ in range(2)]
-            batches, stages = routed.get(timeout=60)
-            for w in workers:
-                w.join(timeout=30)
-        finally:
-            node.stop()
+    with tempfile.TemporaryDirectory() as tmp, be.admin_node(Path(tmp)) as node:
+        url = node.admin_url
+        root = Path(tmp) / "latency"
+        net = demo_network(root, url)
+        setup(node.ctl, url, net.directory, root / "keys" / "broker-passwords.json", delete_guest=False)
+        time.sleep(3)
+        net = be._network(str(root), url)
+        outbox = net.outbox("la-886")
+        for message in be._messages(args.messages):
+            outbox.add(message)
+        received, routed = mp.Queue(), mp.Queue()
+        workers = [mp.Process(target=_router, args=(str(root), url, args.messages, routed))]
+        workers += [mp.Process(target=_receiver, args=(str(root), url, pid, args.messages, received))
+                    for pid in ("la-371", "icb-QF7")]
+        for w in workers:
+            w.start()
+        time.sleep(2)
+        transport = net.transport(as_participant="la-886")
+        sent_at: dict[str, float] = {}
+        rows = outbox.db.execute("SELECT seq, body FROM outbox WHERE sent_at IS NULL ORDER BY seq").fetchall()
+        start = time.perf_counter()
+        for i, (seq, body) in enumerate(rows):
+            message = orjson.loads(body)
+            message["timestamp"] = timestamp()
+            outbox.db.execute("UPDATE outbox SET body = ? WHERE seq = ?", (orjson.dumps(message), seq))
+            outbox.drain(transport, batch=1, limit=1)
+            sent_at[message["identifier"]["value"]] = time.time()
+            pause = start + (i + 1) / args.rate - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+        results = [received.get(timeout=300) for _ in range(2)]
+        batches, stages = routed.get(timeout=60)
+        for w in workers:
+            w.join(timeout=30)
     print(f"{args.messages} messages at {args.rate:.0f}/s; milliseconds, p50 and p99")
     print("router stage (per call)            p50    p99")
     for name, values in stages.items():

@@ -9,9 +9,11 @@ from pathlib import Path
 
 from adapters.base import Problem, Reader, Record
 from adapters.mapped.mapping import CODED, DATE_FIELDS, SEX, Mapping
-from adapters.text import MAX_LINE, OVERLONG, TextSource
+from adapters.text import TextSource
 from adapters.xlsx import open_workbook, sheet_rows, where
 from standard import terminology as term
+
+MAX_FIELD = 100_000  # logs carry free-text summaries
 
 
 class MappedReader(Reader):
@@ -30,36 +32,22 @@ class MappedReader(Reader):
     def _csv(self, path: Path) -> Iterator[Record | Problem]:
         name = path.name
         with TextSource(path) as source:
-            rows = csv.reader(source.lines(), delimiter=self.mapping.delimiter)
-            try:
-                header = [h.strip() for h in next(rows)]
-            except (StopIteration, csv.Error):
+            lines = source.lines()
+            first = next(lines, "")
+            yield from source.take_problems()
+            if not first.strip():
                 yield Problem("empty-file", name, None, None, "the file has no heading row; export it again")
                 return
-            yield from source.take_problems()
+            header = [h.strip() for h in next(csv.reader([first], delimiter=self.mapping.delimiter))]
             if not self._headings_present(header):
                 yield from self._missing_headings(header, name)
                 return
-            number = 1
-            while True:
-                try:
-                    row = next(rows)
-                except StopIteration:
-                    break
-                except csv.Error:
-                    number += 1
-                    yield Problem("malformed-row", name, number, None, "the row could not be read as CSV (an "
-                                  "unclosed quote or an over-long field); fix the export")
-                    continue
-                number += 1
+            for item in source.csv_rows(lines, delimiter=self.mapping.delimiter, max_field=MAX_FIELD):
                 self.position = source.position
-                yield from source.take_problems()
-                if row == [OVERLONG]:
-                    yield Problem("line-too-long", name, number, None, f"the line is longer than {MAX_LINE} "
-                                  "characters; it was skipped: check the export")
+                if isinstance(item, Problem):
+                    yield item
                     continue
-                if not any(c.strip() for c in row):
-                    continue
+                number, row = item
                 if len(row) != len(header):
                     yield Problem("row-length", name, number, None, f"the row has {len(row)} values for "
                                   f"{len(header)} columns; check for an unquoted delimiter or a missing value")

@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 
 from adapters.base import Problem, Reader, Record
-from adapters.text import MAX_LINE, OVERLONG, TextSource
+from adapters.text import TextSource
 from standard import terminology as term
 
 TABLES: dict[str, tuple[str, ...]] = {
@@ -125,7 +125,6 @@ class Ssda903CsvReader(Reader):
 
     def read(self, path: Path) -> Iterator[Record | Problem]:
         name = path.name
-        csv.field_size_limit(MAX_FIELD)
         with TextSource(path) as source:
             lines = source.lines()
             first_line = next(lines, "")
@@ -145,36 +144,21 @@ class Ssda903CsvReader(Reader):
                               "check the export settings")
                 return
             columns = [c.strip().upper() for c in header]
-            rows = csv.reader(lines)
-            number = 1
-            while True:
-                try:
-                    row = next(rows)
-                except StopIteration:
-                    break
-                except csv.Error:
-                    number += 1
-                    yield Problem("malformed-row", name, number, None, "the row could not be read as CSV (an "
-                                  "unclosed quote or an over-long field); fix the export")
-                    continue
-                number += 1
+            for item in source.csv_rows(lines, max_field=MAX_FIELD):
                 self.position = source.position
-                yield from source.take_problems()
-                if row == [OVERLONG]:
-                    yield Problem("line-too-long", name, number, None, f"the line is longer than {MAX_LINE} "
-                                  "characters, which no SSDA903 row is; it was skipped: check the export")
+                if isinstance(item, Problem):
+                    yield item
                     continue
+                number, row = item
                 record = self._record(table, columns, row, number, name)
                 if isinstance(record, list):
                     yield from record
-                elif record is not None:
+                else:
                     yield record
             yield from source.take_problems()
 
     def _record(self, table: str, columns: list[str], row: list[str], number: int,
-                name: str) -> Record | list[Problem] | None:
-        if not any(cell.strip() for cell in row):
-            return None  # blank lines are common at the end of exports
+                name: str) -> Record | list[Problem]:
         if len(row) != len(columns):
             return [Problem("row-length", name, number, None, f"the row has {len(row)} values for {len(columns)} "
                             "columns; check for an unquoted comma or a missing value")]
