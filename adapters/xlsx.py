@@ -12,6 +12,7 @@ from __future__ import annotations
 import warnings
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -59,6 +60,17 @@ def open_workbook(path: Path) -> tuple[openpyxl.Workbook | None, list[Problem]]:
         return None, [Problem("xlsx-damaged", name, None, None,
                               f"the workbook could not be opened ({type(exc).__name__}); open it in the spreadsheet "
                               "program, save it again as .xlsx and retry")]
+
+
+@contextmanager
+def opened(path: Path) -> Iterator[tuple[openpyxl.Workbook | None, list[Problem]]]:
+    """`with opened(path) as (workbook, problems):` the workbook (None if it was not opened) is closed after."""
+    workbook, problems = open_workbook(path)
+    try:
+        yield workbook, problems
+    finally:
+        if workbook is not None:
+            workbook.close()
 
 
 def _text(value: object) -> str | date | None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from adapters.base import Problem, Reader, Record
 from adapters.placements import ChildDetails, Placement
 from adapters.ssda903_csv.reader import parse_date
-from adapters.xlsx import open_workbook, sheet_rows, where
+from adapters.xlsx import opened, sheet_rows, where
 from standard import terminology as term
 
 # Our field <- a pattern its header matches (lower case), most specific first.
@@ -64,19 +64,16 @@ class AnnexAReader(Reader):
         self.valid = {field: term.code_systems()[system].codes for field, system in _CODED.items()}
 
     def read(self, path: Path) -> Iterator[Record | Problem]:
-        workbook, problems = open_workbook(path)
-        yield from problems
-        if workbook is None:
-            return
-        try:
+        with opened(path) as (workbook, problems):
+            yield from problems
+            if workbook is None:
+                return
             sheet = next((s for s in workbook.worksheets if re.fullmatch(r"list\s*8", s.title.strip().lower())), None)
             if sheet is None:
                 yield Problem("missing-sheet", path.name, None, None, "the workbook has no 'List 8' sheet (children "
                               "looked after); export Annex A with its sheet names unchanged")
                 return
             yield from self._rows(sheet, where(path.name, sheet.title))
-        finally:
-            workbook.close()
 
     def _rows(self, sheet, file: str) -> Iterator[Record | Problem]:
         columns: dict[str, str] | None = None

@@ -10,7 +10,7 @@ from pathlib import Path
 from adapters.base import Problem, Reader, Record
 from adapters.mapped.mapping import CODED, DATE_FIELDS, SEX, Mapping
 from adapters.text import TextSource
-from adapters.xlsx import open_workbook, sheet_rows, where
+from adapters.xlsx import opened, sheet_rows, where
 from standard import terminology as term
 
 MAX_FIELD = 100_000  # logs carry free-text summaries
@@ -55,11 +55,10 @@ class MappedReader(Reader):
                 yield from self._record(dict(zip(header, row, strict=True)), name, number)
 
     def _xlsx(self, path: Path) -> Iterator[Record | Problem]:
-        workbook, problems = open_workbook(path)
-        yield from problems
-        if workbook is None:
-            return
-        try:
+        with opened(path) as (workbook, problems):
+            yield from problems
+            if workbook is None:
+                return
             wanted = self.mapping.sheet
             sheet = workbook[wanted] if wanted and wanted in workbook.sheetnames else None
             if wanted and sheet is None:
@@ -82,8 +81,6 @@ class MappedReader(Reader):
                 if any(cell.flagged for h, cell in cells.items() if h in self.mapping.columns.values()):
                     continue  # a formula or error in a mapped column: reported by the sheet reader
                 yield from self._record({h: cell.value for h, cell in cells.items()}, file, number)
-        finally:
-            workbook.close()
 
     def _headings_present(self, header: list[str]) -> bool:
         return all(h in header for h in self.mapping.columns.values())

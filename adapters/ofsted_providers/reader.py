@@ -15,7 +15,7 @@ from pathlib import Path
 
 from adapters.authorities import Authorities, normalise_postcode
 from adapters.base import Problem, Reader, Record
-from adapters.xlsx import open_workbook, sheet_rows, where
+from adapters.xlsx import opened, sheet_rows, where
 
 URN = re.compile(r"SC\d{6}|\d{7}")
 # Our field <- the headers Ofsted has used for it, most specific first.
@@ -57,17 +57,11 @@ class ProviderListReader(Reader):
         self.authorities = authorities or Authorities()
 
     def read(self, path: Path) -> Iterator[Record | Problem]:
-        workbook, problems = open_workbook(path)
-        yield from problems
-        if workbook is None:
-            return
-        try:
-            for sheet in workbook.worksheets:
-                if "condition" in sheet.title.lower():
-                    continue
-                yield from self._sheet(sheet, where(path.name, sheet.title))
-        finally:
-            workbook.close()
+        with opened(path) as (workbook, problems):
+            yield from problems
+            for sheet in workbook.worksheets if workbook is not None else []:
+                if "condition" not in sheet.title.lower():
+                    yield from self._sheet(sheet, where(path.name, sheet.title))
 
     def _sheet(self, sheet, file: str) -> Iterator[Record | Problem]:
         columns: dict[str, str] | None = None
