@@ -19,14 +19,14 @@ import orjson
 
 from adapters.base import Problem, Reader, Record
 from adapters.placements import ChangeStore, Plan, Planned
+from adapters.queueing import BATCH, event_of, queue
 from broker.cli import DIR_OPTION, TRANSPORT_OPTION, _transport, load_signed
 from broker.directory import Directory
 from broker.keys import SigningKey, key_files
-from sgx.errors import MessageInvalid, RecoverableBrokerError
+from sgx.errors import RecoverableBrokerError
 from standard.validator import HOT_PATH, Validator
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
-BATCH = 500  # messages per outbox transaction and per publish
 KEEP_PER_CODE = 100  # problems kept per file and code; the rest are counted, so a broken file cannot flood memory
 
 DRY_RUN = click.option("--dry-run", is_flag=True, help="Build and validate; show what would be sent; queue nothing.")
@@ -112,27 +112,11 @@ class Run:
         outbox = self._outbox()
         with click.progressbar(length=len(planned), label="queueing", file=sys.stderr,
                                hidden=not self.progress) as bar:
-            for start in range(0, len(planned), BATCH):
-                batch = planned[start:start + BATCH]
-                if outbox is None:
-                    refused = []
-                    for i, item in enumerate(batch):
-                        try:
-                            self.validator.validate(item.message)
-                        except MessageInvalid as exc:
-                            refused.append((i, exc))
+            for item in queue(planned, outbox, self.store, self.validator, bar.update):
+                if isinstance(item, Problem):
+                    self.add(item)
                 else:
-                    _, refused = outbox.add_many([item.message for item in batch])
-                bad = {i for i, _ in refused}
-                for i, exc in refused:
-                    item = batch[i]
-                    self.add(Problem("message-invalid", item.file, item.row, None, f"the {_event(item)} message "
-                                     f"built from this row failed the standard's validation ({exc}); correct the row"))
-                queued = [item for i, item in enumerate(batch) if i not in bad]
-                if outbox is not None:
-                    self.store.remember(queued)
-                self.built.update(_event(item) for item in queued)
-                bar.update(len(batch))
+                    self.built[event_of(item)] += 1
         if outbox is not None:
             # With the exchange unreachable the outbox keeps them; the next run or `sgx node send` delivers them.
             with contextlib.suppress(RecoverableBrokerError):
@@ -168,10 +152,6 @@ class Run:
 
             write_report(self.report_path, summary, self.problems)
         sys.exit(EXIT_FINDINGS if self.problems else EXIT_OK)
-
-
-def _event(item: Planned) -> str:
-    return item.message["entry"][0]["resource"]["eventCoding"]["code"]
 
 
 @click.group()

@@ -1,8 +1,9 @@
 """`sgx demo`: the whole flow on one machine with invented children and a real directory of
 English local authorities and ICBs.
 
-Two children's homes in Doncaster. Kent and Leeds place children at Example Lodge; Manchester
-places a child at Example House in Sheffield. The provider reports a Regulation 40 incident and
+Two children's homes in Doncaster. Kent and Leeds place children at Example Lodge (Kent's come from its
+case management system's SSDA903 export, through the adapter); Manchester places a child at Example
+House in Sheffield. The provider reports a Regulation 40 incident and
 refers an allegation to Doncaster's LADO, who notifies across boundaries. Every message is
 signed, verified, validated, routed, audited and stored by each recipient's node.
 """
@@ -89,6 +90,35 @@ def allegation(event: str, sender: str, case: str) -> dict:
     return b.build()
 
 
+def _adapt_kent_export(root: Path, net: Network, transport, today) -> list[str]:
+    """Kent's SSDA903 export (two children starting at Example Lodge today) read, planned against the change
+    store, validated, queued and sent, as `sgx adapt ssda903` does; returns the events sent."""
+    from adapters.placements import ChangeStore, children_of, placements, plan_messages
+    from adapters.queueing import event_of, queue
+    from adapters.ssda903_csv import Ssda903CsvReader
+
+    folder = root / "exports" / "la-886"
+    folder.mkdir(parents=True, exist_ok=True)
+    day = today.strftime("%d/%m/%Y")
+    (folder / "header.csv").write_text("CHILD,SEX,DOB,ETHNIC,UPN,MOTHER,MC_DOB\n886-0001,2,02/04/2011,WBRI,,,\n"
+                                       "886-0002,1,03/04/2011,WBRI,,,\n")
+    (folder / "episodes.csv").write_text(
+        "CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC,REASON_PLACE_CHANGE,HOME_POST,PL_POST,URN\n"
+        f"886-0001,{day},S,C2,N1,K2,PR4,,,,,,{LODGE}\n886-0002,{day},S,C2,N1,K2,PR4,,,,,,{LODGE}\n")
+    reader = Ssda903CsvReader()
+    tables: dict[str, list] = {}
+    for name in ("header.csv", "episodes.csv"):
+        for record in reader.read(folder / name):
+            tables.setdefault(record.table, []).append(record)
+    (root / "adapter-state").mkdir(exist_ok=True)
+    store = ChangeStore(root / "adapter-state" / "la-886.db")
+    plan = plan_messages("886", children_of(tables["header"]), placements(tables["episodes"]), net.directory, store)
+    outbox = net.outbox("la-886")
+    sent = [event_of(item) for item in queue(plan.messages, outbox, store, outbox.validator)]
+    outbox.drain(transport)
+    return sent
+
+
 def signed_envelope(net: Network, sender: str, message: dict, *, key: SigningKey | None = None) -> Envelope:
     body = orjson.dumps(message)
     message_id = message["identifier"]["value"]
@@ -130,10 +160,15 @@ def run_demo(root: Path, transport_url: str | None = None, echo=click.echo, *,
     router = net.router(transport)
     today = datetime.now(UTC).date().isoformat()
 
+    echo("Kent's case management export, through the adapter (only what changed since its last run is sent):")
+    built = _adapt_kent_export(root, net, connect("la-886"), datetime.now(UTC).date())
+    router.run(idle_timeout=0.0 if not net.credentials else 5.0, max_messages=len(built))
+    echo(f"  la-886 SSDA903 Header and Episodes: {len(built)} new placements at Example Lodge -> "
+         f"{', '.join(sorted(set(built)))}\n")
+
+    leeds = placement("la-383", 3, LODGE, today)
     sends = [
-        ("la-886", placement("la-886", 1, LODGE, today)),
-        ("la-886", placement("la-886", 2, LODGE, today)),
-        ("la-383", placement("la-383", 3, LODGE, today)),
+        ("la-383", leeds),
         ("la-352", placement("la-352", 4, HOUSE, today)),
         (PROVIDER, serious_incident("la-886", 1)),
         (PROVIDER, serious_incident("la-383", 3, health=True)),
@@ -155,7 +190,7 @@ def run_demo(root: Path, transport_url: str | None = None, echo=click.echo, *,
          signed_envelope(net, PROVIDER, placement("la-383", 9, LODGE, today, sender=PROVIDER))),
         ("a byte changed after signing",
          _tampered(signed_envelope(net, "la-886", placement("la-886", 7, LODGE, today)))),
-        ("a captured message sent again", signed_envelope(net, "la-383", sends[2][1])),
+        ("a captured message sent again", signed_envelope(net, "la-383", leeds)),
         ("signed by a key not in the directory",
          signed_envelope(net, "la-886", placement("la-886", 8, LODGE, today), key=SigningKey.generate("la-886-1"))),
     ]
