@@ -119,12 +119,16 @@ def _raw_consumer(url: str, n: int, queue: str = "raw") -> None:
     conn.close()
 
 
-def _router(root: str, url: str, n: int) -> None:
+def _router(root: str, url: str, n: int, workers: int = 1) -> None:
+    from broker.router import Claims, Router, run_side_by_side
+
     net = _network(root, url)
-    router = net.router(net.transport(as_participant="router"))
+    claims = Claims()
+    routers = [Router.in_folder(net.root, net.directory, net.transport(as_participant="router"), net.keys["router"],
+                                claims=claims) for _ in range(workers)]
     routed = 0
     while routed < n:
-        routed += router.run(idle_timeout=5, max_messages=n - routed)
+        routed += run_side_by_side(routers, idle_timeout=5)
 
 
 def _receiver(root: str, url: str, pid: str, n: int, done: mp.Queue) -> None:
@@ -159,7 +163,7 @@ def _messages(n: int) -> list[dict]:
     return [placement("la-886", i, LODGE, today) for i in range(n)]
 
 
-def _ours(root: Path, node, n: int, rate: float | None) -> tuple[float, list[float]]:
+def _ours(root: Path, node, n: int, rate: float | None, routers: int = 1) -> tuple[float, list[float]]:
     from standard.compose import timestamp
 
     net = _network(str(root), node.admin_url)
@@ -168,7 +172,7 @@ def _ours(root: Path, node, n: int, rate: float | None) -> tuple[float, list[flo
     for message in _messages(n):
         outbox.add(message)
     done: mp.Queue = mp.Queue()
-    workers = [mp.Process(target=_router, args=(str(root), url, n))]
+    workers = [mp.Process(target=_router, args=(str(root), url, n, routers))]
     workers += [mp.Process(target=_receiver, args=(str(root), url, pid, n, done)) for pid in ("la-371", "icb-QF7")]
     for w in workers:
         w.start()
@@ -201,6 +205,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--latency-messages", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--routers", type=int, default=1, help="Routers side by side (competing consumers).")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
 
@@ -219,12 +224,13 @@ def main() -> None:
             body_size = len(orjson.dumps(_messages(1)[0]))
             raw = _raw(node.admin_url, [b"x" * body_size] * n) if rate is None else None
             hops = _raw_same_hops(node.admin_url, [b"x" * body_size] * n) if rate is None else None
-            ours, latencies = _ours(root, node, n, rate)
+            ours, latencies = _ours(root, node, n, rate, args.routers)
             runs.append((label, n, body_size, (raw, hops), ours, latencies))
     (_, n, size, (raw, hops), ours, _), (_, _ln, _, _, _lrate, lat) = runs
     lat_ms = sorted(x * 1000 for x in lat)
     p50, p99 = statistics.median(lat_ms), lat_ms[int(len(lat_ms) * 0.99) - 1]
-    line = (f"| {datetime.now(UTC):%Y-%m-%d} | {n} | {size:,} B | {raw:,.0f} | {hops:,.0f} | {ours:,.0f} "
+    routers = f"{args.routers} router{'s' if args.routers > 1 else ''}"
+    line = (f"| {datetime.now(UTC):%Y-%m-%d} ({routers}) | {n} | {size:,} B | {raw:,.0f} | {hops:,.0f} | {ours:,.0f} "
             f"| {ours / raw:.2f} | {ours / hops:.2f} | {args.rate:.0f} | {p50:.1f} | {p99:.1f} |")
     print("| date | messages | body | raw pika e2e msg/s | raw pika, same hops msg/s | ours e2e msg/s | ours / raw "
           "| ours / same hops | steady rate msg/s | p50 ms | p99 ms |")

@@ -1,7 +1,7 @@
 """Where the end-to-end latency goes at a steady rate on a real RabbitMQ: sender (sign, publish, confirm),
 waiting for the router, routing a batch (with the router's stages timed), and the receiving node (verify, store).
 
-Run: python bench/latency_stages.py [--messages 600] [--rate 200]. Prints a table; nothing is written.
+Run: python bench/latency_stages.py [--messages 600] [--rate 200] [--routers 1]. Prints a table; nothing is written.
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ def _timed(cls, name: str, stages: dict) -> None:
     setattr(cls, name, wrapper)
 
 
-def _router(root: str, url: str, n: int, out: mp.Queue) -> None:
+def _router(root: str, url: str, n: int, out: mp.Queue, workers: int = 1) -> None:
     from broker.audit import AuditLog
     from broker.register import Register
-    from broker.router import Router, _Seen
+    from broker.router import Claims, Router, _Seen, run_side_by_side
     from broker.transport.rabbitmq import RabbitTransport
 
     stages: dict[str, list[float]] = collections.defaultdict(list)
@@ -57,10 +57,12 @@ def _router(root: str, url: str, n: int, out: mp.Queue) -> None:
                       (_Seen, "remember"), (AuditLog, "append_many"), (RabbitTransport, "ack_many")):
         _timed(cls, name, stages)
     net = be._network(root, url)
-    router = net.router(net.transport(as_participant="router"))
+    claims = Claims()
+    routers = [Router.in_folder(net.root, net.directory, net.transport(as_participant="router"), net.keys["router"],
+                                claims=claims) for _ in range(workers)]
     routed = 0
     while routed < n:
-        routed += router.run(idle_timeout=5, max_messages=n - routed)
+        routed += run_side_by_side(routers, idle_timeout=5)
     out.put((batches, dict(stages)))
 
 
@@ -94,6 +96,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=600)
     parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--routers", type=int, default=1, help="Routers side by side (competing consumers).")
     args = parser.parse_args()
     from broker.rabbitmq.setup import setup
     from sgx.demo import demo_network
@@ -110,7 +113,7 @@ def main() -> None:
         for message in be._messages(args.messages):
             outbox.add(message)
         received, routed = mp.Queue(), mp.Queue()
-        workers = [mp.Process(target=_router, args=(str(root), url, args.messages, routed))]
+        workers = [mp.Process(target=_router, args=(str(root), url, args.messages, routed, args.routers))]
         workers += [mp.Process(target=_receiver, args=(str(root), url, pid, args.messages, received))
                     for pid in ("la-371", "icb-QF7")]
         for w in workers:

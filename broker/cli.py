@@ -228,6 +228,20 @@ def broker() -> None:
     """Run the router, set up RabbitMQ, run a local RabbitMQ for development."""
 
 
+def _single_router(root: Path):
+    """An exclusive lock on the folder's router: the routers of one process share claims on message ids; a
+    second process would not, so it is refused."""
+    import fcntl
+
+    handle = open(root / "router.lock", "w")  # noqa: SIM115 - held open until the process ends
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise click.ClickException(f"a router is already running for {root}; use --workers to run more "
+                                   "routers in that process") from None
+    return handle
+
+
 def _state_file(root: Path) -> Path:
     from broker.state import STATE_FILE
 
@@ -257,17 +271,22 @@ TRANSPORT_OPTION = click.option("--transport", "url", default=None,
 @DIR_OPTION
 @TRANSPORT_OPTION
 @click.option("--once", is_flag=True, help="Route what is waiting, then stop.")
-def route(root: Path, url: str | None, once: bool) -> None:
+@click.option("--workers", type=click.IntRange(1, 8), default=1, show_default=True,
+              help="Routers side by side in this process, as competing consumers of the ingress queue.")
+def route(root: Path, url: str | None, once: bool, workers: int) -> None:
     """Run the router: verify, validate, deduplicate, authorise, resolve, deliver, audit, acknowledge."""
-    from broker.router import Router
+    from broker.router import Claims, Router, run_side_by_side
 
     directory_ = load_signed(root)
     key_file = key_files(root / "keys", "router")
     if not key_file:
         raise click.ClickException("no router key; run 'sgx directory keygen --participant router' and sign")
-    router = Router.in_folder(root, directory_, _transport(root, url), SigningKey.load(key_file[-1]))
-    count = router.run(idle_timeout=0 if once else None)
-    click.echo(f"routed {count} message(s); audit head {router.audit.head()}")
+    key = SigningKey.load(key_file[-1])
+    lock = _single_router(root)  # noqa: F841 - held for the life of the process
+    claims = Claims()
+    routers = [Router.in_folder(root, directory_, _transport(root, url), key, claims=claims) for _ in range(workers)]
+    count = run_side_by_side(routers, idle_timeout=0 if once else None)
+    click.echo(f"routed {count} message(s); audit head {routers[0].audit.head()}")
 
 
 @broker.command()

@@ -8,7 +8,8 @@ import hashlib
 import logging
 import os
 import sqlite3
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,16 +75,43 @@ class _Batch:
     audit: list[str] = field(default_factory=list)
 
 
+class Claims:
+    """The message ids that a process's routers are deciding right now. Routers that run side by side as
+    competing consumers hold their batch's ids here, so two never decide the same id at once: the second
+    waits for the first to record it, then finds it seen (a duplicate, or a replay to refuse). A batch takes
+    all its ids or waits for all, so two routers can never wait for each other."""
+
+    def __init__(self) -> None:
+        self._held: set[str] = set()
+        self._changed = threading.Condition()
+
+    @contextlib.contextmanager
+    def holding(self, message_ids: Iterable[str]) -> Iterator[None]:
+        wanted = set(message_ids)
+        with self._changed:
+            while wanted & self._held:
+                self._changed.wait()
+            self._held |= wanted
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._held -= wanted
+                self._changed.notify_all()
+
+
 class Router:
     def __init__(self, directory: Directory, transport: Transport, register: Register, audit, key: SigningKey,
                  state_path: Path | str | sqlite3.Connection, *, validator: Validator | None = None,
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC), window_seconds: int = 300):
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC), window_seconds: int = 300,
+                 claims: Claims | None = None):
         self.directory, self.transport, self.register, self.audit = directory, transport, register, audit
         self.key = key
         self.validator = validator or Validator(HOT_PATH)
         self.now = now
         self.window_seconds = window_seconds
         self.seen = _Seen(state_path)
+        self.claims = claims or Claims()
 
     @classmethod
     def in_folder(cls, root: Path, directory: Directory, transport: Transport, key: SigningKey, **kwargs) -> Router:
@@ -107,6 +135,10 @@ class Router:
     def process_batch(self, envelopes: list[Envelope]) -> list[Decision]:
         """Decide every message, then publish all deliveries and acknowledgements with one confirmed batch and
         record the register, the seen ids and the audit in one transaction each."""
+        with self.claims.holding(e.message_id for e in envelopes):
+            return self._process_batch(envelopes)
+
+    def _process_batch(self, envelopes: list[Envelope]) -> list[Decision]:
         batch = _Batch()
         decisions = [self._decide(envelope, batch) for envelope in envelopes]
         if batch.outgoing:
@@ -290,3 +322,21 @@ class Router:
             delivery.ack()
             count += 1
         return count
+
+
+def run_side_by_side(routers: list[Router], **run_options) -> int:
+    """Run routers as competing consumers of the ingress queue, one thread each (each with its own transport
+    connection and database connection, sharing one Claims); returns how many messages they routed. Their
+    waits for broker confirms and disk syncs overlap, which is what limits one router."""
+    counts = [0] * len(routers)
+
+    def work(i: int) -> None:
+        counts[i] = routers[i].run(**run_options)
+
+    threads = [threading.Thread(target=work, args=(i,), name=f"router-{i + 1}") for i in range(len(routers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(counts)
+

@@ -16,7 +16,8 @@ def connect(path_or_db: Path | str | sqlite3.Connection) -> sqlite3.Connection:
     """A connection in WAL mode with full syncs, or the connection given (so parts can share one)."""
     if isinstance(path_or_db, sqlite3.Connection):
         return path_or_db
-    db = sqlite3.connect(path_or_db, timeout=30, isolation_level=None)
+    # Each connection is used by one router at a time, but may be made on another thread than it runs on.
+    db = sqlite3.connect(path_or_db, timeout=30, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
     return db

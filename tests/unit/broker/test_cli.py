@@ -58,3 +58,16 @@ def test_tampered_or_expired_directory_is_refused(tmp_path):
     signed["signature"] = signed["signature"][::-1]
     (root / "directory.json").write_bytes(orjson.dumps(signed))
     assert "does not verify" in run("directory", "verify", "--dir", root, ok=False)
+
+
+def test_a_second_router_process_on_the_same_folder_is_refused(tmp_path):
+    import fcntl
+
+    root = tmp_path / "exchange"
+    run("directory", "init", "--dir", root)
+    run("directory", "keygen", "--dir", root, "--participant", "router")
+    run("directory", "sign", "--dir", root)
+    with open(root / "router.lock", "w") as held:  # as a running router holds it
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert "already running" in run("broker", "route", "--dir", root, "--once", ok=False)
+    assert "routed 0" in run("broker", "route", "--dir", root, "--once")

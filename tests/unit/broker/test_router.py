@@ -221,3 +221,23 @@ def test_a_batch_is_recorded_in_one_commit_of_the_state_database(net):
     assert [d.decision for d in decisions] == ["accepted"] * 3
     assert sum(s.strip().upper() == "COMMIT" for s in statements) == 1
     assert len(router.audit.records()) == 3 and len(router.register.children_at(LODGE, TODAY)["la-886"]) == 3
+
+
+def test_routers_side_by_side_route_each_message_once_and_keep_one_audit_chain(tmp_path):
+    from broker.router import Claims, Router, run_side_by_side
+
+    network = demo_network(tmp_path)
+    publisher = network.transport()
+    messages = [scenario.placement("la-886", n, LODGE, TODAY) for n in range(1, 41)]
+    envelopes = [scenario.signed_envelope(network, "la-886", m) for m in messages]
+    for envelope in envelopes + envelopes:  # every message twice: at-least-once delivery
+        publisher.publish(INGRESS, envelope)
+    claims = Claims()
+    routers = [Router.in_folder(network.root, network.directory, network.transport(), network.keys["router"],
+                                claims=claims) for _ in range(2)]
+    assert run_side_by_side(routers, idle_timeout=0.5, batch_size=7) == 80
+    decisions = [r["decision"] for r in routers[0].audit.records()]
+    assert decisions.count("accepted") == 40 and decisions.count("duplicate") == 40
+    assert routers[0].audit.verify() == []
+    assert len(_inbox(publisher, "la-371")) == 40 and len(_inbox(publisher, "icb-QF7")) == 40
+    assert len(routers[1].register.children_at(LODGE, TODAY)["la-886"]) == 40
