@@ -151,7 +151,7 @@ def import_settings(root: Path, regulators: tuple[str, ...], files: tuple[Path, 
     from adapters.ofsted_providers import ProviderListReader
 
     directory_ = _draft(root)
-    icbs = d.la_to_icb()
+    icbs, split = d.la_to_icb(), d.las_in_several_icbs()
     reader = ProviderListReader()
     added = updated = 0
     problems = []
@@ -162,8 +162,13 @@ def import_settings(root: Path, regulators: tuple[str, ...], files: tuple[Path, 
                 continue
             v = item.values
             host_la = v["HOST_LA"]
-            ods = icbs.get(directory_.participant(host_la).codes.get("dfe_la", "")) if \
-                host_la in directory_.participants else None
+            la_code = directory_.participant(host_la).codes.get("dfe_la", "") if host_la in directory_.participants \
+                else ""
+            ods = icbs.get(la_code)
+            if la_code in split:
+                problems.append(f"{file.name}, row {item.row}: check-host-icb: {host_la} spans more than one ICB; "
+                                f"icb-{ods} was set from the LA table: confirm it for the setting's address with "
+                                f"'sgx directory add-setting --urn {v['URN']} ... --host-icb ICB'")
             existing = directory_.setting(v["URN"])
             setting = d.Setting(v["URN"], v["NAME"], v["TYPE"], host_la, f"icb-{ods}" if ods else None,
                                 list(regulators), existing.provider if existing else None,

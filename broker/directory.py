@@ -225,6 +225,16 @@ def la_to_icb() -> dict[str, str]:
     return mapping
 
 
+def las_in_several_icbs() -> frozenset[str]:
+    """DfE LA codes whose area the public table splits between two or more ICBs: for a setting there, the
+    ICB follows from where the setting is, not from its LA, so the table's first ICB is only a guess."""
+    icbs: dict[str, set[str]] = {}
+    for row in _rows("la_to_icb_partial.csv"):
+        if row["icb_ods_code"]:
+            icbs.setdefault(row["dfe_la_code"], set()).add(row["icb_ods_code"])
+    return frozenset(code for code, found in icbs.items() if len(found) > 1)
+
+
 def reference_directory() -> Directory:
     """Every live English LA (children's services and LADO), every ICB, Ofsted and CQC, with no keys yet."""
     from standard import terminology

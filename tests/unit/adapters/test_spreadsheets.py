@@ -47,9 +47,11 @@ def test_import_settings_fills_the_signed_directory(tmp_path, exchange):
     book = workbook(tmp_path / "providers.xlsx", {"Providers": [
         PROVIDER_HEADINGS,
         ["Sheffield", "SC900020", "Children's Home", "Hill House", "Registered", None, "S1 1AA", "K2"],
-        ["Atlantis", "SC900021", "Children's Home", "Lost House", "Registered", None, "", "K2"]]})
+        ["Atlantis", "SC900021", "Children's Home", "Lost House", "Registered", None, "", "K2"],
+        ["Essex", "SC900022", "Children's Home", "Marsh House", "Registered", None, "", "K2"]]})
     result = sgx("directory", "import-settings", "--dir", exchange, book, code=1)
-    assert "1 added" in result.output and "unknown-la" in result.output
+    assert "2 added" in result.output and "unknown-la" in result.output
+    assert "check-host-icb" in result.output and "SC900022" in result.output  # Essex spans several ICBs
     sgx("directory", "sign", "--dir", exchange)
     directory = load_signed(exchange)
     setting = directory.setting("SC900020")
