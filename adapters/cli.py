@@ -118,10 +118,12 @@ class Run:
                 else:
                     self.built[event_of(item)] += 1
         if outbox is not None:
-            # With the exchange unreachable the outbox keeps them; the next run or `sgx node send` delivers them.
-            with contextlib.suppress(RecoverableBrokerError):
+            with contextlib.suppress(RecoverableBrokerError):  # reported below with the count
                 self.sent += outbox.drain(_transport(self.root, self.url), batch=BATCH)
             self.waiting = outbox.pending()
+            if self.waiting:
+                click.echo(f"{self.waiting} message(s) could not be sent now (the exchange is unreachable); they "
+                           "wait in the outbox and go with the next run", err=True)
 
     def _outbox(self):
         if self.dry_run:
