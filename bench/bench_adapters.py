@@ -7,7 +7,7 @@ written to a temporary folder, never committed.
 
 Two directories bound the range: `worst` puts every placement's setting in the directory in another authority's
 area, so every placement is notified (started, and ended when it has ended); `typical` puts 15% of the settings
-there, about the share of a county's children placed in residential settings out of area.
+there (an assumed share of placements in residential settings out of area; `--dry-run` shows an LA its own).
 
 Run: python bench/bench_adapters.py [--episodes 100000] [--scenario worst|typical|both] [--write]
 """
