@@ -44,6 +44,7 @@ class Finding:
 # code -> (layer, title)
 FINDING_CODES: dict[str, tuple[str, str]] = {
     "json-invalid": ("parse", "Not a JSON object"),
+    "json-duplicate-key": ("parse", "A key given twice in one JSON object"),
     "message-too-large": ("parse", "Message larger than the exchange accepts"),
     "event-unknown": ("parse", "No MessageHeader with a known event"),
     "profile-cardinality": ("schema", "Element missing, repeated too often or not allowed"),

@@ -93,3 +93,20 @@ def test_nhs_number_check_digit():
     assert not nhs_number_is_valid("9434765918")
     assert not nhs_number_is_valid("943476591")
     assert not nhs_number_is_valid("94347659AB")
+
+
+def test_a_key_given_twice_is_refused_however_it_is_written(examples):
+    body = orjson.dumps(next(m for name, m in examples.items() if name.startswith("placement-started")))
+    hot = v.Validator(v.HOT_PATH)
+    assert hot.is_valid(body)
+    twice = body.replace(b'"resourceType":"Bundle"', b'"resourceType":"Bundle","resourceType" :"Bundle"', 1)
+    assert [f.code for f in hot.iter_findings(twice)] == ["json-duplicate-key"]
+    # Colons written as \u003a inside strings must not hide a repeated key, nor make a good message fail.
+    hidden = twice.replace(b'"Example', b'"\\u003a: Example', 1)
+    assert hidden != twice and "json-duplicate-key" in [f.code for f in hot.iter_findings(hidden)]
+    escaped_only = body.replace(b'"Example', b'"\\u003A Example', 1)
+    assert escaped_only != body and "json-duplicate-key" not in [f.code for f in hot.iter_findings(escaped_only)]
+    pretty = orjson.dumps(orjson.loads(body), option=orjson.OPT_INDENT_2)
+    assert hot.is_valid(pretty)
+    pretty_twice = pretty.replace(b'"type": "message"', b'"type" :\n "message",\n  "type": "message"', 1)
+    assert pretty_twice != pretty and [f.code for f in hot.iter_findings(pretty_twice)] == ["json-duplicate-key"]
