@@ -87,16 +87,18 @@ def _text(value: object) -> str | date | None:
     return None if not text or text.strip("-. ") == "" or text.lower() in {"n/a", "nan", "null"} else text
 
 
+def sheet_header(sheet) -> list[str]:
+    """The headings of a sheet's first row ("" where a cell holds no text)."""
+    for cells in sheet.iter_rows(max_row=1):
+        return [text if isinstance(text := _text(c.value), str) else "" for c in cells]
+    return []
+
+
 def sheet_rows(sheet, file: str) -> Iterator[tuple[int, dict[str, Cell]] | Problem]:
-    """Each data row of a sheet as header -> Cell, after the first row (the header); problems for formula
-    cells and spreadsheet error values, which are dropped from the row."""
-    rows = sheet.iter_rows()
-    try:
-        header_cells = next(rows)
-    except StopIteration:
-        return
-    header = [(_text(c.value) or "") if not isinstance(_text(c.value), date) else "" for c in header_cells]
-    for number, cells in enumerate(rows, start=2):
+    """Each data row of a sheet as heading -> Cell, after the first row (the headings); problems for formula
+    cells and spreadsheet error values, which are kept as flagged cells with no value."""
+    header = sheet_header(sheet)
+    for number, cells in enumerate(sheet.iter_rows(min_row=2), start=2):
         out: dict[str, Cell] = {}
         for index, cell in enumerate(cells):
             if index >= len(header) or not header[index]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from adapters.base import Problem, Reader, Record
 from adapters.placements import ChildDetails, Placement
 from adapters.ssda903_csv.reader import parse_date
-from adapters.xlsx import opened, sheet_rows, where
+from adapters.xlsx import opened, sheet_header, sheet_rows, where
 from standard import terminology as term
 
 # Our field <- a pattern its header matches (lower case), most specific first.
@@ -76,21 +76,19 @@ class AnnexAReader(Reader):
             yield from self._rows(sheet, where(path.name, sheet.title))
 
     def _rows(self, sheet, file: str) -> Iterator[Record | Problem]:
-        columns: dict[str, str] | None = None
+        headings = [h for h in sheet_header(sheet) if h]
+        columns = {field: next((h for h in headings if re.search(pattern, h.lower())), "")
+                   for field, pattern in LIST_8.items()}
+        missing = [f for f in REQUIRED if not columns[f]]
+        if missing:
+            yield Problem("missing-column", file, 1, None, "List 8 has no column for " + ", ".join(missing) +
+                          "; keep Ofsted's column headings")
+            return
         for item in sheet_rows(sheet, file):
             if isinstance(item, Problem):
                 yield item
                 continue
             number, cells = item
-            if columns is None:
-                columns = {}
-                for field, pattern in LIST_8.items():
-                    columns[field] = next((h for h in cells if re.search(pattern, h.lower())), "")
-                missing = [f for f in REQUIRED if not columns[f]]
-                if missing:
-                    yield Problem("missing-column", file, 1, None, "List 8 has no column for " + ", ".join(missing) +
-                                  "; keep Ofsted's column headings")
-                    return
             values: dict[str, object] = {}
             problems: list[Problem] = []
             # A formula or error in a column we use was reported by the sheet reader; the row cannot be used.

@@ -10,7 +10,7 @@ from pathlib import Path
 from adapters.base import Problem, Reader, Record
 from adapters.mapped.mapping import CODED, DATE_FIELDS, SEX, Mapping
 from adapters.text import TextSource
-from adapters.xlsx import opened, sheet_rows, where
+from adapters.xlsx import opened, sheet_header, sheet_rows, where
 from standard import terminology as term
 
 MAX_FIELD = 100_000  # logs carry free-text summaries
@@ -67,17 +67,15 @@ class MappedReader(Reader):
                 return
             sheet = sheet or workbook.worksheets[0]
             file = where(path.name, sheet.title)
-            checked = False
+            headings = sheet_header(sheet)
+            if not self._headings_present(headings):
+                yield from self._missing_headings(headings, file)
+                return
             for item in sheet_rows(sheet, file):
                 if isinstance(item, Problem):
                     yield item
                     continue
                 number, cells = item
-                if not checked:
-                    checked = True
-                    if not self._headings_present(list(cells)):
-                        yield from self._missing_headings(list(cells), file)
-                        return
                 if any(cell.flagged for h, cell in cells.items() if h in self.mapping.columns.values()):
                     continue  # a formula or error in a mapped column: reported by the sheet reader
                 yield from self._record({h: cell.value for h, cell in cells.items()}, file, number)

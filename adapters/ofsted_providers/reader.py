@@ -15,7 +15,7 @@ from pathlib import Path
 
 from adapters.authorities import Authorities, normalise_postcode
 from adapters.base import Problem, Reader, Record
-from adapters.xlsx import opened, sheet_rows, where
+from adapters.xlsx import opened, sheet_header, sheet_rows, where
 
 URN = re.compile(r"SC\d{6}|\d{7}")
 # Our field <- the headers Ofsted has used for it, most specific first.
@@ -64,18 +64,16 @@ class ProviderListReader(Reader):
                     yield from self._sheet(sheet, where(path.name, sheet.title))
 
     def _sheet(self, sheet, file: str) -> Iterator[Record | Problem]:
-        columns: dict[str, str] | None = None
+        columns = self._columns(h for h in sheet_header(sheet) if h)
+        if "URN" not in columns or "LA" not in columns:
+            yield Problem("unknown-sheet", file, 1, None, "the sheet has no URN or local authority column; it is "
+                          "not a provider list and was skipped")
+            return
         for item in sheet_rows(sheet, file):
             if isinstance(item, Problem):
                 yield item
                 continue
             number, cells = item
-            if columns is None:
-                columns = self._columns(cells.keys())
-                if "URN" not in columns or "LA" not in columns:
-                    yield Problem("unknown-sheet", file, 1, None, "the sheet has no URN or local authority column; "
-                                  "it is not a provider list and was skipped")
-                    return
             if any(cells[theirs].flagged for theirs in columns.values() if theirs in cells):
                 continue  # a formula or error in a column we use: reported by the sheet reader
             values = {ours: cells[theirs].value if theirs in cells else None for ours, theirs in columns.items()}
