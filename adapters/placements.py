@@ -48,6 +48,7 @@ class Placement:
     authority: str | None = None  # PL_LA or "LA of Placement" as the export gives it
     confidential: bool = False
     file: str = "episodes"
+    columns: tuple[str, str] = ("PL_LA", "URN")  # what the export calls the authority and URN, for problems
 
 
 @dataclass(frozen=True)
@@ -176,12 +177,12 @@ class Locator:
         host = named.participant if named else None
         if setting is not None:
             if host and host != setting.host_la:
-                return setting, Problem("host-la-mismatch", p.file, p.row, "PL_LA",
+                return setting, Problem("host-la-mismatch", p.file, p.row, p.columns[0],
                                         "the authority given for the placement is not the one the directory holds "
                                         "for its setting; the directory's was used: check the record")
             return setting, None
         if host and host != sender and p.urn and p.urn != NO_URN:
-            return None, Problem("setting-not-in-directory", p.file, p.row, "URN",
+            return None, Problem("setting-not-in-directory", p.file, p.row, p.columns[1],
                                  f"the placement is in the area of {host}, but its setting is not in the "
                                  "directory, so the exchange cannot route it; ask the operator to import the Ofsted "
                                  "provider list ('sgx directory import-settings'); it will be sent on a later run")

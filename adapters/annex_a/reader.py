@@ -105,7 +105,7 @@ class AnnexAReader(Reader):
                                             "for placement notifications; record it"))
             yield from problems
             if not problems and not flagged:
-                yield Record("list_8", number, values)
+                yield Record("list_8", number, values, file)
 
     def _clean(self, field: str, raw: object, file: str, number: int, header: str) -> tuple[object, Problem | None]:
         if raw is None:
@@ -136,9 +136,10 @@ def placements_from(records: list[Record]) -> tuple[dict[str, ChildDetails], lis
     found: list[Placement] = []
     for r in records:
         v = r.values
-        children[v["CHILD"]] = ChildDetails(v["DOB"], v.get("SEX"), r.row, file="List 8")
+        children[v["CHILD"]] = ChildDetails(v["DOB"], v.get("SEX"), r.row, file=r.file)
         p = Placement(v["CHILD"], v["DECOM"], v["PLACE"], v.get("URN"), v.get("LS") or "", v.get("PLACE_PROVIDER"),
-                      row=r.row, postcode=v.get("PL_POST"), authority=v.get("PL_LA"), file="List 8")
+                      row=r.row, postcode=v.get("PL_POST"), authority=v.get("PL_LA"), file=r.file,
+                      columns=("LA of Placement", "URN of Placement"))
         if v.get("DEC"):
             p.end = v["DEC"]
             p.end_reason = ("ssda903-reason-episode-ceased", v["REC"]) if v.get("REC") else None
