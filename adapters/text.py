@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from adapters.base import Problem
@@ -47,7 +47,7 @@ class TextSource:
         return out
 
     def lines(self) -> Iterator[str]:
-        head = self._raw.peek(4)[:4] if hasattr(self._raw, "peek") else b""
+        head = self._raw.peek(4)[:4]
         if head.startswith((b"\xff\xfe", b"\xfe\xff")):
             self._problems.append(Problem("encoding-utf16", self.name, None, None,
                                           "the file is UTF-16; it was read, but save exports as UTF-8"))
@@ -55,14 +55,9 @@ class TextSource:
             return
         if head.startswith(b"\xef\xbb\xbf"):
             self._raw.read(3)
-        while True:
-            raw = self._raw.readline(MAX_LINE + 1)
-            if not raw:
-                return
+        for raw in _bounded(self._raw.readline, b"\n"):
             self.line += 1
-            if len(raw) > MAX_LINE and not raw.endswith(b"\n"):
-                while raw and not raw.endswith(b"\n"):
-                    raw = self._raw.readline(MAX_LINE)
+            if raw is None:
                 yield OVERLONG + "\n"
                 continue
             try:
@@ -78,17 +73,9 @@ class TextSource:
 
     def _utf16_lines(self) -> Iterator[str]:
         text = io.TextIOWrapper(self._raw, encoding="utf-16", newline="")
-        while True:
-            line = text.readline(MAX_LINE + 1)
-            if not line:
-                return
+        for line in _bounded(text.readline, "\n"):
             self.line += 1
-            if len(line) > MAX_LINE and not line.endswith("\n"):
-                while line and not line.endswith("\n"):
-                    line = text.readline(MAX_LINE)
-                yield OVERLONG + "\n"
-                continue
-            yield line
+            yield OVERLONG + "\n" if line is None else line
 
     def csv_rows(self, lines: Iterator[str], *, delimiter: str = ",",
                  max_field: int = 10_000) -> Iterator[tuple[int, list[str]] | Problem]:
@@ -115,4 +102,19 @@ class TextSource:
                               "characters, which no export row is; it was skipped: check the export")
             elif any(cell.strip() for cell in row):
                 yield number, row
+
+
+def _bounded(readline: Callable, newline):
+    """The lines `readline` gives, each at most MAX_LINE long; None in place of a longer one, which is read
+    past in pieces so it never sits in memory whole."""
+    while True:
+        line = readline(MAX_LINE + 1)
+        if not line:
+            return
+        if len(line) > MAX_LINE and not line.endswith(newline):
+            while line and not line.endswith(newline):
+                line = readline(MAX_LINE)
+            yield None
+            continue
+        yield line
 

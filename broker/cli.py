@@ -126,12 +126,13 @@ def add_setting(root: Path, urn: str, name: str, kind: str, host_la: str, host_i
     """Add a setting with its host LA, host ICB, regulators and provider."""
     import re
 
-    if not re.fullmatch(r"SC\d{6}|\d{7}", urn):
+    from standard.catalogue import OFSTED_URN_FORM
+
+    if not re.fullmatch(OFSTED_URN_FORM, urn):
         raise click.BadParameter("an Ofsted URN is SC followed by 6 digits, or 7 digits", param_hint="--urn")
     directory_ = _draft(root)
     if host_icb is None:
-        ods = d.la_to_icb().get(directory_.participant(host_la).codes.get("dfe_la", ""))
-        host_icb = f"icb-{ods}" if ods else None
+        host_icb = directory_.default_icb(host_la)
     directory_.add_setting(d.Setting(urn, name, kind, host_la, host_icb, list(regulators), provider))
     _save_draft(root, directory_)
     click.echo(f"added setting {urn} (host {host_la}, {host_icb or 'no ICB found: add --host-icb'})")
@@ -151,7 +152,6 @@ def import_settings(root: Path, regulators: tuple[str, ...], files: tuple[Path, 
     from adapters.ofsted_providers import ProviderListReader
 
     directory_ = _draft(root)
-    icbs, split = d.la_to_icb(), d.las_in_several_icbs()
     reader = ProviderListReader()
     added = updated = 0
     problems = []
@@ -161,16 +161,14 @@ def import_settings(root: Path, regulators: tuple[str, ...], files: tuple[Path, 
                 problems.append(item)
                 continue
             v = item.values
-            host_la = v["HOST_LA"]
-            la_code = directory_.participant(host_la).codes.get("dfe_la", "") if host_la in directory_.participants \
-                else ""
-            ods = icbs.get(la_code)
-            if la_code in split:
+            host_la, host_icb = v["HOST_LA"], directory_.default_icb(v["HOST_LA"])
+            la = directory_.participants.get(host_la)
+            if la and la.codes.get("dfe_la") in d.las_in_several_icbs():
                 problems.append(f"{file.name}, row {item.row}: check-host-icb: {host_la} spans more than one ICB; "
-                                f"icb-{ods} was set from the LA table: confirm it for the setting's address with "
+                                f"{host_icb} was set from the LA table: confirm it for the setting's address with "
                                 f"'sgx directory add-setting --urn {v['URN']} ... --host-icb ICB'")
             existing = directory_.setting(v["URN"])
-            setting = d.Setting(v["URN"], v["NAME"], v["TYPE"], host_la, f"icb-{ods}" if ods else None,
+            setting = d.Setting(v["URN"], v["NAME"], v["TYPE"], host_la, host_icb,
                                 list(regulators), existing.provider if existing else None,
                                 existing.police if existing else None, v["POSTCODE"])
             try:

@@ -8,6 +8,7 @@ past its expiry, or not signed by the operator, is refused and the exchange fail
 from __future__ import annotations
 
 import csv
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -98,9 +99,11 @@ class Directory:
                     self._by_postcode.setdefault(setting.postcode, []).append(setting)
         return self._by_postcode.get(postcode, [])
 
-    def la_by_code(self, dfe_code: str) -> str | None:
-        pid = f"la-{dfe_code}"
-        return pid if pid in self.participants else None
+    def default_icb(self, la_id: str) -> str | None:
+        """The ICB of an LA's area (participant id) from the public LA -> ICB table, or None if it has none."""
+        la = self.participants.get(la_id)
+        ods = la_to_icb().get(la.codes.get("dfe_la", "")) if la else None
+        return f"icb-{ods}" if ods else None
 
     def lado_of(self, la_id: str) -> str | None:
         code = self.participants[la_id].codes.get("dfe_la") if la_id in self.participants else None
@@ -214,6 +217,7 @@ def _rows(name: str) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
+@functools.cache
 def la_to_icb() -> dict[str, str]:
     """DfE LA code -> ICB ODS code (the partial public table with the corrections applied)."""
     mapping: dict[str, str] = {}
@@ -225,6 +229,7 @@ def la_to_icb() -> dict[str, str]:
     return mapping
 
 
+@functools.cache
 def las_in_several_icbs() -> frozenset[str]:
     """DfE LA codes whose area the public table splits between two or more ICBs: for a setting there, the
     ICB follows from where the setting is, not from its LA, so the table's first ICB is only a guess."""

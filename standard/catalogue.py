@@ -17,6 +17,7 @@ FHIR_VERSION = "4.0.1"
 NHS_NUMBER = "https://fhir.nhs.uk/Id/nhs-number"
 ODS_CODE = "https://fhir.nhs.uk/Id/ods-organization-code"
 OFSTED_URN = f"{CANONICAL}/Id/ofsted-urn"
+OFSTED_URN_FORM = r"SC\d{6}|\d{7}"  # a children's social care URN (SC and 6 digits) or an older 7-digit one
 DFE_LA_CODE = f"{CANONICAL}/Id/dfe-la-code"
 ONS_GSS_CODE = f"{CANONICAL}/Id/ons-gss-code"
 CQC_LOCATION_ID = f"{CANONICAL}/Id/cqc-location-id"

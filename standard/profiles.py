@@ -202,7 +202,7 @@ _PROFILES: list[Profile] = [
         (
             El("identifier", min=1),
             El("identifier:ofstedUrn", min=1, max="1", fixed={"system": cat.OFSTED_URN}, short="Ofsted URN"),
-            El("identifier:ofstedUrn.value", min=1, regex=r"^(SC\d{6}|\d{7})$", finding="ofsted-urn-invalid"),
+            El("identifier:ofstedUrn.value", min=1, regex=f"^({cat.OFSTED_URN_FORM})$", finding="ofsted-urn-invalid"),
             El("identifier:cqcLocation", max="1", fixed={"system": cat.CQC_LOCATION_ID},
                short="CQC location id, for dual-registered settings"),
             El("name", min=1),

@@ -16,8 +16,9 @@ from pathlib import Path
 from adapters.authorities import Authorities, normalise_postcode
 from adapters.base import Problem, Reader, Record
 from adapters.xlsx import opened, sheet_header, sheet_rows, where
+from standard.catalogue import OFSTED_URN_FORM
 
-URN = re.compile(r"SC\d{6}|\d{7}")
+URN = re.compile(OFSTED_URN_FORM)
 # Our field <- the headers Ofsted has used for it, most specific first.
 COLUMNS: dict[str, tuple[str, ...]] = {
     "URN": ("urn",),
