@@ -7,19 +7,14 @@ the exchange about. A signal about a child placed in the authority's own area, o
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-import orjson
-
 from adapters.base import Problem, message_id_for
-from adapters.placements import ChangeStore, ChildDetails, Plan, Planned
+from adapters.placements import ChangeStore, ChildDetails, Plan, Planned, child_resource, facts_digest
 from broker.directory import Directory
 from standard import compose as c
-
-_GENDER = {"M": "male", "F": "female", "U": "unknown"}
 
 
 @dataclass(frozen=True)
@@ -48,13 +43,12 @@ def plan_concerns(la_code: str, signals: Iterable[Signal], children: dict[str, C
                                          "is needed to notify; include the file that holds it and record it"))
             continue
         key = f"concern|{s.concern_type}|{s.child}|{s.on}"
-        digest = hashlib.sha256(orjson.dumps([str(s.on), urn, s.detail])).hexdigest()
+        digest = facts_digest(s.on, urn, s.detail)
         if store.digest_of(key) == digest:
             plan.unchanged += 1
             continue
         b = c.MessageBuilder("concern-notification", sender, message_id=message_id_for(sender, key, digest))
-        child_ref = b.add(c.child(s.child, la_code, child.birth_date.isoformat(),
-                                  _GENDER.get(child.sex or "U", "unknown")))
+        child_ref = b.add(child_resource(s.child, la_code, child.birth_date, child.sex))
         setting_ref = b.add(c.setting(setting.urn, setting.name))
         b.add(c.concern(s.concern_type, setting_ref, sender, c.timestamp(), child_ref=child_ref), focus=True)
         plan.messages.append(Planned(key, digest, b.build(), file=s.file, row=s.row))

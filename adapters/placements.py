@@ -85,6 +85,11 @@ def placements(episodes: Iterable[Record], *, file: str = "episodes") -> list[Pl
     return out
 
 
+def child_resource(local_id: str, la_code: str, birth_date: date, sex: str | None) -> dict:
+    """The child as the standard's Patient, from the M/F/U sex that exports give."""
+    return c.child(local_id, la_code, birth_date.isoformat(), _GENDER.get(sex or "U", "unknown"))
+
+
 def children_of(headers: Iterable[Record]) -> dict[str, ChildDetails]:
     return {r.values["CHILD"]: ChildDetails(r.values.get("DOB"), r.values.get("SEX"), r.row) for r in headers}
 
@@ -154,7 +159,8 @@ class ChangeStore:
         return row[0] if row else None
 
 
-def _digest(*parts: object) -> str:
+def facts_digest(*parts: object) -> str:
+    """What the change store compares to tell whether a fact changed since it was sent."""
     return hashlib.sha256(orjson.dumps([str(p) for p in parts])).hexdigest()
 
 
@@ -215,7 +221,7 @@ def plan_messages(la_code: str, children: dict[str, ChildDetails], found: Iterab
         facts = (p.child, p.start, p.place, p.urn, p.legal_status, p.provider, p.confidential)
         start_key = f"start|{p.child}|{p.start}|{p.urn}"
         known = store.digest_of(start_key)
-        digest = _digest(*facts)
+        digest = facts_digest(*facts)
         if known != digest:
             event = "placement-started" if known is None else "placement-changed"
             message = _message(event, sender, la_code, p, child, setting.name, ended=False,
@@ -225,7 +231,7 @@ def plan_messages(la_code: str, children: dict[str, ChildDetails], found: Iterab
             plan.unchanged += 1
         if p.end is not None:
             end_key = f"end|{p.child}|{p.start}|{p.urn}"
-            end_digest = _digest(*facts, p.end, p.end_reason)
+            end_digest = facts_digest(*facts, p.end, p.end_reason)
             if store.digest_of(end_key) != end_digest:
                 if p.end_reason is None:
                     plan.problems.append(Problem("missing-value", p.file, p.row, "REASON_PLACE_CHANGE",
@@ -244,8 +250,7 @@ def _message(event: str, sender: str, la_code: str, p: Placement, child: ChildDe
              ended: bool, message_id: str) -> dict:
     labels = ["confidential-placement"] if p.confidential else []
     b = c.MessageBuilder(event, sender, security=labels, message_id=message_id)
-    child_ref = b.add(c.child(p.child, la_code, child.birth_date.isoformat(),
-                              _GENDER.get(child.sex or "U", "unknown")))
+    child_ref = b.add(child_resource(p.child, la_code, child.birth_date, child.sex))
     episode = b.add(c.looked_after_episode(child_ref, sender, p.legal_status, p.start.isoformat()))
     setting = b.add(c.setting(p.urn, setting_name))
     b.add(c.placement(child_ref, episode, setting, p.place, p.start.isoformat(), provider_type=p.provider,

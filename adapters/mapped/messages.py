@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-
-import orjson
-
 from adapters.base import Problem, Record, message_id_for
 from adapters.mapped.mapping import Mapping
-from adapters.placements import ChangeStore, Plan, Planned
+from adapters.placements import ChangeStore, Plan, Planned, child_resource, facts_digest
 from broker.directory import Directory
 from standard import compose as c
-
-_GENDER = {"M": "male", "F": "female", "U": "unknown"}
 
 
 def plan_mapped(mapping: Mapping, sender: str, rows: list[Record], directory: Directory,
@@ -28,8 +22,7 @@ def plan_mapped(mapping: Mapping, sender: str, rows: list[Record], directory: Di
                 "check the URN, or ask the operator to import the Ofsted provider list; it will be sent on a "
                 "later run"))
             continue
-        fields = sorted((k, str(x)) for k, x in v.items())
-        digest = hashlib.sha256(orjson.dumps(fields)).hexdigest()
+        digest = facts_digest(*sorted(f"{k}={x}" for k, x in v.items()))
         key = f"mapped|{mapping.event}|{v.get('reference') or digest}"
         if store.digest_of(key) == digest:
             plan.unchanged += 1
@@ -68,5 +61,4 @@ def _child(b: c.MessageBuilder, v: dict, sender_la: str | None, mapping: Mapping
         return None, Problem("missing-value", r.file, r.row, mapping.columns.get("child_birth_date", "child"),
                              "a child named in the log needs a date of birth and the placing LA's code (map "
                              "child_birth_date and child_la, or send as the placing LA)")
-    return b.add(c.child(v["child_id"], la, v["child_birth_date"].isoformat(),
-                         _GENDER.get(v.get("child_sex") or "U", "unknown"))), None
+    return b.add(child_resource(v["child_id"], la, v["child_birth_date"], v.get("child_sex"))), None
