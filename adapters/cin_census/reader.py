@@ -17,6 +17,7 @@ from adapters.concerns import Signal
 from adapters.placements import ChildDetails
 from adapters.xmlsafe import elements, local
 
+_SIGNALS = {"S47ActualStartDate": "s47", "CPPstartDate": "cpp"}  # element -> record table
 _SEX = {"1": "M", "2": "F", "0": "U", "9": "U", "M": "M", "F": "F", "U": "U"}
 
 
@@ -56,45 +57,46 @@ class CinCensusReader(Reader):
 
     def _child(self, element, name: str) -> Iterator[Record | Problem]:
         line = element.sourceline or 0
-        child = self._text(element, "LAchildID")
+        first: dict[str, str | None] = {}  # each tag's first text, from one walk of the child's elements
+        stray, signals = [], []
+        for node in element.iter():
+            tag = local(node.tag)
+            first.setdefault(tag, (node.text or "").strip() or None)
+            if node is not element and (node.tail or "").strip():
+                stray.append(Problem("stray-text", name, node.sourceline, tag, "text sits outside any element "
+                                     "after this one; remove it from the export"))
+            if tag in _SIGNALS:
+                signals.append(node)
+        child = first.get("LAchildID")
         if child is None:
             yield Problem("missing-value", name, line, "LAchildID", "every child needs its LA child id; the child "
                           "was skipped")
             return
-        for node in element.iter():
-            if node is not element and (node.tail or "").strip():
-                yield Problem("stray-text", name, node.sourceline, local(node.tag), "text sits outside any element "
-                              "after this one; remove it from the export")
+        yield from stray
         values: dict[str, object] = {"CHILD": child}
-        birth = self._text(element, "PersonBirthDate")
+        birth = first.get("PersonBirthDate")
         values["DOB"] = _date(birth)
         if birth and values["DOB"] is None:
             yield Problem("bad-date", name, line, "PersonBirthDate", "not a date in yyyy-mm-dd form; correct it "
                           "in the case management system")
-        sex = self._text(element, "Sex") or self._text(element, "GenderCurrent")
+        sex = first.get("Sex") or first.get("GenderCurrent")
         values["SEX"] = _SEX.get((sex or "").upper())
         if sex and values["SEX"] is None:
             yield Problem("bad-code", name, line, "Sex", "Sex must be M, F or U (GenderCurrent 1, 2, 0 or 9 before "
                           "2025); correct it in the case management system")
         yield Record("child", line, values, name)
-        for node in element.iter():
+        for node in signals:
             tag = local(node.tag)
-            if tag == "S47ActualStartDate":
-                kind, when = "s47", node
-            elif tag == "CPPstartDate":
-                kind, when = "cpp", node
-            else:
-                continue
-            started = _date(when.text)
+            started = _date(node.text)
             if started is None:
                 yield Problem("bad-date", name, node.sourceline, tag, "not a date in yyyy-mm-dd form; the record "
                               "was skipped: correct it in the case management system")
                 continue
             record = {"CHILD": child, "DATE": started}
-            if kind == "cpp":
+            if _SIGNALS[tag] == "cpp":
                 parent = node.getparent()
                 record["CATEGORY"] = self._text(parent, "InitialCategoryOfAbuse") if parent is not None else None
-            yield Record(kind, node.sourceline or 0, record, name)
+            yield Record(_SIGNALS[tag], node.sourceline or 0, record, name)
 
 
 def signals_of(la_code: str, records: dict[str, list[Record]]) -> tuple[list[Signal], dict[str, ChildDetails],
