@@ -198,7 +198,7 @@ def ssda903(run: Run, files: tuple[Path, ...]) -> None:
     records = run.read(files, lambda f: Ssda903XmlReader() if f.suffix.lower() == ".xml" else Ssda903CsvReader())
     if "episodes" not in records or "header" not in records:
         run.add(Problem("missing-table", ", ".join(f.name for f in files), None, None,
-                                    "placement notifications need both the Header and the Episodes tables"))
+                        "placement notifications need both the Header and the Episodes tables"))
     children = children_of(records.get("header", []))
     run.send(plan_messages(la_code, children, placements(records.get("episodes", [])), run.directory, run.store))
     # Missing episodes (not "away without authorisation") of children placed in another area: after the

@@ -17,6 +17,7 @@ from pathlib import Path
 import orjson
 
 from broker import routing, signing, state
+from broker.audit import AuditLog
 from broker.audit import entry as audit_entry
 from broker.directory import Directory
 from broker.keys import SigningKey
@@ -101,31 +102,31 @@ class Claims:
 
 
 class Router:
-    def __init__(self, directory: Directory, transport: Transport, register: Register, audit, key: SigningKey,
-                 state_path: Path | str | sqlite3.Connection, *, validator: Validator | None = None,
+    """Routes ingress messages. Its state (seen ids, the register, the audit chain) lives in one SQLite
+    database, so that what a batch records is one commit."""
+
+    def __init__(self, directory: Directory, transport: Transport, key: SigningKey,
+                 db: Path | str | sqlite3.Connection, register_secret: bytes, *, validator: Validator | None = None,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC), window_seconds: int = 300,
                  claims: Claims | None = None):
-        self.directory, self.transport, self.register, self.audit = directory, transport, register, audit
-        self.key = key
+        self.directory, self.transport, self.key = directory, transport, key
+        self.db = state.connect(db)
+        self.register, self.audit, self.seen = Register(self.db, register_secret), AuditLog(self.db), _Seen(self.db)
         self.validator = validator or Validator(HOT_PATH)
         self.now = now
         self.window_seconds = window_seconds
-        self.seen = _Seen(state_path)
         self.claims = claims or Claims()
 
     @classmethod
     def in_folder(cls, root: Path, directory: Directory, transport: Transport, key: SigningKey, **kwargs) -> Router:
-        """The router of an exchange folder: its state in one database (seen ids, register, audit), and the
-        register's pseudonym secret in keys/register.secret (made on first use, mode 0600)."""
-        from broker.audit import AuditLog
-
+        """The router of an exchange folder: its state in `router.db`, and the register's pseudonym secret in
+        keys/register.secret (made on first use, mode 0600)."""
         secret = root / "keys" / "register.secret"
         if not secret.exists():
             secret.parent.mkdir(parents=True, exist_ok=True)
             secret.write_bytes(os.urandom(32))
             secret.chmod(0o600)
-        db = state.connect(root / state.STATE_FILE)
-        return cls(directory, transport, Register(db, secret.read_bytes()), AuditLog(db), key, db, **kwargs)
+        return cls(directory, transport, key, root / state.STATE_FILE, secret.read_bytes(), **kwargs)
 
     # -- the pipeline ------------------------------------------------------------------------------
     def process(self, envelope: Envelope) -> Decision:
@@ -134,7 +135,7 @@ class Router:
 
     def process_batch(self, envelopes: list[Envelope]) -> list[Decision]:
         """Decide every message, then publish all deliveries and acknowledgements with one confirmed batch and
-        record the register, the seen ids and the audit in one transaction each."""
+        record the register, the seen ids and the audit in one transaction."""
         with self.claims.holding(e.message_id for e in envelopes):
             return self._process_batch(envelopes)
 
@@ -143,9 +144,7 @@ class Router:
         decisions = [self._decide(envelope, batch) for envelope in envelopes]
         if batch.outgoing:
             self.transport.publish_many(batch.outgoing)  # durable at every recipient before anything is recorded
-        # One commit when register, seen ids and audit share one connection to the state database (state.py).
-        shared = self.register.db is self.seen.db and getattr(self.audit, "db", None) is self.seen.db
-        with state.transaction(self.seen.db) if shared else contextlib.nullcontext():
+        with state.transaction(self.db):  # register, seen ids and audit: one commit
             if batch.placements:
                 self.register.record_many(batch.placements)
             if batch.seen:
@@ -171,12 +170,14 @@ class Router:
                                 notify=claimed in self.directory.participants, detail=type(exc).__name__)
 
         decision = Decision(signed.message_id, signed.sender, signed.event, "rejected")
-        findings = list(self.validator.iter_findings(body))
+        doc, findings = self.validator.parse(body)  # parsed once, for validation and for routing
+        if doc is not None:
+            findings = list(self.validator.iter_findings(doc))
         if findings:
             decision.reason = "payload-invalid"
             decision.findings = [f"{f.code} at {f.location}" for f in findings]
             return self._refuse(batch, decision, digest, notify=True)
-        facts = routing.facts_of(orjson.loads(body))
+        facts = routing.facts_of(doc)
         if (facts.message_id, facts.sender, facts.event) != (signed.message_id, signed.sender, signed.event):
             decision.reason = "unknown-sender"
             return self._refuse(batch, decision, digest, notify=True,
