@@ -14,7 +14,6 @@ placements in another authority's area are notified.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import orjson
 
 from adapters.authorities import Authorities, normalise_postcode
 from adapters.base import Problem, Record, message_id_for
+from broker import db as sqlite_db
 from broker.directory import Directory, Setting
 from standard import compose as c
 
@@ -119,8 +119,7 @@ class ChangeStore:
     that later signals about a child (a CIN census, a mapped log) can name the setting."""
 
     def __init__(self, path: Path | str):
-        self.db = sqlite3.connect(path, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db = sqlite_db.connect(path)
         self.db.execute("CREATE TABLE IF NOT EXISTS sent (key TEXT PRIMARY KEY, digest TEXT NOT NULL, "
                         "message_id TEXT NOT NULL)")
         self.db.execute("CREATE TABLE IF NOT EXISTS placement (child TEXT NOT NULL, start TEXT NOT NULL, "
@@ -134,8 +133,7 @@ class ChangeStore:
 
     def remember(self, planned: list[Planned]) -> None:
         """Record messages as sent (queued in the outbox), in one transaction."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with sqlite_db.transaction(self.db):
             self.db.executemany(
                 "INSERT INTO sent (key, digest, message_id) VALUES (?,?,?) ON CONFLICT (key) DO UPDATE SET "
                 "digest = excluded.digest, message_id = excluded.message_id",
@@ -145,10 +143,6 @@ class ChangeStore:
                 "end = excluded.end",
                 [(p.child, p.start.isoformat(), p.urn, p.end.isoformat() if p.end else None)
                  for p in (item.placement for item in planned) if p is not None and p.urn])
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
         if self._known is not None:
             self._known.update((p.key, p.digest) for p in planned)
 

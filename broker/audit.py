@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 
-from broker import state
+from broker import db as sqlite_db
 
 GENESIS = "0" * 64
 _SCHEMA = """
@@ -54,7 +54,7 @@ class Problem:
 
 class AuditLog:
     def __init__(self, path: Path | str | sqlite3.Connection):
-        self.db = state.connect(path)
+        self.db = sqlite_db.connect(path)
         self.db.executescript(_SCHEMA)
 
     def append(self, *, message_id: str, digest: str, sender: str, event: str, recipients: list[str],
@@ -65,7 +65,7 @@ class AuditLog:
 
     def append_many(self, records: list[str]) -> str:
         """Record several decisions (from `entry`) in one transaction; returns the new head hash."""
-        with state.transaction(self.db):
+        with sqlite_db.transaction(self.db):
             last = self.db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
             seq, prev = (last[0], last[1]) if last else (0, GENESIS)
             rows = []

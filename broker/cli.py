@@ -246,7 +246,7 @@ def _single_router(root: Path):
 
 
 def _state_file(root: Path) -> Path:
-    from broker.state import STATE_FILE
+    from broker.router import STATE_FILE
 
     path = root / STATE_FILE
     if not path.exists():

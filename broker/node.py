@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import orjson
 
+from broker import db as sqlite_db
 from broker import signing
 from broker.directory import Directory
 from broker.router import DELIVERY, DELIVERY_SIGNATURE, DELIVERY_TYP, SIGNATURE
@@ -51,9 +51,7 @@ class Node:
         self.now = now
         # A node may read its queue hours after routing; the router already enforced the short window.
         self.window_seconds = window_seconds
-        self.db = sqlite3.connect(inbox_path, timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
+        self.db = sqlite_db.connect(inbox_path)
         self.db.executescript(_SCHEMA)
 
     def verify(self, delivery: Delivery) -> tuple[signing.SignedHeader, dict]:
@@ -93,11 +91,10 @@ class Node:
                          delivery.envelope.body))
             good.append(delivery)
         if rows:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany(
-                "INSERT OR IGNORE INTO inbox (message_id, event, sender, received_at, verified, delivery, body) "
-                "VALUES (?,?,?,?,?,?,?)", rows)
-            self.db.execute("COMMIT")
+            with sqlite_db.transaction(self.db):
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO inbox (message_id, event, sender, received_at, verified, delivery, body) "
+                    "VALUES (?,?,?,?,?,?,?)", rows)
         self.transport.ack_many(good)  # only now: the messages are durably stored
         return len(good)
 

@@ -8,12 +8,12 @@ drops the duplicate by its id.
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 
+from broker import db as sqlite_db
 from broker import signing
 from broker.keys import SigningKey
 from broker.router import SENDER, SIGNATURE
@@ -26,23 +26,22 @@ class Outbox:
     def __init__(self, path: Path | str, participant_id: str, key: SigningKey, *, validator: Validator | None = None):
         self.participant_id, self.key = participant_id, key
         self.validator = validator or Validator()
-        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
+        self.db = sqlite_db.connect(path)
         self.db.execute("CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT "
                         "UNIQUE NOT NULL, event TEXT NOT NULL, body BLOB NOT NULL, sent_at TEXT)")
 
     def add(self, message: dict | bytes) -> str:
-        """Validate and queue a message; returns its id. Adding the same message id again is a no-op."""
-        body = message if isinstance(message, bytes) else orjson.dumps(message)
-        bundle = self.validator.validate(body)
-        message_id = bundle["identifier"]["value"]
-        event = bundle["entry"][0]["resource"]["eventCoding"]["code"]
-        self.db.execute("INSERT OR IGNORE INTO outbox (message_id, event, body) VALUES (?, ?, ?)",
-                        (message_id, event, body))
-        return message_id
+        """Validate and queue a message; returns its id. Adding the same message id again is a no-op.
 
-    def add_many(self, messages: list[dict | bytes]) -> tuple[list[str], list[tuple[int, Exception]]]:
+        Raises:
+            MessageInvalid: the message does not pass the validator; nothing was queued.
+        """
+        ids, refused = self.add_many([message])
+        if refused:
+            raise refused[0][1]
+        return ids[0]
+
+    def add_many(self, messages: list[dict | bytes]) -> tuple[list[str], list[tuple[int, MessageInvalid]]]:
         """Validate and queue many messages in one transaction (one disk sync for the lot). Returns the ids
         queued and, for each message refused, its index and the MessageInvalid error; the others still go."""
         rows, refused = [], []
@@ -54,13 +53,8 @@ class Outbox:
                 refused.append((i, exc))
                 continue
             rows.append((bundle["identifier"]["value"], bundle["entry"][0]["resource"]["eventCoding"]["code"], body))
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with sqlite_db.transaction(self.db):
             self.db.executemany("INSERT OR IGNORE INTO outbox (message_id, event, body) VALUES (?, ?, ?)", rows)
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
         return [r[0] for r in rows], refused
 
     def pending(self) -> int:
@@ -88,8 +82,7 @@ class Outbox:
             except RecoverableBrokerError:
                 return sent
             stamp = (now or datetime.now(UTC)).isoformat()
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany("UPDATE outbox SET sent_at = ? WHERE seq = ?", [(stamp, r[0]) for r in rows])
-            self.db.execute("COMMIT")
+            with sqlite_db.transaction(self.db):
+                self.db.executemany("UPDATE outbox SET sent_at = ? WHERE seq = ?", [(stamp, r[0]) for r in rows])
             sent += len(rows)
         return sent

@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from broker import state
+from broker import db as sqlite_db
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS placements (
@@ -41,7 +41,7 @@ class Placement:
 
 class Register:
     def __init__(self, path: Path | str | sqlite3.Connection, secret: bytes):
-        self.db = state.connect(path)
+        self.db = sqlite_db.connect(path)
         self.db.executescript(_SCHEMA)
         self._secret = secret
 
@@ -59,7 +59,7 @@ class Register:
         """Apply several placement messages (event, child, placing LA, URN, start, end, message id) at once."""
         if any(event == "placement-ended" and end is None for event, *_, end, _ in placements):
             raise ValueError("an ended placement needs an end date")
-        with state.transaction(self.db):
+        with sqlite_db.transaction(self.db):
             self.db.executemany(
                 "INSERT INTO placements (child, placing_la, setting_urn, start, end, message_id) "
                 "VALUES (?,?,?,?,?,?) ON CONFLICT (child, setting_urn, start) DO UPDATE SET "

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import orjson
 
-from broker import routing, signing, state
+from broker import db as sqlite_db
+from broker import routing, signing
 from broker.audit import AuditLog
 from broker.audit import entry as audit_entry
 from broker.directory import Directory
@@ -29,6 +30,7 @@ from standard import catalogue as cat
 from standard import compose
 from standard.validator import HOT_PATH, Validator
 
+STATE_FILE = "router.db"  # seen ids, the register and the audit chain, in an exchange folder
 log = logging.getLogger("sgx.router")
 
 SIGNATURE = "sgx-signature"
@@ -53,7 +55,7 @@ class _Seen:
     """Message ids the router has processed, with the digest of their bytes (to tell duplicates from replays)."""
 
     def __init__(self, path: Path | str | sqlite3.Connection):
-        self.db = state.connect(path)
+        self.db = sqlite_db.connect(path)
         self.db.execute("CREATE TABLE IF NOT EXISTS seen (message_id TEXT PRIMARY KEY, digest TEXT NOT NULL)")
 
     def digest_of(self, message_id: str) -> str | None:
@@ -61,7 +63,7 @@ class _Seen:
         return row[0] if row else None
 
     def remember(self, entries: list[tuple[str, str]]) -> None:
-        with state.transaction(self.db):
+        with sqlite_db.transaction(self.db):
             self.db.executemany("INSERT OR IGNORE INTO seen (message_id, digest) VALUES (?, ?)", entries)
 
 
@@ -110,7 +112,7 @@ class Router:
                  now: Callable[[], datetime] = lambda: datetime.now(UTC), window_seconds: int = 300,
                  claims: Claims | None = None):
         self.directory, self.transport, self.key = directory, transport, key
-        self.db = state.connect(db)
+        self.db = sqlite_db.connect(db)
         self.register, self.audit, self.seen = Register(self.db, register_secret), AuditLog(self.db), _Seen(self.db)
         self.validator = validator or Validator(HOT_PATH)
         self.now = now
@@ -126,7 +128,7 @@ class Router:
             secret.parent.mkdir(parents=True, exist_ok=True)
             secret.write_bytes(os.urandom(32))
             secret.chmod(0o600)
-        return cls(directory, transport, key, root / state.STATE_FILE, secret.read_bytes(), **kwargs)
+        return cls(directory, transport, key, root / STATE_FILE, secret.read_bytes(), **kwargs)
 
     # -- the pipeline ------------------------------------------------------------------------------
     def process(self, envelope: Envelope) -> Decision:
@@ -144,7 +146,7 @@ class Router:
         decisions = [self._decide(envelope, batch) for envelope in envelopes]
         if batch.outgoing:
             self.transport.publish_many(batch.outgoing)  # durable at every recipient before anything is recorded
-        with state.transaction(self.db):  # register, seen ids and audit: one commit
+        with sqlite_db.transaction(self.db):  # register, seen ids and audit: one commit
             if batch.placements:
                 self.register.record_many(batch.placements)
             if batch.seen:

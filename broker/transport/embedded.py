@@ -11,6 +11,7 @@ from pathlib import Path
 
 import orjson
 
+from broker import db as sqlite_db
 from broker.transport.base import DEAD_LETTER, DEFAULT_DELIVERY_LIMIT, Delivery, Envelope, Transport
 from sgx.errors import TransportUnavailable, Unroutable
 
@@ -68,11 +69,9 @@ class EmbeddedTransport(Transport):
         if db is None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                db = sqlite_db.connect(self.path)
             except (sqlite3.Error, OSError) as exc:
                 raise TransportUnavailable(f"cannot open the embedded queue database {self.path}: {exc}") from exc
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
             self._local.db = db
         return db
 

@@ -1,6 +1,9 @@
-"""The router's state in one SQLite database (`router.db`): the message ids it has seen, the register of
-children living away from home and the audit chain. One file means a batch's outcome is one commit, so one
-disk sync, where three files cost three (a transaction over attached WAL databases syncs each of them)."""
+"""SQLite as every part of the exchange opens it: WAL with full syncs (a commit is on disk before anything is
+acknowledged), a generous busy timeout, and write transactions that nest into the caller's.
+
+The router keeps seen ids, the register and the audit chain in one database (`router.db`), so what a batch
+records is one commit: a transaction over several attached WAL databases syncs each of them.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-STATE_FILE = "router.db"
-
 
 def connect(path_or_db: Path | str | sqlite3.Connection) -> sqlite3.Connection:
     """A connection in WAL mode with full syncs, or the connection given (so parts can share one)."""
     if isinstance(path_or_db, sqlite3.Connection):
         return path_or_db
-    # Each connection is used by one router at a time, but may be made on another thread than it runs on.
+    # Each connection is used by one thread at a time, but may be made on another thread than it runs on.
     db = sqlite3.connect(path_or_db, timeout=30, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
