@@ -20,9 +20,8 @@ import orjson
 from adapters.base import Problem, Reader, Record
 from adapters.placements import ChangeStore, Plan, Planned
 from adapters.queueing import BATCH, event_of, queue
-from broker.cli import DIR_OPTION, TRANSPORT_OPTION, _transport, load_signed
+from broker.cli import DIR_OPTION, TRANSPORT_OPTION, _transport, load_signed, participant_outbox
 from broker.directory import Directory
-from broker.keys import SigningKey, key_files
 from sgx.errors import RecoverableBrokerError
 from standard.validator import HOT_PATH, Validator
 
@@ -119,24 +118,14 @@ class Run:
                     self.built[event_of(item)] += 1
         if outbox is not None:
             with contextlib.suppress(RecoverableBrokerError):  # reported below with the count
-                self.sent += outbox.drain(_transport(self.root, self.url), batch=BATCH)
+                self.sent += outbox.drain(_transport(self.root, self.url, self.directory), batch=BATCH)
             self.waiting = outbox.pending()
             if self.waiting:
                 click.echo(f"{self.waiting} message(s) could not be sent now (the exchange is unreachable); they "
                            "wait in the outbox and go with the next run", err=True)
 
     def _outbox(self):
-        if self.dry_run:
-            return None
-        from broker.outbox import Outbox
-
-        found = key_files(self.root / "keys", self.sender)
-        if not found:
-            raise click.ClickException(f"no key for {self.sender}; run 'sgx directory keygen --participant "
-                                       f"{self.sender}'")
-        (self.root / "outbox").mkdir(exist_ok=True)
-        return Outbox(self.root / "outbox" / f"{self.sender}.db", self.sender, SigningKey.load(found[-1]),
-                      validator=self.validator)
+        return None if self.dry_run else participant_outbox(self.root, self.sender, validator=self.validator)
 
     def finish(self) -> None:
         for (file, code), n in self._dropped.items():

@@ -245,6 +245,18 @@ def _single_router(root: Path):
     return handle
 
 
+def participant_outbox(root: Path, pid: str, **options):
+    """The participant's outbox in the folder, signing with its newest key."""
+    from broker.outbox import Outbox
+
+    found = key_files(root / "keys", pid)
+    if not found:
+        raise click.ClickException(f"no key for {pid} in {root / 'keys'}; run 'sgx directory keygen "
+                                   f"--participant {pid}'")
+    (root / "outbox").mkdir(exist_ok=True)
+    return Outbox(root / "outbox" / f"{pid}.db", pid, SigningKey.load(found[-1]), **options)
+
+
 def _state_file(root: Path) -> Path:
     from broker.router import STATE_FILE
 
@@ -254,16 +266,13 @@ def _state_file(root: Path) -> Path:
     return path
 
 
-def _transport(root: Path, url: str | None, participant: str | None = None):
-    from broker.transport import INGRESS, delivery_queue, open_transport
+def _transport(root: Path, url: str | None, directory: d.Directory | None = None):
+    """The folder's exchange: RabbitMQ at `url`, or the embedded queues (which need the directory)."""
+    from broker.transport import exchange_transport
 
     if url and url.startswith("amqp"):
-        return open_transport(url)
-    transport = open_transport(str(root / "queues.db"))
-    transport.declare(INGRESS)
-    for pid in load_signed(root).participants:
-        transport.declare(delivery_queue(pid))
-    return transport
+        return exchange_transport(url, ())
+    return exchange_transport(str(root / "queues.db"), (directory or load_signed(root)).participants)
 
 
 TRANSPORT_OPTION = click.option("--transport", "url", default=None,
@@ -287,7 +296,8 @@ def route(root: Path, url: str | None, once: bool, workers: int) -> None:
     key = SigningKey.load(key_file[-1])
     lock = _single_router(root)  # noqa: F841 - held for the life of the process
     claims = Claims()
-    routers = [Router.in_folder(root, directory_, _transport(root, url), key, claims=claims) for _ in range(workers)]
+    routers = [Router.in_folder(root, directory_, _transport(root, url, directory_), key, claims=claims)
+               for _ in range(workers)]
     count = run_side_by_side(routers, idle_timeout=0 if once else None)
     click.echo(f"routed {count} message(s); audit head {routers[0].audit.head()}")
 
@@ -351,7 +361,8 @@ def node_run(root: Path, url: str | None, pid: str, once: bool) -> None:
     from broker.node import Node
 
     (root / "inbox").mkdir(exist_ok=True)
-    receiver = Node(pid, load_signed(root), _transport(root, url), root / "inbox" / f"{pid}.db")
+    directory_ = load_signed(root)
+    receiver = Node(pid, directory_, _transport(root, url, directory_), root / "inbox" / f"{pid}.db")
     count = receiver.run(idle_timeout=0 if once else None)
     click.echo(f"received {count} message(s)")
 
@@ -363,14 +374,9 @@ def node_run(root: Path, url: str | None, pid: str, once: bool) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def send(root: Path, url: str | None, pid: str, files: tuple[Path, ...]) -> None:
     """Validate message files, put them in this participant's outbox, and send what the exchange will take."""
-    from broker.outbox import Outbox
     from sgx.errors import MessageInvalid
 
-    found = key_files(root / "keys", pid)
-    if not found:
-        raise click.ClickException(f"no key for {pid} in {root / 'keys'}; run 'sgx directory keygen'")
-    (root / "outbox").mkdir(exist_ok=True)
-    outbox = Outbox(root / "outbox" / f"{pid}.db", pid, SigningKey.load(found[-1]))
+    outbox = participant_outbox(root, pid)
     refused = 0
     for file in files:
         try:

@@ -15,7 +15,7 @@ from broker.keys import SigningKey, key_files, public_key_from_jwk
 from broker.node import Node
 from broker.outbox import Outbox
 from broker.router import Router
-from broker.transport import INGRESS, Transport, delivery_queue, open_transport
+from broker.transport import Transport, exchange_transport
 
 
 @dataclass
@@ -82,12 +82,7 @@ class Network:
             password = self.credentials[as_participant]
             rest = url.split("@", 1)[1]
             url = f"amqp://{as_participant}:{password}@{rest}"
-        transport = open_transport(url)
-        if transport.name == "embedded":
-            transport.declare(INGRESS)
-            for pid in self.directory.participants:
-                transport.declare(delivery_queue(pid))
-        return transport
+        return exchange_transport(url, self.directory.participants)
 
     def router(self, transport: Transport, *, now=None) -> Router:
         return Router.in_folder(self.root, self.directory, transport, self.keys["router"],

@@ -95,8 +95,7 @@ class RabbitTransport(Transport):
         self._reset()
         try:
             self._conn = pika.BlockingConnection(self.params)
-            self._ch = self._conn.channel()
-            self._ch.confirm_delivery()
+            self._ch = self._conn.channel()  # administration only: publishing has its own confirming channel
         except AMQPConnectionError as exc:
             self._reset()
             raise TransportUnavailable(f"cannot reach RabbitMQ at {self.params.host}:{self.params.port} "
