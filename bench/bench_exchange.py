@@ -119,7 +119,8 @@ def _raw_consumer(url: str, n: int, queue: str = "raw") -> None:
     conn.close()
 
 
-def _router(root: str, url: str, n: int, workers: int = 1) -> None:
+def route(root: str, url: str, n: int, workers: int = 1) -> None:
+    """Route `n` messages with `workers` routers side by side."""
     from broker.router import Claims, Router, run_side_by_side
 
     net = _network(root, url)
@@ -131,14 +132,16 @@ def _router(root: str, url: str, n: int, workers: int = 1) -> None:
         routed += run_side_by_side(routers, idle_timeout=5)
 
 
-def _receiver(root: str, url: str, pid: str, n: int, done: mp.Queue) -> None:
+def receive(root: str, url: str, pid: str, n: int) -> list[tuple[str, float, float, float]]:
+    """Receive `n` messages as `pid`; for each: message id, sent (its timestamp), taken from the queue, stored."""
     net = _network(root, url)
     node = net.node(pid, net.transport(as_participant=pid))
-    latencies = []
-    while len(latencies) < n:
+    rows: list[tuple[str, float, float, float]] = []
+    while len(rows) < n:
         first = node.transport.get(f"deliver.{pid}", timeout=10)
         if first is None:
             break
+        got = time.time()
         batch = [first]
         while len(batch) < 100 and (more := node.transport.get(f"deliver.{pid}")) is not None:
             batch.append(more)
@@ -146,8 +149,14 @@ def _receiver(root: str, url: str, pid: str, n: int, done: mp.Queue) -> None:
         stored = time.time()
         for delivery in batch:
             sent = orjson.loads(delivery.envelope.body)["timestamp"]
-            latencies.append(stored - datetime.fromisoformat(sent.replace("Z", "+00:00")).timestamp())
-    done.put((pid, time.perf_counter(), latencies))
+            rows.append((delivery.envelope.message_id,
+                         datetime.fromisoformat(sent.replace("Z", "+00:00")).timestamp(), got, stored))
+    return rows
+
+
+def _receiver(root: str, url: str, pid: str, n: int, done: mp.Queue) -> None:
+    rows = receive(root, url, pid, n)
+    done.put((pid, time.perf_counter(), [stored - sent for _, sent, _, stored in rows]))
 
 
 def _network(root: str, url: str):
@@ -163,16 +172,34 @@ def _messages(n: int) -> list[dict]:
     return [placement("la-886", i, LODGE, today) for i in range(n)]
 
 
-def _ours(root: Path, node, n: int, rate: float | None, routers: int = 1) -> tuple[float, list[float]]:
+def send_at_rate(outbox, transport, rate: float) -> dict[str, float]:
+    """Send what waits in the outbox one at a time at a steady rate, stamping each message's timestamp as it
+    goes so that latency is measured from sending; returns message id -> time its send was confirmed."""
     from standard.compose import timestamp
 
+    confirmed: dict[str, float] = {}
+    rows = outbox.db.execute("SELECT seq, body FROM outbox WHERE sent_at IS NULL ORDER BY seq").fetchall()
+    start = time.perf_counter()
+    for i, (seq, body) in enumerate(rows):
+        message = orjson.loads(body)
+        message["timestamp"] = timestamp()
+        outbox.db.execute("UPDATE outbox SET body = ? WHERE seq = ?", (orjson.dumps(message), seq))
+        outbox.drain(transport, batch=1, limit=1)
+        confirmed[message["identifier"]["value"]] = time.time()
+        pause = start + (i + 1) / rate - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+    return confirmed
+
+
+def _ours(root: Path, node, n: int, rate: float | None, routers: int = 1) -> tuple[float, list[float]]:
     net = _network(str(root), node.admin_url)
     url = node.admin_url
     outbox = net.outbox("la-886")
     for message in _messages(n):
         outbox.add(message)
     done: mp.Queue = mp.Queue()
-    workers = [mp.Process(target=_router, args=(str(root), url, n, routers))]
+    workers = [mp.Process(target=route, args=(str(root), url, n, routers))]
     workers += [mp.Process(target=_receiver, args=(str(root), url, pid, n, done)) for pid in ("la-371", "icb-QF7")]
     for w in workers:
         w.start()
@@ -182,16 +209,7 @@ def _ours(root: Path, node, n: int, rate: float | None, routers: int = 1) -> tup
     if rate is None:
         outbox.drain(transport, batch=100)
     else:
-        # steady rate: stamp each message as it is sent so latency is measured from sending
-        rows = outbox.db.execute("SELECT seq, body FROM outbox WHERE sent_at IS NULL ORDER BY seq").fetchall()
-        for i, (seq, body) in enumerate(rows):
-            message = orjson.loads(body)
-            message["timestamp"] = timestamp()
-            outbox.db.execute("UPDATE outbox SET body = ? WHERE seq = ?", (orjson.dumps(message), seq))
-            outbox.drain(transport, batch=1, limit=1)
-            pause = start + (i + 1) / rate - time.perf_counter()
-            if pause > 0:
-                time.sleep(pause)
+        send_at_rate(outbox, transport, rate)
     results = [done.get(timeout=600) for _ in range(2)]
     for w in workers:
         w.join(timeout=60)

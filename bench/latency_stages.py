@@ -13,10 +13,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
-
-import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_exchange as be  # noqa: E402
@@ -38,7 +35,7 @@ def _timed(cls, name: str, stages: dict) -> None:
 def _router(root: str, url: str, n: int, out: mp.Queue, workers: int = 1) -> None:
     from broker.audit import AuditLog
     from broker.register import Register
-    from broker.router import Claims, Router, _Seen, run_side_by_side
+    from broker.router import Router, _Seen
     from broker.transport.rabbitmq import RabbitTransport
 
     stages: dict[str, list[float]] = collections.defaultdict(list)
@@ -56,35 +53,12 @@ def _router(root: str, url: str, n: int, out: mp.Queue, workers: int = 1) -> Non
     for cls, name in ((Router, "_decide"), (RabbitTransport, "publish_many"), (Register, "record_many"),
                       (_Seen, "remember"), (AuditLog, "append_many"), (RabbitTransport, "ack_many")):
         _timed(cls, name, stages)
-    net = be._network(root, url)
-    claims = Claims()
-    routers = [Router.in_folder(net.root, net.directory, net.transport(as_participant="router"), net.keys["router"],
-                                claims=claims) for _ in range(workers)]
-    routed = 0
-    while routed < n:
-        routed += run_side_by_side(routers, idle_timeout=5)
+    be.route(root, url, n, workers)
     out.put((batches, dict(stages)))
 
 
 def _receiver(root: str, url: str, pid: str, n: int, out: mp.Queue) -> None:
-    net = be._network(root, url)
-    node = net.node(pid, net.transport(as_participant=pid))
-    rows = []
-    while len(rows) < n:
-        first = node.transport.get(f"deliver.{pid}", timeout=10)
-        if first is None:
-            break
-        got = time.time()
-        batch = [first]
-        while len(batch) < 100 and (more := node.transport.get(f"deliver.{pid}")) is not None:
-            batch.append(more)
-        node.receive_many(batch)
-        stored = time.time()
-        for d in batch:
-            sent = orjson.loads(d.envelope.body)["timestamp"]
-            rows.append((d.envelope.message_id, datetime.fromisoformat(sent.replace("Z", "+00:00")).timestamp(),
-                         got, stored))
-    out.put((pid, rows))
+    out.put((pid, be.receive(root, url, pid, n)))
 
 
 def _q(values: list[float]) -> str:
@@ -100,7 +74,6 @@ def main() -> None:
     args = parser.parse_args()
     from broker.rabbitmq.setup import setup
     from sgx.demo import demo_network
-    from standard.compose import timestamp
 
     with tempfile.TemporaryDirectory() as tmp, be.admin_node(Path(tmp)) as node:
         url = node.admin_url
@@ -119,19 +92,7 @@ def main() -> None:
         for w in workers:
             w.start()
         time.sleep(2)
-        transport = net.transport(as_participant="la-886")
-        sent_at: dict[str, float] = {}
-        rows = outbox.db.execute("SELECT seq, body FROM outbox WHERE sent_at IS NULL ORDER BY seq").fetchall()
-        start = time.perf_counter()
-        for i, (seq, body) in enumerate(rows):
-            message = orjson.loads(body)
-            message["timestamp"] = timestamp()
-            outbox.db.execute("UPDATE outbox SET body = ? WHERE seq = ?", (orjson.dumps(message), seq))
-            outbox.drain(transport, batch=1, limit=1)
-            sent_at[message["identifier"]["value"]] = time.time()
-            pause = start + (i + 1) / args.rate - time.perf_counter()
-            if pause > 0:
-                time.sleep(pause)
+        sent_at = be.send_at_rate(outbox, net.transport(as_participant="la-886"), args.rate)
         results = [received.get(timeout=300) for _ in range(2)]
         batches, stages = routed.get(timeout=60)
         for w in workers:
