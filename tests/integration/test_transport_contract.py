@@ -107,10 +107,7 @@ def test_rejected_with_requeue_counts_and_past_the_limit_is_dead_lettered(harnes
         assert d is not None
         d.reject(requeue=True)
     assert t.get(harness.queue, timeout=1) is None
-    dead = t.get(DEAD_LETTER, timeout=5)
-    assert dead.envelope.message_id == env.message_id
-    assert dead.envelope.headers["x-death-reason"] == "delivery_limit"
-    dead.ack()
+    _assert_dead_lettered(t, env, "delivery_limit")
 
 
 def test_reject_without_requeue_dead_letters_at_once(harness):
@@ -118,9 +115,13 @@ def test_reject_without_requeue_dead_letters_at_once(harness):
     env = _env(3)
     t.publish(harness.queue, env)
     t.get(harness.queue, timeout=5).reject(requeue=False)
+    _assert_dead_lettered(t, env, "rejected")
+
+
+def _assert_dead_lettered(t, env, reason: str) -> None:
     dead = t.get(DEAD_LETTER, timeout=5)
     assert dead.envelope.message_id == env.message_id
-    assert dead.envelope.headers["x-death-reason"] == "rejected"
+    assert dead.envelope.headers["x-death-reason"] == reason
     dead.ack()
 
 
