@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import warnings
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -34,7 +34,6 @@ class Cell:
     column: str
     address: str
     value: str | date | None
-    flagged: bool = False  # the cell held a formula or an error: already reported, its value is not used
 
 
 def open_workbook(path: Path) -> tuple[openpyxl.Workbook | None, list[Problem]]:
@@ -94,31 +93,32 @@ def sheet_header(sheet) -> list[str]:
     return []
 
 
-def sheet_rows(sheet, file: str) -> Iterator[tuple[int, dict[str, Cell]] | Problem]:
-    """Each data row of a sheet as heading -> Cell, after the first row (the headings); problems for formula
-    cells and spreadsheet error values, which are kept as flagged cells with no value."""
+def sheet_rows(sheet, file: str, used: Iterable[str]) -> Iterator[tuple[int, dict[str, Cell]] | Problem]:
+    """Each data row of a sheet as heading -> Cell, after the first row (the headings). A formula or a
+    spreadsheet error is a problem naming the cell; a row with one in a `used` column is not yielded (its value
+    cannot be trusted), and elsewhere the cell is left empty."""
     header = sheet_header(sheet)
+    used = set(used)
     for number, cells in enumerate(sheet.iter_rows(min_row=2), start=2):
         out: dict[str, Cell] = {}
+        unusable = False
         for index, cell in enumerate(cells):
             if index >= len(header) or not header[index]:
                 continue
-            address = f"{get_column_letter(index + 1)}{number}"
-            raw = cell.value
-            if getattr(cell, "data_type", None) == "f" or (isinstance(raw, str) and raw.startswith("=")):
-                yield Problem("formula-cell", file, number, header[index],
-                              f"cell {address} holds a formula, whose result the exchange cannot trust; "
-                              "paste the values (not formulas) into the export")
-                out[header[index]] = Cell(header[index], address, None, flagged=True)
-                continue
+            heading, address, raw = header[index], f"{get_column_letter(index + 1)}{number}", cell.value
             value = _text(raw)
-            if isinstance(value, str) and value.upper() in ERROR_VALUES:
-                yield Problem("error-cell", file, number, header[index],
+            if getattr(cell, "data_type", None) == "f" or (isinstance(raw, str) and raw.startswith("=")):
+                yield Problem("formula-cell", file, number, heading, f"cell {address} holds a formula, whose result "
+                              "the exchange cannot trust; paste the values (not formulas) into the export")
+            elif isinstance(value, str) and value.upper() in ERROR_VALUES:
+                yield Problem("error-cell", file, number, heading,
                               f"cell {address} holds a spreadsheet error; correct or clear it")
-                out[header[index]] = Cell(header[index], address, None, flagged=True)
+            else:
+                out[heading] = Cell(heading, address, value)
                 continue
-            out[header[index]] = Cell(header[index], address, value)
-        if any(c.value is not None or c.flagged for c in out.values()):
+            unusable |= heading in used
+            out[heading] = Cell(heading, address, None)
+        if not unusable and any(c.value is not None for c in out.values()):
             yield number, out
 
 

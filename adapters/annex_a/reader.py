@@ -84,27 +84,24 @@ class AnnexAReader(Reader):
             yield Problem("missing-column", file, 1, None, "List 8 has no column for " + ", ".join(missing) +
                           "; keep Ofsted's column headings")
             return
-        for item in sheet_rows(sheet, file):
+        for item in sheet_rows(sheet, file, used=(h for h in columns.values() if h)):
             if isinstance(item, Problem):
                 yield item
                 continue
             number, cells = item
             values: dict[str, object] = {}
             problems: list[Problem] = []
-            # A formula or error in a column we use was reported by the sheet reader; the row cannot be used.
-            flagged = {h for h, cell in cells.items() if cell.flagged} & set(columns.values())
             for field, header in columns.items():
                 cell = cells.get(header) if header else None
                 values[field], problem = self._clean(field, cell.value if cell else None, file, number, header)
                 if problem:
                     problems.append(problem)
             for field in REQUIRED:
-                if values.get(field) is None and columns[field] not in flagged and \
-                        not any(p.field == columns[field] for p in problems):
+                if values.get(field) is None and not any(p.field == columns[field] for p in problems):
                     problems.append(Problem("missing-value", file, number, columns[field], "a value is needed here "
                                             "for placement notifications; record it"))
             yield from problems
-            if not problems and not flagged:
+            if not problems:
                 yield Record("list_8", number, values, file)
 
     def _clean(self, field: str, raw: object, file: str, number: int, header: str) -> tuple[object, Problem | None]:

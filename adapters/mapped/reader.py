@@ -71,13 +71,11 @@ class MappedReader(Reader):
             if not self._headings_present(headings):
                 yield from self._missing_headings(headings, file)
                 return
-            for item in sheet_rows(sheet, file):
+            for item in sheet_rows(sheet, file, used=self.mapping.columns.values()):
                 if isinstance(item, Problem):
                     yield item
                     continue
                 number, cells = item
-                if any(cell.flagged for h, cell in cells.items() if h in self.mapping.columns.values()):
-                    continue  # a formula or error in a mapped column: reported by the sheet reader
                 yield from self._record({h: cell.value for h, cell in cells.items()}, file, number)
 
     def _headings_present(self, header: list[str]) -> bool:

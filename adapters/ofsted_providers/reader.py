@@ -70,13 +70,11 @@ class ProviderListReader(Reader):
             yield Problem("unknown-sheet", file, 1, None, "the sheet has no URN or local authority column; it is "
                           "not a provider list and was skipped")
             return
-        for item in sheet_rows(sheet, file):
+        for item in sheet_rows(sheet, file, used=columns.values()):
             if isinstance(item, Problem):
                 yield item
                 continue
             number, cells = item
-            if any(cells[theirs].flagged for theirs in columns.values() if theirs in cells):
-                continue  # a formula or error in a column we use: reported by the sheet reader
             values = {ours: cells[theirs].value if theirs in cells else None for ours, theirs in columns.items()}
             status = str(values.get("STATUS") or "").lower()
             if values.get("CLOSED") or status in CLOSED_STATUSES:
