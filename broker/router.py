@@ -159,15 +159,13 @@ class Router:
         body = envelope.body
         digest = hashlib.sha256(body).hexdigest()
         claimed = envelope.headers.get(SENDER, "")
-        header: dict = {}
         try:
-            header = signing.read_header(envelope.headers.get(SIGNATURE, ""))
             signed = signing.verify(body, envelope.headers[SIGNATURE], self.directory.public_key_for,
                                     expected_sender=claimed or None, now=self.now(),
                                     window_seconds=self.window_seconds)
         except (SignatureRejected, KeyError) as exc:
             reason = getattr(exc, "reason", "signature-invalid")
-            message_id = str(header.get("jti", envelope.message_id))
+            message_id = str(_signed_id(envelope) or envelope.message_id)
             return self._refuse(batch, Decision(message_id, claimed, "", "rejected", reason), digest,
                                 notify=claimed in self.directory.participants, detail=type(exc).__name__)
 
@@ -325,6 +323,14 @@ class Router:
             delivery.ack()
             count += 1
         return count
+
+
+def _signed_id(envelope: Envelope) -> str | None:
+    """The message id a refused message's signature header names, if it can be read (for the audit)."""
+    try:
+        return signing.read_header(envelope.headers.get(SIGNATURE, "")).get("jti")
+    except SignatureRejected:
+        return None
 
 
 def run_side_by_side(routers: list[Router], **run_options) -> int:
