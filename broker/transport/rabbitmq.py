@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
+from pika.adapters.utils import io_services_utils
 from pika.exceptions import (
     AMQPChannelError,
     AMQPConnectionError,
@@ -26,6 +27,31 @@ from broker.transport.base import DEAD_LETTER, INGRESS, Delivery, Envelope, Tran
 from sgx.errors import TransportUnavailable, UnrecoverableBrokerError, Unroutable
 
 log = logging.getLogger("sgx.transport.amqp")
+
+
+def _coalesce_writes() -> None:
+    """Send everything buffered with one system call. pika buffers each AMQP frame separately (a publish is
+    three frames, an ack one) and sends them one `send` each when the socket is writable, so a batch of a
+    hundred publishes cost some three hundred system calls and as many TCP segments for the broker to read.
+    Joining the buffered frames first sends the same bytes in the same order. Only on the pinned pika, whose
+    transport this relies on."""
+    transport = io_services_utils._AsyncPlaintextTransport
+    if pika.__version__ != "1.4.4" or getattr(transport, "_sgx_coalesced", False):
+        return
+    produce = transport._produce
+
+    def _produce(self) -> None:
+        if len(self._tx_buffers) > 1:
+            joined = b"".join(self._tx_buffers)
+            self._tx_buffers.clear()
+            self._tx_buffers.append(joined)
+        produce(self)
+
+    transport._produce = _produce
+    transport._sgx_coalesced = True
+
+
+_coalesce_writes()
 
 INGRESS_EXCHANGE = "sgx.ingress"
 DELIVER_EXCHANGE = "sgx.deliver"

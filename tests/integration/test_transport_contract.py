@@ -131,3 +131,30 @@ def test_acked_messages_are_gone_for_good(harness):
     t.get(harness.queue, timeout=5).ack()
     harness.crash(t)
     assert harness.open().get(harness.queue, timeout=0.5) is None
+
+
+def test_a_batch_of_publishes_goes_to_rabbitmq_in_one_write(rabbit, monkeypatch):
+    """pika writes each frame on its own (three a publish); the transport joins what waits to go."""
+    from pika.adapters.utils.io_services_utils import _AsyncTransportBase
+
+    queue = f"deliver.writes-{uuid.uuid4().hex[:8]}"
+    t = RabbitTransport(rabbit.admin_url)
+    t.declare(queue)
+    first = _env(0)
+    t.publish(queue, first)  # opens the channel and selects confirms: round trips of their own
+    writes: list[int] = []
+    send = _AsyncTransportBase._sigint_safe_send
+
+    def counting_send(sock, data):
+        writes.append(len(data))
+        return send(sock, data)
+
+    monkeypatch.setattr(_AsyncTransportBase, "_sigint_safe_send", staticmethod(counting_send))
+    batch = [_env(i) for i in range(1, 51)]
+    t.publish_many([(queue, e) for e in batch])
+    assert len(writes) <= 2, f"{len(writes)} writes for 50 publishes"
+    got = [t.get(queue, timeout=5) for _ in range(51)]
+    assert [d.envelope.message_id for d in got] == [e.message_id for e in [first, *batch]]
+    assert [d.envelope.body for d in got[1:]] == [e.body for e in batch]
+    t.ack_many(got)
+    t.close()
