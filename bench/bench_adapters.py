@@ -24,13 +24,11 @@ from pathlib import Path
 
 import orjson
 from click.testing import CliRunner
+from results import add_rows
 
 from sgx.cli import cli
 
 SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "legacy" / "ssda903" / "csv_validator_fake"
-RESULTS = Path(__file__).parent / "RESULTS.md"
-
-
 def generate(folder: Path, episodes_wanted: int) -> tuple[Path, Path, list[str]]:
     """Header and episodes CSV files with `episodes_wanted` episodes; returns them and the URNs used."""
     with open(SAMPLE / "header.csv", newline="", encoding="utf-8") as fh:
@@ -95,7 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--episodes", type=int, default=100_000)
     parser.add_argument("--scenario", choices=["worst", "typical", "both"], default="both")
-    parser.add_argument("--write", action="store_true", help="Append the result to bench/RESULTS.md.")
+    parser.add_argument("--write", action="store_true", help="Add the results to their table in bench/RESULTS.md.")
     args = parser.parse_args()
     scenarios = {"worst": 1.0, "typical": 0.15}
     chosen = scenarios if args.scenario == "both" else {args.scenario: scenarios[args.scenario]}
@@ -110,8 +108,7 @@ def main() -> None:
         print(line, flush=True)
         lines.append(line)
     if args.write:
-        with open(RESULTS, "a") as fh:
-            fh.write("\n".join(lines) + "\n")
+        add_rows("| date | scenario | episodes |", lines)
 
 
 if __name__ == "__main__":

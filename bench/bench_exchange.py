@@ -3,7 +3,9 @@
 Ours: sign (at outbox drain), publish with confirms to ingress, route (verify, validate hot path, dedupe,
 authorise, resolve, deliver to host LA and host ICB, audit, acknowledge), then each receiving node verifies,
 stores and acks. Raw: pika publishing the same bodies with confirms every 100 to a quorum queue, one consumer
-acking (prefetch 100). Run: python bench/bench_exchange.py [--messages N] [--write]
+acking (prefetch 100). Latency: messages due at a steady rate, open loop (send_at_rate), measured from when each
+was due to when the receiving node has stored it.
+Run: python bench/bench_exchange.py [--messages N] [--latency-messages N] [--rate R] [--routers N] [--write]
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from pathlib import Path
 
 import orjson
 import pika
+from results import add_rows
 
-RESULTS = Path(__file__).parent / "RESULTS.md"
+HEADER = ("| date | messages | body | raw pika e2e msg/s | raw pika, same hops msg/s | ours e2e msg/s | ours / raw "
+          "| ours / same hops | steady rate msg/s | p50 ms | p99 ms |")
 
 
 @contextmanager
@@ -172,32 +176,51 @@ def _messages(n: int) -> list[dict]:
     return [placement("la-886", i, LODGE, today) for i in range(n)]
 
 
-def send_at_rate(outbox, transport, rate: float) -> dict[str, float]:
-    """Send what waits in the outbox one at a time at a steady rate, stamping each message's timestamp as it
-    goes so that latency is measured from sending; returns message id -> time its send was confirmed."""
-    from standard.compose import timestamp
+def send_at_rate(net, sender: str, transport, messages: list[dict], rate: float) -> dict[str, float]:
+    """Send `messages` as `sender` at a steady rate, open loop: message i is due at start + i/rate whatever
+    happened to the ones before, is stamped with that due time and queued in the outbox, and a separate
+    drainer publishes whatever waits there. Latency is measured from the due time, so a sender that falls
+    behind shows up as latency instead of as a lower rate. Returns message id -> due time."""
+    import threading
 
-    confirmed: dict[str, float] = {}
-    rows = outbox.db.execute("SELECT seq, body FROM outbox WHERE sent_at IS NULL ORDER BY seq").fetchall()
-    start = time.perf_counter()
-    for i, (seq, body) in enumerate(rows):
-        message = orjson.loads(body)
-        message["timestamp"] = timestamp()
-        outbox.db.execute("UPDATE outbox SET body = ? WHERE seq = ?", (orjson.dumps(message), seq))
-        outbox.drain(transport, batch=1, limit=1)
-        confirmed[message["identifier"]["value"]] = time.time()
-        pause = start + (i + 1) / rate - time.perf_counter()
+    from broker.outbox import Outbox
+    from standard.compose import timestamp
+    from standard.validator import HOT_PATH, Validator
+
+    drainer = net.outbox(sender)
+    producer = Outbox(net.root / "outbox" / f"{sender}.db", sender, net.keys[sender], validator=Validator(HOT_PATH))
+    queued, finished = threading.Event(), threading.Event()
+
+    def drain() -> None:
+        while True:
+            queued.clear()
+            if drainer.drain(transport, batch=100) == 0:
+                if finished.is_set() and drainer.pending() == 0:
+                    return
+                queued.wait(0.01)
+
+    thread = threading.Thread(target=drain, name="drainer")
+    thread.start()
+    due: dict[str, float] = {}
+    start = time.time() + 0.05
+    for i, message in enumerate(messages):
+        at = start + i / rate
+        pause = at - time.time()
         if pause > 0:
             time.sleep(pause)
-    return confirmed
+        message["timestamp"] = timestamp(datetime.fromtimestamp(at, UTC))
+        due[producer.add(message)] = at
+        queued.set()
+    finished.set()
+    thread.join()
+    return due
 
 
 def _ours(root: Path, node, n: int, rate: float | None, routers: int = 1) -> tuple[float, list[float]]:
     net = _network(str(root), node.admin_url)
     url = node.admin_url
-    outbox = net.outbox("la-886")
-    for message in _messages(n):
-        outbox.add(message)
+    if rate is None:
+        net.outbox("la-886").add_many(_messages(n))
     done: mp.Queue = mp.Queue()
     workers = [mp.Process(target=route, args=(str(root), url, n, routers))]
     workers += [mp.Process(target=_receiver, args=(str(root), url, pid, n, done)) for pid in ("la-371", "icb-QF7")]
@@ -207,9 +230,9 @@ def _ours(root: Path, node, n: int, rate: float | None, routers: int = 1) -> tup
     transport = net.transport(as_participant="la-886")
     start = time.perf_counter()
     if rate is None:
-        outbox.drain(transport, batch=100)
+        net.outbox("la-886").drain(transport, batch=100)
     else:
-        send_at_rate(outbox, transport, rate)
+        send_at_rate(net, "la-886", transport, _messages(n), rate)
     results = [done.get(timeout=600) for _ in range(2)]
     for w in workers:
         w.join(timeout=60)
@@ -224,7 +247,7 @@ def main() -> None:
     parser.add_argument("--latency-messages", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--routers", type=int, default=1, help="Routers side by side (competing consumers).")
-    parser.add_argument("--write", action="store_true")
+    parser.add_argument("--write", action="store_true", help="Add the figures to their table in bench/RESULTS.md.")
     args = parser.parse_args()
 
     from broker.rabbitmq.setup import setup
@@ -250,12 +273,11 @@ def main() -> None:
     routers = f"{args.routers} router{'s' if args.routers > 1 else ''}"
     line = (f"| {datetime.now(UTC):%Y-%m-%d} ({routers}) | {n} | {size:,} B | {raw:,.0f} | {hops:,.0f} | {ours:,.0f} "
             f"| {ours / raw:.2f} | {ours / hops:.2f} | {args.rate:.0f} | {p50:.1f} | {p99:.1f} |")
-    print("| date | messages | body | raw pika e2e msg/s | raw pika, same hops msg/s | ours e2e msg/s | ours / raw "
-          "| ours / same hops | steady rate msg/s | p50 ms | p99 ms |")
+    print(HEADER)
     print(line)
+    print(f"latency p90 {lat_ms[int(len(lat_ms) * 0.9)]:.1f} ms, max {lat_ms[-1]:.1f} ms")
     if args.write:
-        with RESULTS.open("a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
+        add_rows(HEADER, [line])
 
 
 if __name__ == "__main__":

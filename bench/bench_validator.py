@@ -11,16 +11,17 @@ import statistics
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import orjson
+from results import add_rows
 
 from standard import catalogue as cat
 from standard import compose as c
 from standard.generate.examples import synthetic_nhs_number
 from standard.validator import FULL, HOT_PATH, Validator
 
-RESULTS = Path(__file__).parent / "RESULTS.md"
+HEADER = ("| date | messages | mean size | hot msg/s | hot normalised | full msg/s | naive Bundle.model_validate/s "
+          "| full / naive | full normalised |")
 
 
 def typical_message(i: int) -> bytes:
@@ -76,7 +77,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--write", action="store_true", help="append the figures to bench/RESULTS.md")
+    parser.add_argument("--write", action="store_true", help="add the figures to their table in bench/RESULTS.md")
     args = parser.parse_args()
     corpus = [typical_message(i) for i in range(args.messages)]
     parsed = [orjson.loads(m) for m in corpus]
@@ -98,14 +99,12 @@ def main() -> None:
             f"| {med['hot']:,.0f} | {hot_ratio * BASELINE_ORJSON_LOADS:,.0f} "
             f"| {med['full']:,.0f} | {med['naive']:,.0f} | {full_ratio:.2f} "
             f"| {full_ratio * BASELINE_NAIVE_FHIR:,.0f} |")
-    print("| date | messages | mean size | hot msg/s | hot normalised | full msg/s | naive Bundle.model_validate/s "
-          "| full / naive | full normalised |")
+    print(HEADER)
     print(line)
     for k, v in rows.items():
         print(f"{k}: {[round(x) for x in v]}")
     if args.write:
-        with RESULTS.open("a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
+        add_rows(HEADER, [line])
 
 
 if __name__ == "__main__":
