@@ -190,20 +190,26 @@ def send_at_rate(net, sender: str, transport, messages: list[dict], rate: float)
     drainer = net.outbox(sender)
     producer = Outbox(net.root / "outbox" / f"{sender}.db", sender, net.keys[sender], validator=Validator(HOT_PATH))
     queued, finished = threading.Event(), threading.Event()
+    failed: list[BaseException] = []
 
     def drain() -> None:
-        while True:
-            queued.clear()
-            if drainer.drain(transport, batch=100) == 0:
-                if finished.is_set() and drainer.pending() == 0:
-                    return
-                queued.wait(0.01)
+        try:
+            while not failed:
+                queued.clear()
+                if drainer.drain(transport, batch=100) == 0:
+                    if finished.is_set() and drainer.pending() == 0:
+                        return
+                    queued.wait(0.01)
+        except BaseException as exc:  # the bench must stop, not wait for messages that will never come
+            failed.append(exc)
 
     thread = threading.Thread(target=drain, name="drainer")
     thread.start()
     due: dict[str, float] = {}
     start = time.time() + 0.05
     for i, message in enumerate(messages):
+        if failed:
+            break
         at = start + i / rate
         pause = at - time.time()
         if pause > 0:
@@ -213,6 +219,8 @@ def send_at_rate(net, sender: str, transport, messages: list[dict], rate: float)
         queued.set()
     finished.set()
     thread.join()
+    if failed:
+        raise RuntimeError("the drainer failed; the run is void") from failed[0]
     return due
 
 
