@@ -183,12 +183,11 @@ def send_at_rate(net, sender: str, transport, messages: list[dict], rate: float)
     behind shows up as latency instead of as a lower rate. Returns message id -> due time."""
     import threading
 
-    from broker.outbox import Outbox
     from standard.compose import timestamp
     from standard.validator import HOT_PATH, Validator
 
-    drainer = net.outbox(sender)
-    producer = Outbox(net.root / "outbox" / f"{sender}.db", sender, net.keys[sender], validator=Validator(HOT_PATH))
+    # Two connections to one outbox: the producer queues while the drainer waits for confirms.
+    producer, drainer = net.outbox(sender, validator=Validator(HOT_PATH)), net.outbox(sender)
     queued, finished = threading.Event(), threading.Event()
     failed: list[BaseException] = []
 

@@ -88,9 +88,11 @@ class Network:
         return Router.in_folder(self.root, self.directory, transport, self.keys["router"],
                                 **({"now": now} if now else {}))
 
-    def outbox(self, participant_id: str) -> Outbox:
+    def outbox(self, participant_id: str, **options) -> Outbox:
+        """The participant's outbox in this folder; `options` go to Outbox (a validator, for instance)."""
         (self.root / "outbox").mkdir(exist_ok=True)
-        return Outbox(self.root / "outbox" / f"{participant_id}.db", participant_id, self.keys[participant_id])
+        return Outbox(self.root / "outbox" / f"{participant_id}.db", participant_id, self.keys[participant_id],
+                      **options)
 
     def node(self, participant_id: str, transport: Transport) -> Node:
         (self.root / "inbox").mkdir(exist_ok=True)
