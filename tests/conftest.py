@@ -41,3 +41,13 @@ def rabbit(tmp_path_factory):
     node.admin_url = node.url("sgx-admin", "admin-secret")
     yield node
     node.stop()
+
+
+FOREIGN = Path(__file__).resolve().parent / "foreign"
+
+
+@pytest.fixture(scope="session")
+def foreign_node() -> Path:
+    """The folder whose node_modules hold the foreign implementations (installed by scripts/test)."""
+    assert (FOREIGN / "node_modules").is_dir(), "run scripts/test (it installs tests/foreign with npm ci)"
+    return FOREIGN
