@@ -9,8 +9,8 @@ import pytest
 
 from standard import artefacts
 
-# The public sample exports live in shared/ beside the checkout (as in CI); they are not copied into the repo.
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# Public synthetic sample exports from other projects' test suites, copied with their provenance and licence.
+PUBLIC_SAMPLES = Path(__file__).resolve().parent / "corpus" / "public"
 
 
 def load_cases() -> list[tuple[str, str, dict]]:

@@ -7,10 +7,10 @@ import pytest
 
 from adapters.base import Problem
 from adapters.cin_census import CinCensusReader
-from tests.conftest import SHARED_DATA
+from tests.conftest import PUBLIC_SAMPLES
 from tests.unit.adapters.conftest import routed, summary
 
-CIN = SHARED_DATA / "legacy" / "cin_census" / "xml"
+CIN = PUBLIC_SAMPLES / "cin_census" / "xml"
 
 
 def cin_file(path, *, lea="886", s47="2026-03-01", cpp=None, sex="<Sex>F</Sex>", extra=""):
