@@ -8,6 +8,7 @@ tries to send. Exit codes: 0 all good, 1 findings (the good rows still went thro
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import sys
 from collections import Counter
@@ -198,7 +199,17 @@ def ssda903(run: Run, files: tuple[Path, ...]) -> None:
     run.finish()
 
 
-adapt.add_command(ssda903, name="ssda903-xml")
+# The Expanded SSDA903 XML is read by the same command (chosen per file by its suffix), under its own name and help.
+ssda903_xml = copy.copy(ssda903)
+ssda903_xml.help = """Read an Expanded SSDA903 XML export (one file holding every child's header and episodes)
+    and send placement notifications for what changed.
+
+    \b
+    Example:
+      sgx adapt ssda903-xml --dir ex --la 886 export.xml --dry-run
+    """
+ssda903_xml.short_help = "Read an Expanded SSDA903 XML export and send placement notifications."
+adapt.add_command(ssda903_xml, name="ssda903-xml")
 
 
 @adapter_command("annex-a")

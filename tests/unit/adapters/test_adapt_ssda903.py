@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import orjson
+from click.testing import CliRunner
 
+from sgx.cli import cli
 from tests.unit.adapters.conftest import routed, summary
 
 HEADER = "CHILD,SEX,DOB,ETHNIC,UPN,MOTHER,MC_DOB\nC1,1,27/03/2010,WBRI,,,\nC2,2,01/01/2011,WBRI,,,\n"
@@ -90,3 +92,11 @@ def test_a_missing_episode_of_a_child_placed_elsewhere_is_a_concern_to_the_host(
     again = summary("adapt", "ssda903", "--dir", exchange, "--la", "886", header, episodes, missing)
     assert again["messages_built"] == {} and again["unchanged"] == 2
     assert routed(exchange) == 2
+
+
+def test_the_xml_adapter_has_its_own_help():
+    runner = CliRunner()
+    xml_help = runner.invoke(cli, ["adapt", "ssda903-xml", "--help"]).output
+    csv_help = runner.invoke(cli, ["adapt", "ssda903", "--help"]).output
+    assert "Expanded SSDA903 XML export" in xml_help and "CSV" not in xml_help.split("Options:")[0]
+    assert "CSV" in csv_help

@@ -44,6 +44,30 @@ def test_validate_json_and_operationoutcome_formats(tmp_path, examples):
     assert outcome["issue"][0]["expression"] == ["Bundle.timestamp"]
 
 
+def test_validate_refuses_a_folder_without_messages(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a message")
+    result = CliRunner().invoke(cli, ["standard", "validate", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "no message files" in result.output and "Traceback" not in result.output
+
+
+def test_operationoutcome_for_several_files_names_each_file(tmp_path, examples):
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(examples["escalation-triangulation"]))
+    bad_message = copy.deepcopy(examples["escalation-triangulation"])
+    del bad_message["timestamp"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(bad_message))
+    result = CliRunner().invoke(cli, ["standard", "validate", "--format", "operationoutcome", str(good), str(bad)])
+    assert result.exit_code == 1
+    bundle = json.loads(result.stdout)
+    assert bundle["resourceType"] == "Bundle" and bundle["type"] == "collection"
+    by_file = {e["fullUrl"]: e["resource"] for e in bundle["entry"]}
+    assert set(by_file) == {good.resolve().as_uri(), bad.resolve().as_uri()}
+    assert by_file[good.resolve().as_uri()]["issue"][0]["severity"] == "information"
+    assert by_file[bad.resolve().as_uri()]["issue"][0]["expression"] == ["Bundle.timestamp"]
+
+
 def test_build_check_passes_on_a_fresh_checkout():
     result = CliRunner().invoke(cli, ["standard", "build", "--check"])
     assert result.exit_code == 0, result.output
