@@ -131,16 +131,17 @@ def _render_resource(resource: dict) -> list[tuple[str, str]]:
 
 def write_site(out: Path) -> list[Path]:
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
-    base = env.from_string(_BASE)
     tgz = f"{cat.PACKAGE_NAME}-{cat.VERSION}.tgz"
     written: list[Path] = []
 
     def page(rel: str, title: str, template: str, **ctx) -> None:
         root = "../" * rel.count("/")
-        body = env.from_string(template).render(root=root, **ctx)
+        # The page's template goes inside the base and the whole is rendered once: rendering the body first and
+        # passing it in as a value escaped it a second time, and every page showed its tags as text.
+        whole = env.from_string(_BASE.replace("{{ body }}", template))
         path = out / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(base.render(title=title, body=body, root=root, tgz=tgz, version=cat.VERSION),
+        path.write_text(whole.render(title=title, root=root, version=cat.VERSION, **{"tgz": tgz, **ctx}),
                         encoding="utf-8")
         written.append(path)
 

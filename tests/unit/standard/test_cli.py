@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 
 from click.testing import CliRunner
 
@@ -80,3 +81,19 @@ def test_docs_writes_a_page_per_message_with_its_legal_basis(tmp_path):
     assert "regulation 40" in page and "Who receives" in page and "As JSON" in page
     assert (tmp_path / "uk.safeguarding-exchange.r4-0.1.0.tgz").stat().st_size > 10_000
     assert (tmp_path / "schemas" / "serious-incident.schema.json").exists()
+
+
+def test_docs_pages_are_markup_not_escaped_text(tmp_path):
+    """Every page parses to a document whose main content has its own headings and tables, and no visible text
+    shows a tag (escaped markup would read as '<h1>...' on the page)."""
+    from lxml import html
+
+    CliRunner().invoke(cli, ["standard", "docs", "--out", str(tmp_path)])
+    pages = sorted(tmp_path.rglob("*.html"))
+    assert len(pages) > 20
+    for page in pages:
+        tree = html.fromstring(page.read_bytes())
+        visible = " ".join(tree.xpath("//body//text()[not(ancestor::pre) and not(ancestor::code)]"))
+        assert not re.search(r"</?(h1|h2|p|table|tr|td|ul|li|a|section|dl)\b", visible), page.name
+        if tree.xpath("//main"):
+            assert tree.xpath("//main//h1"), f"{page.name} has no heading of its own"
