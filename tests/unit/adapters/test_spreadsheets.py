@@ -63,8 +63,10 @@ def test_import_settings_fills_the_signed_directory(tmp_path, exchange):
 @pytest.mark.parametrize("name", ["ch_fake.xlsx", "scp_ch_2025_fake.xlsx"])
 def test_the_public_provider_lists_read_with_only_their_real_data_problems(name):
     records, problems = _read(ProviderListReader(), PUBLIC_SAMPLES / "ofsted_provider_lists" / name)
-    # Both fake lists carry URNs that are not Ofsted URNs ("njascn", 1): a real problem, reported by row.
-    assert records == [] and [(p.code, p.row, p.field) for p in problems] == [("bad-urn", 2, "URN")]
+    # Both fake lists carry URNs that are not Ofsted URNs ("njascn", 1), and the 2025 one an authority named
+    # "Provider LA": real problems, each reported by row and column. Its one SA row closed in 2024.
+    expected = [("bad-urn", 2, "URN")] + ([("unknown-la", 2, "Local authority")] if name.startswith("scp") else [])
+    assert records == [] and [(p.code, p.row, p.field) for p in problems] == expected
 
 
 def test_annex_a_sample_list_8_reads_codes_out_of_labels():
