@@ -6,6 +6,7 @@ import click
 
 from adapters.cli import adapt
 from broker.cli import audit, broker, directory, node
+from conformance.cli import conformance
 from sgx import __version__
 from sgx.demo import demo
 from standard.cli import standard
@@ -21,13 +22,14 @@ def cli() -> None:
       sgx standard validate examples/messages/*.json
       sgx standard build --check
       sgx standard docs --out site/
+      sgx conformance run --kit messages --messages out/
       sgx demo
     """
 
 
 cli.add_command(standard)
 cli.add_command(demo)
-for group in (directory, broker, node, audit, adapt):
+for group in (directory, broker, node, audit, adapt, conformance):
     cli.add_command(group)
 
 
