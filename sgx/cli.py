@@ -6,6 +6,7 @@ import click
 
 from adapters.cli import adapt
 from broker.cli import audit, broker, directory, node
+from broker.inbox.cli import inbox
 from conformance.cli import conformance
 from sgx import __version__
 from sgx.demo import demo
@@ -29,7 +30,7 @@ def cli() -> None:
 
 cli.add_command(standard)
 cli.add_command(demo)
-for group in (directory, broker, node, audit, adapt, conformance):
+for group in (directory, broker, node, inbox, audit, adapt, conformance):
     cli.add_command(group)
 
 
