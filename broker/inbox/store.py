@@ -23,9 +23,13 @@ CREATE TABLE IF NOT EXISTS messages (
     message_id TEXT PRIMARY KEY, node_rowid INTEGER NOT NULL, event TEXT NOT NULL, sender TEXT NOT NULL,
     received_at TEXT NOT NULL, setting_urn TEXT, setting_name TEXT, status TEXT NOT NULL DEFAULT 'new',
     read_at TEXT, read_by TEXT);
-CREATE INDEX IF NOT EXISTS messages_received ON messages (received_at);
-CREATE INDEX IF NOT EXISTS messages_setting ON messages (setting_urn, received_at);
-CREATE INDEX IF NOT EXISTS messages_event ON messages (event, received_at);
+CREATE INDEX IF NOT EXISTS messages_newest ON messages (received_at, node_rowid);
+CREATE INDEX IF NOT EXISTS messages_status ON messages (status);
+CREATE INDEX IF NOT EXISTS messages_setting ON messages (setting_urn, status, received_at);
+CREATE INDEX IF NOT EXISTS messages_event ON messages (event, status, received_at);
+-- What the list can be filtered by, kept as messages are indexed (a DISTINCT over every message is slow).
+CREATE TABLE IF NOT EXISTS choices (kind TEXT NOT NULL, value TEXT NOT NULL, label TEXT NOT NULL,
+    PRIMARY KEY (kind, value));
 CREATE TABLE IF NOT EXISTS message_children (message_id TEXT NOT NULL, child_key TEXT NOT NULL,
     placing_la TEXT NOT NULL, PRIMARY KEY (message_id, child_key));
 CREATE INDEX IF NOT EXISTS children_key ON message_children (child_key);
@@ -90,8 +94,14 @@ class InboxStore:
             self.db.executemany("INSERT OR IGNORE INTO messages (message_id, node_rowid, event, sender, "
                                 "received_at, setting_urn, setting_name) VALUES (?,?,?,?,?,?,?)", messages)
             self.db.executemany("INSERT OR IGNORE INTO message_children VALUES (?,?,?)", children)
+            self.db.executemany("INSERT OR IGNORE INTO choices VALUES (?,?,?)", {
+                *(("event", m[2], m[2]) for m in messages),
+                *(("setting", m[5], f"{m[6] or m[5]} ({m[5]})") for m in messages if m[5]),
+                *(("placing_la", c[2], c[2]) for c in children)})
             self.db.execute("DELETE FROM synced")
             self.db.execute("INSERT INTO synced VALUES (?)", (rows[-1][0],))
+        if len(messages) >= 1000:
+            self.db.execute("ANALYZE")  # fresh statistics, so the planner picks the narrowest index per filter
         return len(messages)
 
     def _where(self, f: Filters) -> tuple[str, list]:
@@ -124,14 +134,10 @@ class InboxStore:
 
     def choices(self) -> dict[str, list[tuple[str, str]]]:
         """The values the list can be filtered by, as (value, label)."""
-        return {
-            "event": [(e, e) for (e,) in self.db.execute("SELECT DISTINCT event FROM messages ORDER BY event")],
-            "setting": [(u, f"{n or u} ({u})") for u, n in self.db.execute(
-                "SELECT setting_urn, max(setting_name) FROM messages WHERE setting_urn IS NOT NULL "
-                "GROUP BY setting_urn ORDER BY 2")],
-            "placing_la": [(la, la) for (la,) in self.db.execute(
-                "SELECT DISTINCT placing_la FROM message_children ORDER BY placing_la")],
-        }
+        out: dict[str, list[tuple[str, str]]] = {"event": [], "setting": [], "placing_la": []}
+        for kind, value, label in self.db.execute("SELECT kind, value, label FROM choices ORDER BY kind, label"):
+            out[kind].append((value, label))
+        return out
 
     def body(self, message_id: str) -> tuple[Row, bytes, str] | None:
         """The message's row, its bytes as they arrived, and how the node verified its signature."""
