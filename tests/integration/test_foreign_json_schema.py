@@ -2,7 +2,8 @@
 
 One node process (cwd tests/foreign, where ajv and ajv-formats are pinned) compiles every
 `standard/schemas/*.schema.json` with `new Ajv2020()` plus `addFormats`, counting anything
-ajv prints (its strict-mode "log" warnings) as a failure, then validates every case of the
+ajv prints (its strict-mode "log" warnings) as a failure (and again with `strict: true`, which makes
+every strict check an error, strictRequired included), then validates every case of the
 case suite and every example. Ajv's verdict must equal our schema layer's verdict (findings
 from `standard.validator.schema_layer`, not the whole validator: structure, profile and
 business rules are not JSON Schema), and ajv must reject every message our schema layer rejects.
@@ -56,9 +57,9 @@ function findingCodes(errors, side) {
     });
 }
 
-function compile(schema) {
-  // A fresh instance with the default options, as a vendor would write it.
-  const ajv = new Ajv2020();
+function compile(schema, options) {
+  // A fresh instance with the default options, as a vendor would write it (or with the options given).
+  const ajv = options ? new Ajv2020(options) : new Ajv2020();
   addFormats(ajv);
   printed.length = 0;
   try {
@@ -69,12 +70,15 @@ function compile(schema) {
   }
 }
 
-const out = { compiled: {}, verdicts: {}, twins: {} };
+const out = { compiled: {}, compiledAllStrict: {}, verdicts: {}, twins: {} };
 const validators = {};
 for (const [event, schema] of Object.entries(input.schemas)) {
   const { validate, error, printed: said } = compile(schema);
   out.compiled[event] = { error, printed: said };
   validators[event] = validate;
+  // Every strict check as an error, strictRequired (off by default) included.
+  const all = compile(schema, { strict: true });
+  out.compiledAllStrict[event] = { error: all.error, printed: all.printed };
 }
 for (const item of input.items) {
   const validate = validators[item.event];
@@ -157,6 +161,12 @@ def test_every_schema_compiles_in_strict_mode_without_a_warning(ajv_run):
     assert set(compiled) == {e.code for e in cat.EVENTS}
     problems = {event: c for event, c in compiled.items() if c["error"] or c["printed"]}
     assert problems == {}
+
+
+def test_every_schema_also_passes_every_strict_check_as_an_error(ajv_run):
+    compiled = ajv_run["result"]["compiledAllStrict"]
+    assert set(compiled) == {e.code for e in cat.EVENTS}
+    assert {event: c for event, c in compiled.items() if c["error"] or c["printed"]} == {}
 
 
 def test_ajv_and_our_schema_layer_give_the_same_verdict_on_every_case_and_example(ajv_run):
