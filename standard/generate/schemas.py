@@ -5,7 +5,7 @@ has type-specific keywords, so they compile in any draft 2020-12 validator, stri
 included (ajv 8 in its default strict mode). The finding code a breach of a node produces,
 and what to do about it, are published beside each schema in ``<event>.findings.json``,
 keyed by the JSON pointer of the schema node: a validator that reports the failing schema
-location (ajv's ``schemaPath``, jsonschema's ``schema_path``) can report our codes from it.
+location (ajv's ``schemaPath``, jsonschema-rs's ``schema_path``) can report our codes from it.
 """
 
 from __future__ import annotations
@@ -23,6 +23,17 @@ DIALECT = "https://json-schema.org/draft/2020-12/schema"
 # the side file, so no published schema carries a keyword a strict validator does not know.
 FINDING = "x-finding"
 HINT = "x-hint"
+
+# The code a failing keyword reports when its node has no entry in the side file (and, for a
+# keyword not listed, DEFAULT_FINDING); the schema layer's own table must say the same.
+DEFAULT_FINDING = "profile-cardinality"
+DEFAULT_FINDING_BY_KEYWORD = {
+    "required": "profile-cardinality", "minItems": "profile-cardinality", "maxItems": "profile-cardinality",
+    "false": "profile-cardinality",  # a `false` schema (ajv's keyword "false schema")
+    "contains": "profile-cardinality", "minContains": "profile-cardinality",
+    "maxContains": "profile-cardinality", "const": "profile-fixed-value", "enum": "profile-binding",
+    "anyOf": "profile-binding", "pattern": "profile-format", "type": "profile-type",
+}
 
 
 def _pattern_schema(value: Any) -> dict:
@@ -289,7 +300,8 @@ def findings_document(event: cat.Event, annotations: dict[str, dict[str, str]]) 
                     "Each key of 'nodes' is the JSON pointer, from the schema's root, of the schema object whose "
                     "keyword failed (for ajv: errors[i].schemaPath without the leading '#' and the last segment); "
                     "'finding' is the code to report and 'hint' says what to do. A failing node not listed "
-                    "reports the default code of its keyword (see 'defaults').",
+                    "reports the code of its keyword in 'defaults' ('false' for a false schema), and a keyword "
+                    "not there reports 'otherwise'.",
         "schema": event.schema_id,
         "event": event.code,
         "messageDefinition": event.definition_url,
@@ -298,16 +310,6 @@ def findings_document(event: cat.Event, annotations: dict[str, dict[str, str]]) 
         "nodes": annotations,
     }
 
-
-# The code a failing keyword reports when its node has no entry in the side file (and, for a
-# keyword not listed, DEFAULT_FINDING); the schema layer's own table must say the same.
-DEFAULT_FINDING = "profile-cardinality"
-DEFAULT_FINDING_BY_KEYWORD = {
-    "required": "profile-cardinality", "minItems": "profile-cardinality", "maxItems": "profile-cardinality",
-    "false": "profile-cardinality", "contains": "profile-cardinality", "minContains": "profile-cardinality",
-    "maxContains": "profile-cardinality", "const": "profile-fixed-value", "enum": "profile-binding",
-    "anyOf": "profile-binding", "pattern": "profile-format", "type": "profile-type",
-}
 
 
 def all_schemas() -> dict[str, dict]:
