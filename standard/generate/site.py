@@ -39,7 +39,9 @@ _INDEX = """<h1>Safeguarding Exchange standard</h1>
 between placing local authorities, host local authorities and their LADOs, host ICBs, Ofsted, CQC, police and
 providers. Canonical base <code>{{ canonical }}</code>; FHIR {{ fhir }}; package <code>{{ package }}</code>.</p>
 <p>Download: <a href="{{ tgz }}">{{ tgz }}</a> (FHIR npm package with profiles, terminology, MessageDefinitions,
-examples), the <a href="schemas/">JSON Schemas</a> (draft 2020-12) and the <a href="cases/">case suite</a>.</p>
+examples), the <a href="schemas/">JSON Schemas</a> (draft 2020-12, standard keywords only: they compile in strict
+validators such as ajv 8; the finding code of each schema node is in the <code>&lt;event&gt;.findings.json</code>
+beside each schema, by JSON pointer) and the <a href="cases/">case suite</a>.</p>
 <h2>Messages</h2><table><tr><th>Event</th><th>Sent by</th><th>Routed to</th><th>Focus</th><th>Legal basis</th></tr>
 {% for e in events %}<tr><td><a href="message/{{ e.code }}.html">{{ e.display }}</a><br><code>{{ e.code }}</code></td>
 <td>{% for s in e.senders %}<span class="tag">{{ s }}</span>{% endfor %}</td>
@@ -61,7 +63,8 @@ setting now, each told only of its own children{% elif r.of == 'sender' %}: the 
 {% else %}none{% endfor %}</td></tr>
 <tr><th>Requirements</th><td>{% for r in e.requirements %}<a class="tag" href="../requirements.html#{{ r }}">{{ r }}</a>
 {% endfor %}</td></tr>
-<tr><th>Definitions</th><td><a href="../schemas/{{ e.code }}.schema.json">JSON Schema</a> &middot;
+<tr><th>Definitions</th><td><a href="../schemas/{{ e.code }}.schema.json">JSON Schema</a>
+(<a href="../schemas/{{ e.code }}.findings.json">finding codes of its nodes</a>) &middot;
 MessageDefinition <code>{{ e.definition_url }}</code></td></tr></table>
 <h2>Contents</h2><table><tr><th>Resource</th><th>Profile</th><th>Needed</th></tr>
 {% for pid, need in contents %}<tr><td>{{ profiles[pid].type }}</td>
