@@ -27,7 +27,7 @@ from broker.node import _SCHEMA as NODE_SCHEMA
 from standard import artefacts
 
 HEADER = "| date | messages | sync s | list p95 ms | filtered p95 ms | child p95 ms | message p95 ms | setting p95 ms |"
-PASSWORD = "correct horse battery staple"
+PASSWORD = "correct horse battery staple"  # noqa: S105 - a throwaway account in a temporary store
 TEMPLATES = ["placement-started-childrens-home", "serious-incident-police", "placement-ended-allegation",
              "concern-notification-whistleblowing", "allegation-notification-cross-boundary"]
 
