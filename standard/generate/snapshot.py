@@ -14,7 +14,8 @@ the standard. The rules followed (FHIR R4, profiling.html):
   short, mustSupport, slicing) and adds its invariants to the base's; a type it names keeps the base's
   properties it does not restate (a logical reference keeps the base's target resources);
 - a constraint may only narrow the base (cardinality, types, reference targets); breaking that is a
-  BuildError naming the profile and element.
+  BuildError naming the profile and element;
+- the differential is put in the snapshot's order, as FHIR expects of both.
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ def add_snapshots(resources: list[dict], loader: Loader = vendored) -> None:
             raise BuildError(f"StructureDefinition {sd['id']}: baseDefinition {base_url} is neither a profile of "
                              f"this package nor the FHIR R4 definition of {sd['type']}")
         done[url] = apply_differential(sd, base, loader, types)
+        # FHIR tools expect the differential in the snapshot's order too (the profile data need not be).
+        position = {e["id"]: i for i, e in enumerate(done[url])}
+        sd["differential"]["element"].sort(key=lambda d: position[d["id"]])
         return done[url]
 
     for sd in by_url.values():
@@ -89,10 +93,11 @@ def apply_differential(sd: dict, base: list[dict], loader: Loader, types: dict[s
     # Parents before children, so a choice narrowed to one type (event[x] to Coding) or a new slice exists
     # before its children are looked for; the sort is stable, so siblings keep the differential's order.
     for diff in sorted(sd["differential"]["element"], key=lambda d: d["id"].count(".")):
-        target = elements[_ensure(elements, diff["id"], loader, where)]
+        here = f"{where}, element {diff['id']}"
+        target = elements[_ensure(elements, diff["id"], loader, here)]
         if target["path"] != diff["path"]:
-            raise BuildError(f"{where}: element {diff['id']} has path {diff['path']}, the base says {target['path']}")
-        _merge(target, diff, sd["url"], types, f"{where}, element {diff['id']}")
+            raise BuildError(f"{here}: its path is {diff['path']}, the base says {target['path']}")
+        _merge(target, diff, sd["url"], types, here)
     return elements
 
 
