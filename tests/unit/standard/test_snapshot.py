@@ -165,3 +165,23 @@ def test_vendored_base_definitions_hold_only_fhir_r4_elements():
             if parent not in types or name.endswith("[x]"):
                 continue  # below a choice or a content reference: named by the element above
             types[e["path"]] = fhirmodel.element(types[parent], name).type_name  # KeyError if not FHIR's
+
+
+def test_build_without_a_vendored_definition_says_which_and_what_to_do(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from sgx.cli import cli
+    from standard.generate import snapshot
+
+    for path in snapshot.BASE_DIR.glob("StructureDefinition-*.json"):
+        if path.name != "StructureDefinition-Period.json":
+            (tmp_path / path.name).write_bytes(path.read_bytes())
+    monkeypatch.setattr(snapshot, "BASE_DIR", tmp_path)
+    snapshot.vendored.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, ["standard", "build", "--check"])
+    finally:
+        snapshot.vendored.cache_clear()
+    assert result.exit_code == 1
+    assert "StructureDefinition-Period.json is missing" in result.output and "re-extract" in result.output
+    assert not isinstance(result.exception, BuildError)  # handled: a message, not a traceback
