@@ -15,7 +15,8 @@ the standard. The rules followed (FHIR R4, profiling.html):
   properties it does not restate (a logical reference keeps the base's target resources);
 - a constraint may only narrow the base (cardinality, types, reference targets); breaking that is a
   BuildError naming the profile and element;
-- the differential is put in the snapshot's order, as FHIR expects of both.
+- the differential is put in the snapshot's order, as FHIR expects of both, and the mappings (RIM, v2, ...)
+  the copied elements carry are declared as their source definitions declare them.
 """
 
 from __future__ import annotations
@@ -62,14 +63,22 @@ def add_snapshots(resources: list[dict], loader: Loader = vendored) -> None:
         if url in chain:
             raise BuildError(f"StructureDefinition {sd['id']}: its baseDefinition chain loops back to itself")
         base_url = sd["baseDefinition"]
+        read: list[dict] = []  # the HL7 definitions this snapshot copies from, for their mapping declarations
+
+        def reading(name: str) -> dict:
+            read.append(loader(name))
+            return read[-1]
+
         if base_url in by_url:
             base = snapshot_of(by_url[base_url], (*chain, url))
+            read.append(by_url[base_url])
         elif base_url == HL7_SD + sd["type"]:
-            base = loader(sd["type"])["snapshot"]["element"]
+            base = reading(sd["type"])["snapshot"]["element"]
         else:
             raise BuildError(f"StructureDefinition {sd['id']}: baseDefinition {base_url} is neither a profile of "
                              f"this package nor the FHIR R4 definition of {sd['type']}")
-        done[url] = apply_differential(sd, base, loader, types)
+        done[url] = apply_differential(sd, base, reading, types)
+        _declare_mappings(sd, done[url], read)
         # FHIR tools expect the differential in the snapshot's order too (the profile data need not be).
         position = {e["id"]: i for i, e in enumerate(done[url])}
         sd["differential"]["element"].sort(key=lambda d: position[d["id"]])
@@ -77,6 +86,20 @@ def add_snapshots(resources: list[dict], loader: Loader = vendored) -> None:
 
     for sd in by_url.values():
         sd["snapshot"] = {"element": snapshot_of(sd)}
+
+
+def _declare_mappings(sd: dict, elements: list[dict], sources: list[dict]) -> None:
+    """Declare the mappings (RIM, v2, ...) the copied elements use, as their source definitions declare them."""
+    used = {m["identity"] for e in elements for m in e.get("mapping", [])}
+    declared: dict[str, dict] = {}
+    for source in sources:
+        for m in source.get("mapping", []):
+            declared.setdefault(m["identity"], m)
+    missing = used - set(declared)
+    if missing:
+        raise BuildError(f"StructureDefinition {sd['id']}: mappings {', '.join(sorted(missing))} are used by its "
+                         "elements but declared by none of the definitions they come from")
+    sd["mapping"] = [copy.deepcopy(m) for identity, m in declared.items() if identity in used]
 
 
 def apply_differential(sd: dict, base: list[dict], loader: Loader, types: dict[str, str]) -> list[dict]:

@@ -132,6 +132,8 @@ def test_every_package_snapshot_holds_its_differential_in_tree_order():
                 assert e["id"].rsplit(":", 1)[0] in seen, (path.name, e["id"])
         base_ids = [e["id"] for e in vendored(sd["type"])["snapshot"]["element"]]
         assert [i for i in ids if i in set(base_ids)] == base_ids, path.name  # nothing lost, base order kept
+        used = {m["identity"] for e in elements for m in e.get("mapping", [])}
+        assert used == {m["identity"] for m in sd["mapping"]}, path.name  # every mapping used is declared
         by_id = {e["id"]: e for e in elements}
         positions = [ids.index(d["id"]) for d in sd["differential"]["element"]]
         assert positions == sorted(positions), path.name
