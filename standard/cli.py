@@ -79,9 +79,14 @@ def validate(paths: tuple[Path, ...], fmt: str, hot_path: bool) -> None:
 @click.option("--check", is_flag=True, help="Write nothing; fail if the committed artefacts are stale.")
 def build(check: bool) -> None:
     """Regenerate the FHIR package, JSON Schemas, examples and case suite from the profile definitions."""
+    from sgx.errors import BuildError
     from standard.generate.build import build as run_build
 
-    changed = run_build(check=check)
+    try:
+        changed = run_build(check=check)
+    except BuildError as e:  # a profile the base definitions refuse, or a missing vendored definition
+        click.echo(f"error: {e}", err=True)
+        sys.exit(EXIT_INVALID)
     root = Path.cwd()
     for path in changed:
         shown = path.relative_to(root) if path.is_relative_to(root) else path
