@@ -281,3 +281,44 @@ def test_the_contract_states_what_the_code_does():
     assert contract["clock"]["receivingNodeWindowSeconds"] == Node.__init__.__kwdefaults__["window_seconds"]
     note_example = orjson.loads(contract["workedExamples"]["deliveryNote"]["noteUtf8"])
     assert [m["name"] for m in contract["deliveryNote"]["members"] if m.get("required", True)] == list(note_example)
+
+
+def test_the_docs_page_and_the_site_publish_the_same_contract(tmp_path):
+    from html.parser import HTMLParser
+    from pathlib import Path
+
+    from broker.signature_contract import CONTRACT_FILE, load
+    from standard.generate.site import write_site
+
+    contract = load()
+    message = contract["workedExamples"]["message"]
+    published = [message["compactDetachedJws"], message["protectedHeaderJson"], message["payloadUtf8"],
+                 message["payloadSha256Hex"], contract["workedExamples"]["testKey"]["privateJwk"]["d"],
+                 contract["workedExamples"]["testKey"]["publicJwk"]["kid"]]
+    names = [m["name"] for m in contract["protectedHeader"]["message"]["members"]] + [
+        h["name"] for h in contract["transport"]["headers"]] + [
+        m["name"] for m in contract["deliveryNote"]["members"]] + [
+        contract["protectedHeader"]["message"]["typ"], contract["protectedHeader"]["deliveryNote"]["typ"],
+        contract["directory"]["protectedHeader"]["typ"], contract["kid"]["form"]]
+    markdown = (Path(__file__).resolve().parents[3] / "docs" / "signatures.md").read_text(encoding="utf-8")
+    for text in published + names:
+        assert text in markdown, text
+
+    write_site(tmp_path)
+    assert (tmp_path / "signature-contract.json").read_bytes() == CONTRACT_FILE.read_bytes()
+
+    class Text(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.parts: list[str] = []
+
+        def handle_data(self, data):
+            self.parts.append(data)
+
+    page = Text()
+    page.feed((tmp_path / "signatures.html").read_text(encoding="utf-8"))
+    text = "".join(page.parts)
+    assert "<h1>" not in text  # markup, not escaped text
+    for value in published[:3] + names:
+        assert value in text, value
+    assert 'href="signatures.html"' in (tmp_path / "index.html").read_text(encoding="utf-8")
