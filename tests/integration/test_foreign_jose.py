@@ -116,7 +116,7 @@ def _message(n: int) -> tuple[bytes, str]:
 @pytest.fixture(scope="module")
 def jose_signed(foreign_node):
     """One jose run: a key pair and the messages it signed (good, no jti, stale, for a bare transport)."""
-    cases = {"good": {}, "no_jti": {"drop": ["jti"]}, "stale": {"iatOffset": -600}, "bare": {}}
+    cases = {"good": {}, "no_jti": {"drop": ["jti"]}, "stale": {"iatOffset": -600}, "bare": {}, "amqp": {}}
     messages = {}
     for n, (name, case) in enumerate(cases.items(), start=1):
         body, message_id = _message(n)
@@ -130,8 +130,7 @@ def jose_signed(foreign_node):
     return out
 
 
-@pytest.fixture()
-def exchange(tmp_path, jose_signed):
+def _exchange_folder(tmp_path: Path, jose_signed: dict) -> Path:
     """An exchange folder built with the CLI; the sender's key is jose's, registered by its public JWK."""
     root = tmp_path / "exchange"
     _sgx("directory", "init", "--dir", root)
@@ -145,7 +144,12 @@ def exchange(tmp_path, jose_signed):
                "--not-before", since)
     assert f"key {jose_signed['kid']} added for {SENDER_LA}" in out  # same default kid on both sides
     _sgx("directory", "sign", "--dir", root)
-    net = Network.open(root)
+    return root
+
+
+@pytest.fixture()
+def exchange(tmp_path, jose_signed):
+    net = Network.open(_exchange_folder(tmp_path, jose_signed))
     transport = net.transport()
     yield net, transport
     transport.close()
@@ -264,3 +268,49 @@ def test_jose_verifies_our_message_signature_delivery_note_and_directory(exchang
     assert out["directory"]["participants"] == len(directory.participants)
     assert out["workedExample"] == json.loads(CONTRACT_FILE.read_text())["workedExamples"]["message"][
         "compactDetachedJws"]
+
+
+def test_over_rabbitmq_a_jose_message_published_as_the_contract_says_is_routed_and_received(
+        rabbit, tmp_path, jose_signed):
+    """The transport part of the contract on a real broker: publish with a plain AMQP client (pika, not the
+    exchange's transport) to the exchange, routing key and properties the contract names, as the sender's own
+    broker user."""
+    import pika
+
+    from broker.rabbitmq.setup import setup
+    from broker.signature_contract import load
+
+    vhost = "jose-contract"
+    rabbit.ctl("add_vhost", vhost)
+    rabbit.ctl("set_permissions", "-p", vhost, "sgx-admin", ".*", ".*", ".*")
+    admin_url = rabbit.url("sgx-admin", "admin-secret", vhost=vhost)
+    root = _exchange_folder(tmp_path, jose_signed)
+    net = Network.open(root, transport_url=admin_url)
+    net.credentials = setup(rabbit.ctl, admin_url, net.directory, root / "keys" / "broker-passwords.json",
+                            vhost=vhost, delete_guest=False)
+    amqp = load()["transport"]["amqp"]
+    m = jose_signed["messages"]["amqp"]
+    connection = pika.BlockingConnection(pika.URLParameters(rabbit.url(SENDER_LA, net.credentials[SENDER_LA],
+                                                                       vhost=vhost)))
+    channel = connection.channel()
+    channel.confirm_delivery()
+    channel.basic_publish(amqp["publishTo"]["exchange"], amqp["publishTo"]["routingKey"], m["bytes"],
+                          pika.BasicProperties(message_id=m["messageId"], user_id=SENDER_LA,
+                                               content_type="application/fhir+json", delivery_mode=2,
+                                               headers={SIGNATURE: jose_signed["tokens"]["amqp"],
+                                                        SENDER: SENDER_LA}),
+                          mandatory=True)
+    connection.close()
+
+    router_transport, node_transport = net.transport("router"), net.transport(HOST_LA)
+    try:
+        router = Router.in_folder(root, net.directory, router_transport, net.keys["router"])
+        decision = router.handle(router_transport.get(INGRESS, timeout=10))
+        assert (decision.decision, decision.recipients) == ("accepted", ["icb-QF7", HOST_LA])
+        node = Node(HOST_LA, net.directory, node_transport, root / "inbox.db")
+        assert node.run(idle_timeout=2) == 1
+        [item] = node.inbox()
+        assert item.body == m["bytes"] and item.verified.endswith(f"key {jose_signed['kid']} verified")
+    finally:
+        router_transport.close()
+        node_transport.close()
