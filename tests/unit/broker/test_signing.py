@@ -322,3 +322,23 @@ def test_the_docs_page_and_the_site_publish_the_same_contract(tmp_path):
     for value in published[:3] + names:
         assert value in text, value
     assert 'href="signatures.html"' in (tmp_path / "index.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("iat", [True, "1772452800", 1772452800.0, None])
+def test_iat_must_be_a_json_integer(world, iat):
+    key, directory = world
+    header = {"alg": "EdDSA", "typ": signing.MESSAGE_TYP, "kid": "la-886-1", "iss": "la-886", "jti": "x",
+              "sgx-evt": "e", "iat": iat}
+    with pytest.raises(MalformedSignature, match="iat"):
+        _verify(_forge(header, key), directory)
+    header["iat"] = int(NOW.timestamp())  # the same header with an integer is accepted
+    assert _verify(_forge(header, key), directory).issued_at == int(NOW.timestamp())
+
+
+def test_the_window_is_inclusive_at_300_seconds_as_published(world):
+    key, directory = world
+    for offset in (-300, 300):
+        _verify(_sign(key, now=NOW + timedelta(seconds=offset)), directory)
+    for offset in (-301, 301):
+        with pytest.raises(IssuedAtOutsideWindow):
+            _verify(_sign(key, now=NOW + timedelta(seconds=offset)), directory)
