@@ -21,7 +21,7 @@ import click
 import orjson
 
 from broker import directory as d
-from broker.keys import SigningKey, key_files, public_key_from_jwk
+from broker.keys import SigningKey, key_files, public_key_file, public_key_from_jwk
 
 DIR_OPTION = click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
                           show_default=True, help="The exchange folder.")
@@ -343,8 +343,12 @@ def participant_outbox(root: Path, pid: str, **options):
     if not found:
         raise click.ClickException(f"no key for {pid} in {root / 'keys'}; run 'sgx directory keygen "
                                    f"--participant {pid}'")
+    key = SigningKey.load(found[-1])
+    if not public_key_file(found[-1]).exists() and (root / "directory.json").exists():
+        # A key file copied without its .pub.jwk: the directory knows the kid of its public key.
+        key = key.named_as_registered(load_signed(root).participant(pid).keys)
     (root / "outbox").mkdir(exist_ok=True)
-    return Outbox(root / "outbox" / f"{pid}.db", pid, SigningKey.load(found[-1]), **options)
+    return Outbox(root / "outbox" / f"{pid}.db", pid, key, **options)
 
 
 def _state_file(root: Path) -> Path:

@@ -65,6 +65,12 @@ class SigningKey:
     def thumbprint(self) -> str:
         return jwk_thumbprint(self.public)
 
+    def named_as_registered(self, registered: list[dict]) -> SigningKey:
+        """This key under the kid a directory registered its public key with; itself when not registered."""
+        x = public_jwk("", self.public)["x"]
+        kid = next((k["kid"] for k in registered if k.get("x") == x and k.get("kid")), None)
+        return SigningKey(kid, self.private) if kid else self
+
     @classmethod
     def generate(cls, kid: str) -> SigningKey:
         return cls(kid, Ed25519PrivateKey.generate())
