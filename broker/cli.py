@@ -4,7 +4,8 @@ Folder layout (one per deployment; a participant's machine holds only its own ke
     directory.draft.json   the directory being edited (unsigned)
     directory.json         the signed directory everyone loads
     operator.pub.jwk       the operator's public key: the trust anchor
-    keys/                  private keys, mode 0600 (never printed)
+    keys/                  private keys as PKCS#8 PEM, mode 0600 (never printed); <name>.pub.jwk beside each
+                           holds its public JWK and kid
     queues.db              the embedded transport (when no amqp:// URL is given)
     router.db              the router's state: seen ids, the register, the audit chain
     inbox/<participant>.db outbox/<participant>.db
@@ -102,7 +103,8 @@ def keygen(root: Path, pid: str, valid_days: int) -> None:
     key.save(root / "keys" / f"{kid}.key")
     directory_.add_key(pid, key, valid_until=datetime.now(UTC) + timedelta(days=valid_days))
     _save_draft(root, directory_)
-    click.echo(f"key {kid} for {pid}: private key in {root / 'keys' / (kid + '.key')}; sign the directory to publish")
+    click.echo(f"key {kid} for {pid}: private key in {root / 'keys' / (kid + '.key')} (mode 600), public key in "
+               f"{root / 'keys' / (kid + '.pub.jwk')}; sign the directory to publish")
 
 
 def _moment(value: str | None, option: str):
