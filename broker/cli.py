@@ -158,8 +158,8 @@ def add_key(root: Path, pid: str, key_file: Path, kid: str | None, not_before: s
                                    "of them")
     kid = kid or jwk_kid or jwk_thumbprint(public)
     if not KID_FORM.fullmatch(kid):
-        raise click.ClickException(f"kid {kid!r} is not usable: 1 to 128 letters, digits and . _ : - , starting "
-                                   "with a letter or digit; give another with --kid")
+        raise click.ClickException(f"kid {kid!r} is not usable: 1 to 128 letters, digits and . _ : - , not "
+                                   "starting with a dot; give another with --kid")
     if any(k.get("kid") == kid for k in participant.keys):
         raise click.ClickException(f"participant {pid!r} already has a key {kid!r}; give the new key another "
                                    "--kid (keys are never replaced: revoke the old one)")

@@ -26,8 +26,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sgx.errors import DirectoryError
 
 LEGACY_KID_PREFIX = b"kid: "
-# A kid names one key of its participant in the directory; it also becomes a file name, so keep it plain.
-KID_FORM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+# A kid names one key of its participant in the directory; keep it plain (it may name a file: no leading dot).
+# Base64url characters may start it, since an RFC 7638 thumbprint may begin with "-" or "_".
+KID_FORM = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._:-]{0,127}")
 NEVER_SEND_PRIVATE = ("never send a private key to anyone, the operator included: send only the public key "
                       "(JWK without \"d\", or PEM 'PUBLIC KEY'). A private key that has been sent is exposed: "
                       "generate a new key pair")

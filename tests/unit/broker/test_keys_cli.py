@@ -212,3 +212,14 @@ def test_a_key_file_copied_without_its_public_jwk_still_signs_with_the_registere
     public_key_file(key_file).unlink()
     assert SigningKey.load(key_file).kid != "la-886-1"  # the PEM alone does not carry the kid
     assert participant_outbox(root, "la-886").key.kid == "la-886-1"
+
+
+@pytest.mark.parametrize("first", ["-", "_"])
+def test_a_thumbprint_starting_with_a_dash_or_underscore_is_a_usable_kid(root, tmp_path, first):
+    """Base64url thumbprints may begin with - or _ (about one key in 32): they must register as any other."""
+    while not jwk_thumbprint((vendor := Ed25519PrivateKey.generate()).public_key()).startswith(first):
+        pass
+    kid = jwk_thumbprint(vendor.public_key())
+    run("directory", "add-key", "--dir", root, "--participant", "provider-vendor", "--public-key",
+        _write(tmp_path, "v.pem", vendor.public_key().public_bytes(PEM, SPKI)))
+    assert [k["kid"] for k in _draft(root).participant("provider-vendor").keys] == [kid]
