@@ -66,7 +66,10 @@ def test_a_section_47_about_a_child_placed_elsewhere_is_a_concern_to_the_host_on
 def test_signals_before_the_placement_or_for_unplaced_children_are_not_sent(tmp_path, exchange):
     _placed(tmp_path, exchange)
     out = summary("adapt", "cin", "--dir", exchange, "--la", "886", cin_file(tmp_path / "c.xml", s47="2025-12-01"))
-    assert out["messages_built"] == {} and out["out_of_scope"] == 1
+    assert out["messages_built"] == {} and out["findings"] == {}
+    # The file's header, the child and its Section 47 are each accounted for, none silently.
+    assert out["rows"]["not_notifiable"] == 3 == out["rows_read"]
+    assert out["not_notifiable"] == {"file-header": 1, "not-placed-elsewhere": 2}
 
 
 def test_a_file_from_another_authority_sends_nothing(tmp_path, exchange):
