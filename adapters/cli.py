@@ -143,12 +143,13 @@ class Run:
                 self.ledger.settle([r.where], NOT_NOTIFIABLE, "other-la")
             else:
                 self.ledger.settle([r.where], REFUSED)
-                self.add(Problem("other-authority", r.file, r.row, heading, (
-                    f"the row is LA {code}'s, not {mine}'s: it was not sent, because each authority sends its own "
-                    "children; run the file with --split-by-la to leave other authorities' rows for their own runs"
-                ) if code else (
-                    f"the row names no English authority the exchange knows (give the DfE code, ONS code or name), "
-                    f"so it cannot be checked against {mine}; it was not sent: correct the {heading} value")))
+                self.add(Problem("other-authority", r.file, r.row, heading, f"the row is LA {code}'s, not "
+                                 f"{mine}'s: it was not sent, because each authority sends its own children; run the "
+                                 "file with --split-by-la to leave other authorities' rows for their own runs")
+                         if code else
+                         Problem("unknown-authority", r.file, r.row, heading, "the row names no English authority "
+                                 "the exchange knows (give the DfE code, ONS code or name), so it cannot be checked "
+                                 f"against {mine}; it was not sent: correct the {heading} value"))
         return kept
 
     def settle_all(self, records: Iterable[Record], outcome: str, reason: str | None = None) -> None:

@@ -196,7 +196,7 @@ class Ssda903CsvReader(Reader):
             values[column], problem = clean(column, cell, name, number)
             if problem:
                 problems.append(problem)
-        if values.get("CHILD") is None:
+        if values.get("CHILD") is None and not any(p.field == "CHILD" for p in problems):
             problems.append(Problem("missing-value", name, number, "CHILD", "every row needs the child's id"))
         if problems:
             return problems
