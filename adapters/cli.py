@@ -194,6 +194,8 @@ class Run:
         for item in planned:  # refused by the validator: held until the row is corrected
             if id(item) not in queued:
                 self.ledger.settle(item.rows, HELD_BACK)
+        if outbox is None:
+            self.store.assume(item for item in planned if id(item) in queued)
         if outbox is not None:
             with contextlib.suppress(RecoverableBrokerError):  # reported below with the count
                 self.sent += outbox.drain(_transport(self.root, self.url, self.directory), batch=BATCH)

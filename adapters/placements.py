@@ -208,6 +208,7 @@ class ChangeStore:
         self.db.execute("CREATE TABLE IF NOT EXISTS placement (child TEXT NOT NULL, start TEXT NOT NULL, "
                         "urn TEXT NOT NULL, end TEXT, PRIMARY KEY (child, start, urn))")
         self._known: dict[str, str] | None = None
+        self._assumed: list[Placement] = []  # a dry run's placements, as if sent, for the signals after them
 
     def digest_of(self, key: str) -> str | None:
         if self._known is None:  # one read of the whole table: exports are planned in one pass
@@ -229,8 +230,16 @@ class ChangeStore:
         if self._known is not None:
             self._known.update((p.key, p.digest) for p in planned)
 
+    def assume(self, planned: Iterable[Planned]) -> None:
+        """A dry run's placements, taken as told for this run only (never written), so that the signals
+        planned after them (missing episodes) show as they would be sent."""
+        self._assumed.extend(item.placement for item in planned if item.placement is not None)
+
     def setting_of(self, child: str, on: date) -> str | None:
         """The URN where this authority last told the exchange the child lived on a day."""
+        for p in sorted(self._assumed, key=lambda p: p.start, reverse=True):
+            if p.child == child and p.urn and p.start <= on and (p.end is None or p.end >= on):
+                return p.urn
         row = self.db.execute("SELECT urn FROM placement WHERE child = ? AND start <= ? AND (end IS NULL OR end >= ?) "
                               "ORDER BY start DESC LIMIT 1", (child, on.isoformat(), on.isoformat())).fetchone()
         return row[0] if row else None
