@@ -76,6 +76,20 @@ def test_a_file_from_another_authority_sends_nothing(tmp_path, exchange):
     _placed(tmp_path, exchange)
     out = summary("adapt", "cin", "--dir", exchange, "--la", "886", cin_file(tmp_path / "c.xml", lea="201"), code=1)
     assert out["messages_built"] == {} and out["findings"] == {"wrong-authority": 1}
+    assert out["rows"]["refused"] == out["rows_read"] == 3
+    split = summary("adapt", "cin", "--dir", exchange, "--la", "886", "--split-by-la",
+                    cin_file(tmp_path / "c.xml", lea="201"))
+    assert split["findings"] == {} and split["not_notifiable"] == {"other-la": 3} and split["messages_built"] == {}
+
+
+def test_a_census_whose_entries_disagree_about_a_child_holds_its_concerns(tmp_path, exchange):
+    _placed(tmp_path, exchange)
+    twice = "<Child><ChildIdentifiers><LAchildID>C1</LAchildID><PersonBirthDate>2011-01-01</PersonBirthDate>" \
+            "</ChildIdentifiers></Child>"
+    out = summary("adapt", "cin", "--dir", exchange, "--la", "886", "--report", tmp_path / "r.json",
+                  cin_file(tmp_path / "c.xml", s47="2026-03-01", extra=twice), code=1)
+    assert out["messages_built"] == {} and out["findings"] == {"conflicting-child-facts": 1}
+    assert out["rows"]["held_back"] == 3  # both entries for the child and its Section 47
 
 
 def test_entity_attacks_are_refused_and_a_truncated_file_keeps_what_came_before(tmp_path):

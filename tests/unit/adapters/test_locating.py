@@ -72,3 +72,17 @@ def test_a_confidential_placement_at_a_known_setting_is_sent_labelled_confidenti
     message = orjson.loads(body)
     labels = {c["code"] for c in message["meta"]["security"]}
     assert "confidential-placement" in labels
+
+
+def test_a_postcode_several_settings_share_or_a_junk_one_is_held_with_what_to_do(tmp_path, exchange):
+    draft = exchange / "directory.draft.json"
+    data = orjson.loads(draft.read_bytes())
+    data["settings"].append({**data["settings"][0], "urn": "SC900002", "name": "Second Lodge"})
+    draft.write_bytes(orjson.dumps(data))
+    sgx("directory", "sign", "--dir", exchange)
+    out = _ssda903(tmp_path, exchange, f"C1,01/02/2026,S,C2,N1,K2,PR4,,,,,{SETTING_POSTCODE},,", code=1)
+    assert out["messages_built"] == {} and out["findings"] == {"placement-not-located": 1}
+    assert "2 settings in the directory are registered at the placement postcode" in _problems(tmp_path)[0]["message"]
+    out = _ssda903(tmp_path, exchange, "C1,01/02/2026,S,C2,N1,K2,PR4,,,,,not a postcode,,", code=1)
+    assert out["findings"] == {"placement-not-located": 1} and out["rows"]["held_back"] == 2
+    assert "not a full UK postcode" in _problems(tmp_path)[0]["message"]
