@@ -331,6 +331,8 @@ def ssda903(run: Run, files: tuple[Path, ...]) -> None:
     run.settle_all(absences, NOT_NOTIFIABLE, "not-missing")
     run.settle_all(incomplete, HELD_BACK)
     run.send(plan_concerns(la_code, missing, children, run.directory, run.store))
+    # Every row stating a conflicting child's facts is held, placements or not, until the export agrees.
+    run.ledger.settle((where for child in children.values() if child.conflict for where in child.rows), HELD_BACK)
     run.settle_all(records.get("header", []), NOT_NOTIFIABLE, "no-placement")
     for table, rows in records.items():
         if table not in {"header", "episodes", "missing"}:
@@ -422,6 +424,7 @@ def cin(run: Run, files: tuple[Path, ...]) -> None:
     for problem in problems:
         run.add(problem)
     run.send(plan_concerns(run.la_code, signals, children, run.directory, run.store))
+    run.ledger.settle((where for child in children.values() if child.conflict for where in child.rows), HELD_BACK)
     run.settle_all(records.get("source", []), NOT_NOTIFIABLE, "file-header")
     run.settle_all(records.get("child", []), NOT_NOTIFIABLE, "no-signal")
     run.finish()

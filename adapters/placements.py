@@ -313,7 +313,7 @@ def plan_messages(la_code: str, children: dict[str, ChildDetails], found: Iterab
     for p in found:
         child = children.get(p.child)
         rows = [*p.rows, *(child.rows if child else [])]
-        if p.held:  # the finding was given when the episodes were grouped
+        if p.held or (child is not None and child.conflict):  # the finding was given when the rows were read
             plan.settle(rows, HELD_BACK)
             continue
         setting, problem, reason = locator.locate(p, sender)
@@ -332,9 +332,6 @@ def plan_messages(la_code: str, children: dict[str, ChildDetails], found: Iterab
         if child is None:
             plan.hold(rows, Problem("child-not-in-header", p.file, p.row, "CHILD", "the child has a placement but no "
                                     "row in the Header table; include the Header file in the run"))
-            continue
-        if child.conflict:  # the finding was given when the Header rows were read
-            plan.settle(rows, HELD_BACK)
             continue
         if child.birth_date is None:
             plan.hold(rows, Problem("missing-value", child.file, child.row, "DOB", "the child's date of birth is "
