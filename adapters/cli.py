@@ -101,24 +101,33 @@ class Run:
         with click.progressbar(length=total, label="reading", file=sys.stderr,
                                hidden=not self.progress) as bar:
             for file in files:
-                reader, done = reader_for(file), 0
-                for n, item in enumerate(reader.read(file)):
-                    if isinstance(item, Problem):
-                        self.add(item)
-                    elif isinstance(item, Refused):
-                        if item.row is None or item.rows != 1:
-                            self.ledger.refuse_file(item.rows)
-                        else:
-                            self.ledger.settle([item.where], REFUSED)
-                    else:
-                        self.ledger.read(item.where)
-                        records.setdefault(item.table, []).append(item)
-                    if n % 2048 == 0:
-                        position = reader.position
-                        bar.update(position - done)
-                        done = position
+                try:
+                    done = self._read_file(file, reader_for(file), records, bar)
+                except OSError as exc:  # gone or unreadable since it was named: nothing has been sent yet
+                    raise SetupError(f"{file.name} cannot be read ({exc.strerror or exc}); check the file and run "
+                                     "again") from None
                 bar.update(file.stat().st_size - done)
         return records
+
+    def _read_file(self, file: Path, reader: Reader, records: dict[str, list[Record]], bar) -> int:
+        """One file's items into records, problems and outcomes; returns the bytes reported to the bar."""
+        done = 0
+        for n, item in enumerate(reader.read(file)):
+            if isinstance(item, Problem):
+                self.add(item)
+            elif isinstance(item, Refused):
+                if item.row is None or item.rows != 1:
+                    self.ledger.refuse_file(item.rows)
+                else:
+                    self.ledger.settle([item.where], REFUSED)
+            else:
+                self.ledger.read(item.where)
+                records.setdefault(item.table, []).append(item)
+            if n % 2048 == 0:
+                position = reader.position
+                bar.update(position - done)
+                done = position
+        return done
 
     def own_rows(self, records: list[Record], column: str, heading: str | None = None) -> list[Record]:
         """The records that are this run's authority's. A record whose authority column (LA in regional

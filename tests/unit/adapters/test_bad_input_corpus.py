@@ -60,6 +60,7 @@ def test_each_broken_file_gives_clear_findings_and_good_rows_go_through(tmp_path
                                                                          first):
     report = tmp_path / "report.json"
     result = sgx(*_command(exchange, case, report), code=1 if findings else 0)
+    assert result.exception is None or isinstance(result.exception, SystemExit)  # never a traceback
     summary = orjson.loads(result.stdout.strip().splitlines()[-1])
     assert summary["findings"] == findings
     assert sum(summary["rows"].values()) == summary["rows_read"]  # every row read in one named outcome
@@ -149,6 +150,7 @@ def test_each_case_ends_every_row_in_its_named_outcome(tmp_path, exchange, case,
     if regional:
         command[command.index("--mapping") + 1] = CORPUS / "mapped" / "regional-log.toml"
     result = sgx(*command, *options, "--dry-run", code=1 if findings else 0)
+    assert result.exception is None or isinstance(result.exception, SystemExit)  # never a traceback
     summary = orjson.loads(result.stdout.strip().splitlines()[-1])
     assert summary["rows"] == {**WHOLE, **rows} and summary["rows_read"] == sum(rows.values())
     assert summary["not_notifiable"] == reasons and summary["findings"] == findings
