@@ -303,14 +303,14 @@ def ssda903(run: Run, files: tuple[Path, ...]) -> None:
       sgx adapt ssda903 --dir ex --la 886 header.csv episodes.csv --dry-run
     """
     from adapters.concerns import Signal, plan_concerns
-    from adapters.formats import SSDA903_XML, TEXT
+    from adapters.formats import SSDA903_XML, TEXT, kind_of
     from adapters.placements import children_of, placements, plan_messages
     from adapters.ssda903_csv import Ssda903CsvReader
     from adapters.ssda903_xml import Ssda903XmlReader
 
     la_code = run.la_code
     run.check_formats(files, frozenset({TEXT, SSDA903_XML}), "ssda903")
-    read = run.read(files, lambda f: Ssda903XmlReader() if f.suffix.lower() == ".xml" else Ssda903CsvReader())
+    read = run.read(files, lambda f: Ssda903XmlReader() if kind_of(f) == SSDA903_XML else Ssda903CsvReader())
     records = {table: run.own_rows(rows, "LA") for table, rows in read.items()}
     if "episodes" not in records or "header" not in records:
         run.add(Problem("missing-table", ", ".join(f.name for f in files), None, None,
@@ -368,7 +368,7 @@ def _check_other_tables(records: dict[str, list[Record]], children: dict, found:
                                          "correct it in the case management system"))
 
 
-# The Expanded SSDA903 XML is read by the same command (chosen per file by its suffix), under its own name and help.
+# The Expanded SSDA903 XML is read by the same command (chosen per file by its content), under its own name and help.
 ssda903_xml = copy.copy(ssda903)
 ssda903_xml.help = """Read an Expanded SSDA903 XML export (one file holding every child's header and episodes)
     and send placement notifications for what changed.

@@ -54,6 +54,9 @@ def test_xml_export_goes_through_the_same_path(tmp_path, exchange):
                    "<PLACE_PROVIDER>PR4</PLACE_PROVIDER><DEC /></EPISODE></CHILD></EXPSSDA903>")
     out = summary("adapt", "ssda903-xml", "--dir", root, "--la", "886", xml)
     assert out["messages_built"] == {"placement-started": 1} and out["sent"] == 1
+    renamed = xml.rename(tmp_path / "return.txt")  # the kind is told from the content, not the name
+    again = summary("adapt", "ssda903-xml", "--dir", root, "--la", "886", renamed)
+    assert again["unchanged"] == 1 and again["rows"]["unchanged"] == 2 and again["findings"] == {}
 
 
 def test_progress_is_shown_on_request_and_the_html_report_lists_findings(tmp_path, exchange):
