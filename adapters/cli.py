@@ -88,6 +88,12 @@ class Run:
         """Refuse (exit 2) before reading anything when a file is not what the command reads."""
         from adapters.formats import wrong_format
 
+        files = list(files)
+        names = Counter(f.name for f in files)
+        twice = sorted(name for name, n in names.items() if n > 1)
+        if twice:  # findings and row outcomes name a file by its name: two of one name could not be told apart
+            raise SetupError(f"more than one file named {', '.join(twice)} (or one file given twice); findings name "
+                             "files by name, so give each export once, renaming one if they differ")
         for file in files:
             wrong = wrong_format(file, accepted, command)
             if wrong:

@@ -73,6 +73,15 @@ def test_a_workbook_given_with_its_csv_tables_is_refused_before_any_is_read(tmp_
     assert not (exchange / "outbox" / "la-886.db").exists()
 
 
+def test_two_files_of_one_name_are_a_usage_error(tmp_path, exchange):
+    other = tmp_path / "2025"
+    other.mkdir()
+    shutil.copy(EPISODES, other / EPISODES.name)
+    out = _usage_error("adapt", "ssda903", "--dir", exchange, "--la", "886", HEADER, EPISODES, other / EPISODES.name)
+    assert "more than one file named episodes_unlocatable.csv" in out
+    _usage_error("adapt", "ssda903", "--dir", exchange, "--la", "886", HEADER, HEADER, EPISODES)
+
+
 def _cells(page: lxml.html.HtmlElement) -> dict[str, int]:
     return {td.get("data-key"): int(td.text_content()) for td in page.iter("td") if td.get("data-key") and
             td.get("data-key") != "sending"}
