@@ -329,7 +329,8 @@ def ssda903(run: Run, files: tuple[Path, ...]) -> None:
     episodes = placements(records.get("episodes", []), found)
     for problem in found:
         run.add(problem)
-    run.send(plan_messages(la_code, children, episodes, run.directory, run.store))
+    placed = plan_messages(la_code, children, episodes, run.directory, run.store)
+    run.send(placed)
     # Missing episodes (not "away without authorisation") of children placed in another area: after the
     # placements, so that a child's placement sent in this run is known.
     missing, absences, incomplete = [], [], []
@@ -345,7 +346,7 @@ def ssda903(run: Run, files: tuple[Path, ...]) -> None:
                             "to be notified; record it"))
     run.settle_all(absences, NOT_NOTIFIABLE, "not-missing")
     run.settle_all(incomplete, HELD_BACK)
-    run.send(plan_concerns(la_code, missing, children, run.directory, run.store))
+    run.send(plan_concerns(la_code, missing, children, run.directory, run.store, held=placed.held))
     # Every row stating a conflicting child's facts is held, placements or not, until the export agrees.
     run.ledger.settle((where for child in children.values() if child.conflict for where in child.rows), HELD_BACK)
     run.settle_all(records.get("header", []), NOT_NOTIFIABLE, "no-placement")

@@ -30,12 +30,17 @@ class Signal:
 
 
 def plan_concerns(la_code: str, signals: Iterable[Signal], children: dict[str, ChildDetails], directory: Directory,
-                  store: ChangeStore) -> Plan:
+                  store: ChangeStore, *, held: set[str] = frozenset()) -> Plan:
+    """Concern notifications for the signals, given what was sent before. `held`: children whose placement in
+    this run was held back with a finding; their signals wait with it (where they live is not yet known)."""
     sender = f"la-{la_code}"
     plan = Plan()
     for s in signals:
         child = children.get(s.child)
         rows = [s.where or (s.file, s.row), *(child.rows if child else [])]
+        if s.child in held:
+            plan.settle(rows[:1], HELD_BACK)
+            continue
         urn = store.setting_of(s.child, s.on)
         setting = directory.setting(urn) if urn else None
         if setting is None or setting.host_la == sender:

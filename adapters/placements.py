@@ -187,6 +187,7 @@ class Plan:
     problems: list[Problem] = field(default_factory=list)
     unchanged: int = 0  # messages not built again: their facts were sent before
     outcomes: list[tuple[list[RowId], str, str | None]] = field(default_factory=list)
+    held: set[str] = field(default_factory=set)  # children whose placement is held: their signals wait too
 
     def settle(self, rows: Iterable[RowId], outcome: str, reason: str | None = None) -> None:
         self.outcomes.append((list(rows), outcome, reason))
@@ -315,6 +316,7 @@ def plan_messages(la_code: str, children: dict[str, ChildDetails], found: Iterab
         rows = [*p.rows, *(child.rows if child else [])]
         if p.held or (child is not None and child.conflict):  # the finding was given when the rows were read
             plan.settle(rows, HELD_BACK)
+            plan.held.add(p.child)
             continue
         setting, problem, reason = locator.locate(p, sender)
         if reason:
@@ -322,6 +324,7 @@ def plan_messages(la_code: str, children: dict[str, ChildDetails], found: Iterab
             continue
         if setting is None:
             plan.hold(rows, problem)
+            plan.held.add(p.child)
             continue
         if problem:
             plan.problems.append(problem)
@@ -329,6 +332,8 @@ def plan_messages(la_code: str, children: dict[str, ChildDetails], found: Iterab
             plan.settle(rows, NOT_NOTIFIABLE, "own-area")
             continue
         p.urn = setting.urn
+        if child is None or child.birth_date is None:
+            plan.held.add(p.child)
         if child is None:
             plan.hold(rows, Problem("child-not-in-header", p.file, p.row, "CHILD", "the child has a placement but no "
                                     "row in the Header table; include the Header file in the run"))
