@@ -127,3 +127,51 @@ def test_the_identity_check_catches_a_run_that_sends_every_row_as_its_own(tmp_pa
     monkeypatch.setattr(adapter_cli.Run, "own_rows", lambda self, records, column, heading=None: records)
     _run(exchange, tmp_path, *REGIONAL)
     assert rows_of_other_authorities_sent(exchange, "la-886", LA_COLUMN) == {"CHILDX2", "CHILDX4"}
+
+
+def formula_text_in_outbox(exchange: Path, sender: str) -> list[str]:
+    """The property, as violations: string values in queued messages that a spreadsheet would run."""
+    from adapters.text import formula_like
+
+    found: list[str] = []
+
+    def walk(value: object) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str) and formula_like(value) and not value.startswith("-"):
+            found.append(value)  # ("-" starts FHIR's negative offsets in times; numbers pass formula_like)
+
+    with sqlite3.connect(exchange / "outbox" / f"{sender}.db") as db:
+        for (body,) in db.execute("SELECT body FROM outbox"):
+            walk(orjson.loads(body))
+    return found
+
+
+FORMULA_RUNS = [
+    ("ssda903", "--la", "886", SSDA903 / "header_six.csv", SSDA903 / "episodes_formula.csv"),
+    ("mapped", "--sender", "la-886", "--mapping", Path(__file__).parents[3] / "examples" / "mappings" /
+     "whistleblowing-log.toml", CORPUS / "mapped" / "whistleblowing_formula.csv"),
+]
+
+
+def test_formula_like_text_never_reaches_a_message(exchange):
+    for command, *args in FORMULA_RUNS:
+        result = sgx("adapt", command, "--dir", exchange, *args, code=1)
+        assert '"formula-text"' in result.stdout
+    assert formula_text_in_outbox(exchange, "la-886") == []
+
+
+def test_the_formula_check_catches_a_reader_that_lets_formulas_through(exchange, monkeypatch):
+    import adapters.mapped.reader
+    import adapters.ssda903_csv.reader
+
+    for module in (adapters.ssda903_csv.reader, adapters.mapped.reader):
+        monkeypatch.setattr(module, "formula_like", lambda text: False)
+    for command, *args in FORMULA_RUNS:
+        sgx("adapt", command, "--dir", exchange, *args, code=None)
+    # The log's summaries reach the messages as they stand (the export's postcodes and unknown settings do not).
+    assert sorted(formula_text_in_outbox(exchange, "la-886")) == ["=1+1", "Invented.\t+cmd"]
