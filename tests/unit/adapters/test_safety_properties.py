@@ -3,7 +3,8 @@ that the same check must catch:
 
 - no silent bucket: every row read ends in one named outcome, and a placement the exchange cannot locate is
   held back with a finding, never counted as "not notifiable";
-- no row under another identity: a message never carries a child whose row names another authority.
+- no row under another identity: a message never carries a child whose row names another authority;
+- no formula-like text (CSV injection) in a queued message.
 """
 
 from __future__ import annotations
