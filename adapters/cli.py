@@ -59,6 +59,8 @@ class Run:
         self.root, self.url, self.sender = root, url, sender
         self.dry_run, self.report_path, self.split_by_la = dry_run, report, split_by_la
         self.progress = sys.stderr.isatty() if progress is None else progress
+        if report is not None and not report.resolve().parent.is_dir():
+            raise SetupError(f"--report {report}: its folder does not exist; create it or name another")
         self.directory: Directory = _exchange(root)
         if sender not in self.directory.participants:
             raise SetupError(f"no participant {sender} in the directory of {root}; check --la or --sender")
@@ -242,8 +244,13 @@ class Run:
         if self.report_path:
             from adapters.report import sending_table, write_report
 
-            write_report(self.report_path, summary, self.problems,
-                         sending_table(self.sending, self.directory))
+            try:
+                write_report(self.report_path, summary, self.problems,
+                             sending_table(self.sending, self.directory))
+            except OSError as exc:  # the run itself is done: say so, and that only the report is missing
+                click.echo(f"the report could not be written to {self.report_path} ({exc.strerror or exc}); the "
+                           "summary above is complete", err=True)
+                sys.exit(EXIT_USAGE)
         sys.exit(EXIT_FINDINGS if self.problems else EXIT_OK)
 
 

@@ -73,6 +73,12 @@ def test_a_workbook_given_with_its_csv_tables_is_refused_before_any_is_read(tmp_
     assert not (exchange / "outbox" / "la-886.db").exists()
 
 
+def test_a_report_in_a_folder_that_does_not_exist_is_a_usage_error_before_anything_is_read(tmp_path, exchange):
+    out = _usage_error("adapt", "ssda903", "--dir", exchange, "--la", "886", "--report", tmp_path / "no" / "r.html",
+                       HEADER, EPISODES)
+    assert "its folder does not exist" in out and not (exchange / "outbox" / "la-886.db").exists()
+
+
 def test_two_files_of_one_name_are_a_usage_error(tmp_path, exchange):
     other = tmp_path / "2025"
     other.mkdir()
