@@ -28,7 +28,8 @@ from broker.keys import SigningKey
 from sgx.errors import SignatureRejected
 
 GENESIS = "0" * 64
-HEAD_FILE = "audit-head.json"  # the newest (seq, hash), replaced after every batch
+HEAD_FILE = "audit-head.json"  # the newest (seq, hash), rewritten after every batch
+_HEAD_SIZE = 160  # bytes: the head is one fixed-size JSON object (space-padded), overwritten in place
 CHECKPOINT_FILE = "audit-checkpoints.jsonl"  # signed heads, one JSON object a line, appended to
 CHECKPOINT_TYP = "sgx-audit-checkpoint+jws"
 CHECKPOINT_EVERY = 1000  # records between signed checkpoints at most ...
@@ -138,9 +139,11 @@ def _checkpoint_payload(seq: int, head: str, at: str) -> bytes:
 class Checkpoints:
     """The audit head of an exchange folder, published and signed.
 
-    After every batch `after_batch` replaces `audit-head.json` (atomically: written beside, then renamed) and,
-    when `every` records or `interval` have passed since the last signed checkpoint, appends a checkpoint
-    signed with the router's key to `audit-checkpoints.jsonl`. Anyone holding the router's public key (from
+    After every batch `after_batch` rewrites `audit-head.json` and, when `every` records or `interval` have
+    passed since the last signed checkpoint, appends a checkpoint signed with the router's key to
+    `audit-checkpoints.jsonl`. The head is one fixed-size record overwritten in place (one write of 160 bytes,
+    no sync): writing a new file and renaming it over the old one made ext4 flush it, a millisecond or more
+    per batch; a reader that catches a half-written head reads it again. Anyone holding the router's public key (from
     the directory) can check a checkpoint; a copy kept elsewhere catches a log cut short or rewritten here.
     """
 
@@ -149,6 +152,7 @@ class Checkpoints:
         self.head_path, self.path = root / HEAD_FILE, root / CHECKPOINT_FILE
         self.key, self.every, self.interval = key, every, interval
         self._last: dict | None = None
+        self._head_fd: int | None = None
 
     def after_batch(self, log: AuditLog, *, now: datetime) -> None:
         """Publish the head; sign a checkpoint when one is due."""
@@ -173,9 +177,19 @@ class Checkpoints:
             return self._append(seq, head, moment)
 
     def _write_head(self, seq: int, head: str, now: datetime) -> None:
-        temporary = self.head_path.with_name(f".{self.head_path.name}.{os.getpid()}.tmp")
-        temporary.write_bytes(orjson.dumps({"seq": seq, "hash": head, "time": now.isoformat(timespec="seconds")}))
-        os.replace(temporary, self.head_path)
+        record = orjson.dumps({"seq": seq, "hash": head, "time": now.astimezone(UTC).isoformat(timespec="seconds")})
+        if self._head_fd is None:
+            self._head_fd = os.open(self.head_path, os.O_RDWR | os.O_CREAT, 0o644)
+            os.ftruncate(self._head_fd, _HEAD_SIZE)
+        os.pwrite(self._head_fd, record.ljust(_HEAD_SIZE), 0)
+
+    def close(self) -> None:
+        if self._head_fd is not None:
+            os.close(self._head_fd)
+            self._head_fd = None
+
+    def __del__(self) -> None:
+        self.close()
 
     def _append(self, seq: int, head: str, now: datetime) -> dict:
         assert self.key is not None
@@ -201,10 +215,14 @@ class Checkpoints:
 
     def published_head(self) -> dict | None:
         """The unsigned head of `audit-head.json`, if there is one."""
-        try:
-            return orjson.loads(self.head_path.read_bytes())
-        except (OSError, orjson.JSONDecodeError):
-            return None
+        for _ in range(3):  # a read that meets a write in progress is read again
+            try:
+                return orjson.loads(self.head_path.read_bytes().strip())
+            except OSError:
+                return None
+            except orjson.JSONDecodeError:
+                continue
+        return None
 
 
 def read_checkpoints(path: Path) -> list[dict]:
