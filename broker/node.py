@@ -16,7 +16,7 @@ from broker.directory import Directory, LiveDirectory
 from broker.router import DELIVERY, DELIVERY_SIGNATURE, DELIVERY_TYP, SIGNATURE
 from broker.transport import Delivery, Transport, delivery_queue
 from broker.transport.base import consume
-from sgx.errors import DirectoryError, SignatureRejected
+from sgx.errors import DirectoryExpired, SignatureRejected
 
 log = logging.getLogger("sgx.node")
 
@@ -81,7 +81,7 @@ class Node:
         dead-letter the ones that fail verification. Returns how many were stored or already held."""
         try:
             self.directory = self.trust.current(self.now())  # a newly signed directory applies from this batch
-        except DirectoryError:
+        except DirectoryExpired:
             for delivery in deliveries:
                 delivery.reject(requeue=True)  # they wait for a current directory
             raise

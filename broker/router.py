@@ -27,7 +27,7 @@ from broker.register import Register
 from broker.transport import DEAD_LETTER, INGRESS, Delivery, Envelope, Transport, delivery_queue
 from broker.transport.base import CONNECTION_USER, consume
 from sgx import errors
-from sgx.errors import DirectoryError, RecoverableBrokerError, SignatureRejected
+from sgx.errors import DirectoryExpired, RecoverableBrokerError, SignatureRejected
 from standard import catalogue as cat
 from standard import compose
 from standard.validator import HOT_PATH, Validator
@@ -328,7 +328,7 @@ class Router:
         fails, each is requeued (and counts toward the delivery limit)."""
         try:
             decisions = self.process_batch([d.envelope for d in deliveries])
-        except (RecoverableBrokerError, DirectoryError):  # a stale directory: stop, the messages wait
+        except (RecoverableBrokerError, DirectoryExpired):  # a stale directory: stop, the messages wait
             for d in deliveries:
                 d.reject(requeue=True)
             raise

@@ -230,6 +230,77 @@ def test_sgx_broker_route_refuses_an_expired_directory_with_exit_1_and_broker_re
     assert out.exit_code == 1 and "expired" in out.output and "Traceback" not in out.output
 
 
+def _node_after_router_key_rotation(tmp_path, static: bool) -> int:
+    """The router starts signing with a new key, published in a directory signed after the node started;
+    returns how many deliveries the node stored."""
+    from broker.node import Node
+
+    net = demo_network(tmp_path)
+    transport = net.transport()
+    loaded = d.load(net.root / "directory.json", net.operator_key.public)
+    node = Node("la-371", d.Directory.from_payload(loaded.payload()) if static else loaded, transport,
+                tmp_path / "la-371.db")
+    assert node.run(idle_timeout=0) == 0  # running, nothing yet
+    new_key = SigningKey.generate("router-2")
+    _resign(net, lambda draft: draft.add_key("router", new_key))
+    router = Router.in_folder(net.root, d.load(net.root / "directory.json", net.operator_key.public), transport,
+                              new_key)
+    transport.publish(INGRESS, _envelope(net, "la-886", scenario.placement("la-886", 1, LODGE, TODAY)))
+    assert router.run(idle_timeout=0) == 1
+    node.run(idle_timeout=0)
+    return len(node.inbox())
+
+
+def test_a_running_node_takes_up_a_new_router_key_and_a_node_that_never_reloads_refuses_it(tmp_path):
+    assert _node_after_router_key_rotation(tmp_path / "live", static=False) == 1
+    assert _node_after_router_key_rotation(tmp_path / "static", static=True) == 0  # the broken twin
+
+
+def test_a_node_stops_once_its_directory_has_expired_and_the_delivery_waits(tmp_path):
+    from broker.node import Node
+
+    net = demo_network(tmp_path)
+    transport = net.transport()
+    router = net.router(transport)
+    transport.publish(INGRESS, _envelope(net, "la-886", scenario.placement("la-886", 1, LODGE, TODAY)))
+    router.run(idle_timeout=0)
+    later = datetime.fromisoformat(net.directory.expires_at)
+    node = Node("la-371", net.directory, transport, tmp_path / "la-371.db", now=lambda: later)
+    with pytest.raises(DirectoryExpired):
+        node.run(idle_timeout=0)
+    delivery = transport.get(delivery_queue("la-371"))
+    with pytest.raises(DirectoryExpired):
+        node.receive_many([delivery])
+    assert node.inbox() == [] and transport.depth(delivery_queue("la-371")) == 1
+
+
+def test_signature_refusals_say_which_check_failed(tmp_path):
+    from broker.keys import b64url, b64url_decode
+
+    net = demo_network(tmp_path)
+    router = net.router(net.transport())
+    message = scenario.placement("la-886", 1, LODGE, TODAY)
+    good = _envelope(net, "la-886", message)
+    protected, _, signature = good.headers[SIGNATURE].split(".")
+    header = orjson.loads(b64url_decode(protected))
+    del header["iat"]
+    no_iat = f"{b64url(orjson.dumps(header))}..{signature}"
+    cases = {
+        "signature-invalid: signature-missing": Envelope(good.message_id, good.body, {SENDER: "la-886"}),
+        "signature-invalid: unknown-kid": _envelope(net, "la-886", message, key=SigningKey.generate("la-886-9")),
+        "signature-invalid: bad-signature": Envelope(good.message_id, good.body.replace(b"2011", b"2012", 1),
+                                                     good.headers),
+        "replay: iat-out-of-window": _envelope(net, "la-886", message, now=datetime.now(UTC) - timedelta(hours=1)),
+        "signature-invalid: header-member-missing-or-wrong": Envelope(good.message_id, good.body,
+                                                                      {**good.headers, SIGNATURE: no_iat}),
+        "unknown-sender: sender-mismatch": _envelope(net, "la-886", message, sender_header="la-383"),
+    }
+    for expected, envelope in cases.items():
+        decision = router.process(envelope)
+        assert decision.decision == "rejected"
+        assert router.audit.records()[-1]["reason"].startswith(expected), expected
+
+
 # -- identity on a real RabbitMQ ------------------------------------------------------------------------
 
 VHOST = "trust"
