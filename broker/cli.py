@@ -347,7 +347,8 @@ def setup(root: Path, rabbitmq_dir: Path, admin_url: str, delivery_limit: int) -
 @click.option("--participant", "pid", required=True)
 @click.option("--rabbitmq-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Folder of the RabbitMQ node (for rabbitmqctl); without it, the folder's embedded transport.")
-def broker_revoke(root: Path, pid: str, rabbitmq_dir: Path | None) -> None:
+@click.option("--vhost", default="/", show_default=True, help="The RabbitMQ virtual host of the exchange.")
+def broker_revoke(root: Path, pid: str, rabbitmq_dir: Path | None, vhost: str) -> None:
     """Cut a participant off the broker now: on RabbitMQ its permissions are cleared and its open connections
     closed. Its keys are revoked separately ('sgx directory revoke', then sign): that is what makes the router
     refuse what it signed, including messages already queued."""
@@ -360,7 +361,7 @@ def broker_revoke(root: Path, pid: str, rabbitmq_dir: Path | None) -> None:
         from broker.rabbitmq.server import RabbitNode
         from broker.rabbitmq.setup import revoke as revoke_on_broker
 
-        closed = revoke_on_broker(RabbitNode.attach(rabbitmq_dir).ctl, pid)
+        closed = revoke_on_broker(RabbitNode.attach(rabbitmq_dir).ctl, pid, vhost)
         click.echo(f"{pid}: RabbitMQ permissions cleared and {closed} open connection(s) closed; it can neither "
                    "publish nor read until 'sgx broker setup' is run for it again")
     else:

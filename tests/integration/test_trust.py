@@ -459,3 +459,22 @@ def test_no_participant_permission_matches_another_participants_queue():
         assert not [q for q in queues if re.search(configure, q)]
         assert [q for q in queues if re.search(read, q)] == [delivery_queue(pid)]
         assert re.search(write, INGRESS_EXCHANGE) and not re.search(write, "sgx.deliver")
+
+
+def test_sgx_broker_revoke_on_rabbitmq_closes_the_participants_connections_and_clears_its_permissions(amqp):
+    from pika.exceptions import AMQPConnectionError
+
+    rabbit, net, _ = amqp
+    url = rabbit.url("la-352", net.credentials["la-352"], vhost=VHOST)
+    conn = pika.BlockingConnection(pika.URLParameters(url))
+    conn.channel().basic_publish(INGRESS_EXCHANGE, INGRESS, b"{}", pika.BasicProperties(user_id="la-352"))
+    out = CliRunner().invoke(cli, ["broker", "revoke", "--dir", str(net.root), "--participant", "la-352",
+                                   "--rabbitmq-dir", str(rabbit.base), "--vhost", VHOST])
+    assert out.exit_code == 0, out.output
+    assert "RabbitMQ permissions cleared and 1 open connection(s) closed" in out.output
+    with pytest.raises(AMQPConnectionError):
+        for _ in range(50):
+            conn.process_data_events(time_limit=0.1)
+    with pytest.raises(AMQPConnectionError):
+        pika.BlockingConnection(pika.URLParameters(url))  # no permission on the vhost any more
+    net.credentials.pop("la-352")
