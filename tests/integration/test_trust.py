@@ -478,3 +478,26 @@ def test_sgx_broker_revoke_on_rabbitmq_closes_the_participants_connections_and_c
     with pytest.raises(AMQPConnectionError):
         pika.BlockingConnection(pika.URLParameters(url))  # no permission on the vhost any more
     net.credentials.pop("la-352")
+
+
+def test_on_rabbitmq_a_running_router_refuses_a_queued_message_whose_key_was_revoked_after_it_started(amqp):
+    rabbit, net, admin = amqp
+    router = Router.in_folder(net.root, d.load(net.root / "directory.json", net.operator_key.public),
+                              net.transport(as_participant="router"), net.keys["router"])
+    lado = net.transport(as_participant="lado-371")
+    running = _Running(router)
+    try:
+        before = scenario.allegation("allegation-notification", "lado-371", "LADO-371-0101")
+        lado.publish(INGRESS, _envelope(net, "lado-371", before))
+        assert _record(net.root, before)["decision"] == "accepted"
+        queued = scenario.allegation("allegation-notification", "lado-371", "LADO-371-0102")
+        envelope = _envelope(net, "lado-371", queued, now=datetime.now(UTC) - timedelta(seconds=20))
+        _resign(net, lambda draft: draft.revoke_key("lado-371", "lado-371-1"))
+        lado.publish(INGRESS, envelope)
+        record = _record(net.root, queued)
+    finally:
+        running.stop()
+        lado.close()
+        router.transport.close()
+    assert record["decision"] == "rejected" and "revoked-key" in record["reason"]
+    assert running.error is None
