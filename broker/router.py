@@ -180,7 +180,10 @@ class Router:
             if batch.audit:
                 self.audit.append_many(batch.audit)
         if batch.audit and self.checkpoints is not None:
-            self.checkpoints.after_batch(self.audit, now=self.now())
+            try:  # the batch is recorded: a head that cannot be written must not make it look failed
+                self.checkpoints.after_batch(self.audit, now=self.now())
+            except OSError as exc:
+                log.error("could not publish or sign the audit head (%s); routing goes on", exc)
         return decisions
 
     def _decide(self, envelope: Envelope, batch: _Batch) -> Decision:
