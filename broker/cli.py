@@ -8,6 +8,8 @@ Folder layout (one per deployment; a participant's machine holds only its own ke
                            holds its public JWK and kid
     queues.db              the embedded transport (when no amqp:// URL is given)
     router.db              the router's state: seen ids, the register, the audit chain
+    audit-head.json        the audit chain's newest record (seq, hash), replaced after every batch
+    audit-checkpoints.jsonl  the audit head signed by the router at intervals, appended to (keep copies)
     inbox/<participant>.db outbox/<participant>.db
 """
 
@@ -39,11 +41,15 @@ def _save_draft(root: Path, directory: d.Directory) -> None:
     (root / "directory.draft.json").write_bytes(orjson.dumps(directory.payload(), option=orjson.OPT_INDENT_2))
 
 
-def load_signed(root: Path) -> d.Directory:
+def _anchor(root: Path):
     anchor = root / "operator.pub.jwk"
     if not anchor.exists():
         raise click.ClickException(f"{anchor} is missing: the operator's public key is needed to trust the directory")
-    return d.load(root / "directory.json", public_key_from_jwk(orjson.loads(anchor.read_bytes())))
+    return public_key_from_jwk(orjson.loads(anchor.read_bytes()))
+
+
+def load_signed(root: Path) -> d.Directory:
+    return d.load(root / "directory.json", _anchor(root))
 
 
 @click.group()
@@ -201,7 +207,9 @@ def revoke(root: Path, pid: str, kid: str) -> None:
     directory_ = _draft(root)
     directory_.revoke_key(pid, kid)
     _save_draft(root, directory_)
-    click.echo(f"revoked {kid}; run 'sgx directory sign' and, on RabbitMQ, 'sgx broker revoke' to cut connections")
+    click.echo(f"revoked {kid}; run 'sgx directory sign --dir {root}' (running routers and nodes take it up within "
+               f"{d.RECHECK_SECONDS} s) and, if {pid} must lose broker access too, 'sgx broker revoke --dir {root} "
+               f"--participant {pid} --rabbitmq-dir RABBITMQ_DIR'")
 
 
 @directory.command("add-setting")
@@ -385,7 +393,7 @@ def route(root: Path, url: str | None, once: bool, workers: int) -> None:
     """Run the router: verify, validate, deduplicate, authorise, resolve, deliver, audit, acknowledge."""
     from broker.router import Claims, Router, run_side_by_side
 
-    directory_ = load_signed(root)
+    directory_ = _load_or_exit(root)
     key_file = key_files(root / "keys", "router")
     if not key_file:
         raise click.ClickException("no router key; run 'sgx directory keygen --participant router' and sign")
@@ -394,8 +402,23 @@ def route(root: Path, url: str | None, once: bool, workers: int) -> None:
     claims = Claims()
     routers = [Router.in_folder(root, directory_, _transport(root, url, directory_), key, claims=claims)
                for _ in range(workers)]
-    count = run_side_by_side(routers, idle_timeout=0 if once else None)
-    click.echo(f"routed {count} message(s); audit head {routers[0].audit.head()}")
+    try:
+        count = run_side_by_side(routers, idle_timeout=0 if once else None)
+    except d.DirectoryError as exc:
+        click.echo(f"stopped routing: {exc}; messages wait in the ingress queue", err=True)
+        sys.exit(1)
+    finally:
+        checkpoint = routers[0].checkpoints.sign_now(routers[0].audit) if routers[0].checkpoints else None
+    head = f"audit head {checkpoint['hash']} (record {checkpoint['seq']}, signed)" if checkpoint else "no audit records"
+    click.echo(f"routed {count} message(s); {head}")
+
+
+def _load_or_exit(root: Path) -> d.Directory:
+    try:
+        return load_signed(root)
+    except d.DirectoryError as exc:
+        click.echo(f"refused: {exc}", err=True)
+        sys.exit(1)
 
 
 @broker.command()
@@ -413,6 +436,40 @@ def setup(root: Path, rabbitmq_dir: Path, admin_url: str, delivery_limit: int) -
     passwords = run_setup(RabbitNode.attach(rabbitmq_dir).ctl, admin_url, load_signed(root),
                           root / "keys" / "broker-passwords.json", delivery_limit=delivery_limit)
     click.echo(f"set up {len(passwords)} broker users; passwords in {root / 'keys' / 'broker-passwords.json'}")
+
+
+@broker.command("revoke")
+@DIR_OPTION
+@click.option("--participant", "pid", required=True)
+@click.option("--rabbitmq-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Folder of the RabbitMQ node (for rabbitmqctl); without it, the folder's embedded transport.")
+@click.option("--vhost", default="/", show_default=True, help="The RabbitMQ virtual host of the exchange.")
+def broker_revoke(root: Path, pid: str, rabbitmq_dir: Path | None, vhost: str) -> None:
+    """Cut a participant off the broker now: on RabbitMQ its permissions are cleared and its open connections
+    closed. Its keys are revoked separately ('sgx directory revoke', then sign): that is what makes the router
+    refuse what it signed, including messages already queued."""
+    directory_ = load_signed(root)
+    participant = directory_.participants.get(pid)
+    if participant is None:
+        raise click.ClickException(f"participant {pid!r} is not in the signed directory of {root}")
+    live = [k["kid"] for k in participant.keys if not k.get("revoked_at")]
+    if rabbitmq_dir is not None:
+        from broker.rabbitmq.server import RabbitNode
+        from broker.rabbitmq.setup import revoke as revoke_on_broker
+
+        closed = revoke_on_broker(RabbitNode.attach(rabbitmq_dir).ctl, pid, vhost)
+        click.echo(f"{pid}: RabbitMQ permissions cleared and {closed} open connection(s) closed; it can neither "
+                   "publish nor read until 'sgx broker setup' is run for it again")
+    else:
+        click.echo(f"{pid}: the embedded transport has no broker users or connections, so nothing was closed; "
+                   "on one machine access is the folder's file permissions")
+    if live:
+        click.echo(f"{pid} still has unrevoked keys in the signed directory ({', '.join(live)}): the router "
+                   f"accepts what they sign; run 'sgx directory revoke --dir {root} --participant {pid} --kid KID' "
+                   "and 'sgx directory sign'", err=True)
+    else:
+        click.echo(f"{pid}: every key is revoked in directory version {directory_.version}; routers refuse its "
+                   "messages, queued ones included")
 
 
 @broker.command("dev-server")
@@ -508,17 +565,54 @@ def audit() -> None:
 @audit.command("verify")
 @DIR_OPTION
 @click.option("--expect-head", default=None, help="A head hash recorded earlier: catches a truncated log.")
-def audit_verify(root: Path, expect_head: str | None) -> None:
-    """Check the hash chain; exit 1 if any record was edited, deleted, inserted or reordered."""
-    from broker.audit import AuditLog
+@click.option("--checkpoint", "kept", type=click.Path(exists=True, dir_okay=False, path_type=Path), multiple=True,
+              help="A signed checkpoint kept elsewhere (from 'sgx audit checkpoint'); may be repeated.")
+def audit_verify(root: Path, expect_head: str | None, kept: tuple[Path, ...]) -> None:
+    """Check the hash chain and check it against the router's signed checkpoints (the folder's and any kept
+    elsewhere); exit 1 if any record was edited, deleted, inserted or reordered, or the newest records were
+    removed, or the chain was rewritten and re-hashed."""
+    from broker.audit import AuditLog, Checkpoints, Problem, read_checkpoints, verify_checkpoints
 
     log = AuditLog(_state_file(root))
     problems = log.verify(expect_head=expect_head)
+    folder = Checkpoints(root)
+    checkpoints = folder.read() + [c for path in kept for c in read_checkpoints(path)]
+    seq, head = log.last()
+    if checkpoints:
+        try:  # an expired directory still holds the router's keys that signed older checkpoints
+            directory_ = d.load(root / "directory.json", _anchor(root), allow_expired=True)
+        except d.DirectoryError as exc:
+            raise click.ClickException(f"cannot check the signed checkpoints: {exc}") from None
+        problems += verify_checkpoints(log, checkpoints, directory_.public_key_for)
+    elif seq:
+        problems.append(Problem(seq, f"no signed checkpoint in {folder.path} (removed?): a log cut short or "
+                                     "rewritten cannot be told from an intact one; verify against a copy with "
+                                     "--checkpoint FILE"))
+    published = folder.published_head()
+    if published and (published.get("seq", 0) > seq or
+                      (published.get("seq") and log.hash_at(published["seq"]) != published.get("hash"))):
+        problems.append(Problem(published.get("seq", 0), f"the log does not hold the head published in "
+                                                         f"{folder.head_path}: removed or rewritten records"))
     for p in problems:
         click.echo(f"record {p.seq}: {p.what}", err=True)
     if problems:
         sys.exit(1)
-    click.echo(f"intact: {len(log.records())} records, head {log.head()}")
+    newest = max((c.get("seq", 0) for c in checkpoints), default=0)
+    click.echo(f"intact: {seq} records, head {head}; matches {len(checkpoints)} signed checkpoint(s) up to record "
+               f"{newest}")
+
+
+@audit.command("checkpoint")
+@DIR_OPTION
+def audit_checkpoint(root: Path) -> None:
+    """Print the router's latest signed checkpoint of the audit head (JSON), to keep outside this folder; check the
+    log against it later with 'sgx audit verify --checkpoint FILE'."""
+    from broker.audit import Checkpoints
+
+    latest = Checkpoints(root).latest()
+    if latest is None:
+        raise click.ClickException(f"no signed checkpoint in {root}: a router writes one after its first batch")
+    click.echo(orjson.dumps(latest).decode())
 
 
 @audit.command("show")

@@ -12,11 +12,11 @@ import orjson
 
 from broker import db as sqlite_db
 from broker import signing
-from broker.directory import Directory
+from broker.directory import Directory, LiveDirectory
 from broker.router import DELIVERY, DELIVERY_SIGNATURE, DELIVERY_TYP, SIGNATURE
 from broker.transport import Delivery, Transport, delivery_queue
 from broker.transport.base import consume
-from sgx.errors import SignatureRejected
+from sgx.errors import DirectoryExpired, SignatureRejected
 
 log = logging.getLogger("sgx.node")
 
@@ -48,6 +48,7 @@ class Node:
     def __init__(self, participant_id: str, directory: Directory, transport: Transport, inbox_path: Path | str, *,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC), window_seconds: int = 3600):
         self.participant_id, self.directory, self.transport = participant_id, directory, transport
+        self.trust = LiveDirectory(directory)  # follows the signed file it was loaded from
         self.now = now
         # A node may read its queue hours after routing; the router already enforced the short window.
         self.window_seconds = window_seconds
@@ -78,6 +79,12 @@ class Node:
     def receive_many(self, deliveries: list[Delivery]) -> int:
         """Verify each delivery, store the good ones in one transaction (a message id once), then ack them;
         dead-letter the ones that fail verification. Returns how many were stored or already held."""
+        try:
+            self.directory = self.trust.current(self.now())  # a newly signed directory applies from this batch
+        except DirectoryExpired:
+            for delivery in deliveries:
+                delivery.reject(requeue=True)  # they wait for a current directory
+            raise
         rows, good = [], []
         for delivery in deliveries:
             try:
@@ -101,9 +108,13 @@ class Node:
     def run(self, *, idle_timeout: float | None = 1.0, max_messages: int | None = None, batch_size: int = 100,
             should_stop: Callable[[], bool] = lambda: False) -> int:
         """Receive until none arrives for `idle_timeout` seconds (None: until `should_stop`)."""
+        def stop() -> bool:
+            self.directory = self.trust.current(self.now())  # raises once the directory has expired
+            return should_stop()
+
         return consume(self.transport, delivery_queue(self.participant_id), self.receive_many,
                        idle_timeout=idle_timeout, max_messages=max_messages, batch_size=batch_size,
-                       should_stop=should_stop)
+                       should_stop=stop)
 
     def inbox(self) -> list[InboxItem]:
         return [InboxItem(m, e, s, r, v, orjson.loads(d), b) for m, e, s, r, v, d, b in self.db.execute(

@@ -4,6 +4,7 @@ register -> audit -> acknowledge. Every decision, accepted or refused, is audite
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -18,14 +19,15 @@ import orjson
 
 from broker import db as sqlite_db
 from broker import routing, signing
-from broker.audit import AuditLog
+from broker.audit import AuditLog, Checkpoints
 from broker.audit import entry as audit_entry
-from broker.directory import Directory
+from broker.directory import Directory, LiveDirectory
 from broker.keys import SigningKey
 from broker.register import Register
 from broker.transport import DEAD_LETTER, INGRESS, Delivery, Envelope, Transport, delivery_queue
-from broker.transport.base import consume
-from sgx.errors import RecoverableBrokerError, SignatureRejected
+from broker.transport.base import CONNECTION_USER, consume
+from sgx import errors
+from sgx.errors import DirectoryExpired, RecoverableBrokerError, SignatureRejected
 from standard import catalogue as cat
 from standard import compose
 from standard.validator import HOT_PATH, Validator
@@ -38,6 +40,17 @@ SENDER = "sgx-sender"
 DELIVERY = "sgx-delivery"
 DELIVERY_SIGNATURE = "sgx-delivery-signature"
 DELIVERY_TYP = "sgx-delivery+jws"
+
+# Which check refused a signature, for the audit (the acknowledgement code stays the exception's `reason`).
+_SIGNATURE_CHECKS = ((errors.UnknownKey, "unknown-kid"), (errors.RevokedKey, "revoked-key"),
+                     (errors.ExpiredKey, "expired-key"), (errors.BadSignature, "bad-signature"),
+                     (errors.AlgorithmNotAllowed, "alg-not-allowed"), (errors.UnknownCritical, "crit-not-understood"),
+                     (errors.SenderMismatch, "sender-mismatch"), (errors.IssuedAtOutsideWindow, "iat-out-of-window"),
+                     (errors.MalformedSignature, "header-member-missing-or-wrong"))
+
+
+def _signature_check(exc: SignatureRejected) -> str:
+    return next((name for kind, name in _SIGNATURE_CHECKS if isinstance(exc, kind)), "signature-rejected")
 
 
 @dataclass
@@ -110,8 +123,13 @@ class Router:
     def __init__(self, directory: Directory, transport: Transport, key: SigningKey,
                  db: Path | str | sqlite3.Connection, register_secret: bytes, *, validator: Validator | None = None,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC), window_seconds: int = 300,
-                 claims: Claims | None = None):
+                 claims: Claims | None = None, trust: LiveDirectory | None = None,
+                 checkpoints: Checkpoints | None = None):
+        """`directory` is followed (LiveDirectory) when it was loaded from its signed file; `trust` replaces
+        that; `checkpoints` publishes the audit head after each batch and signs it at intervals."""
         self.directory, self.transport, self.key = directory, transport, key
+        self.trust = trust or LiveDirectory(directory)
+        self.checkpoints = checkpoints
         self.db = sqlite_db.connect(db)
         self.register, self.audit, self.seen = Register(self.db, register_secret), AuditLog(self.db), _Seen(self.db)
         self.validator = validator or Validator(HOT_PATH)
@@ -128,7 +146,14 @@ class Router:
             secret.parent.mkdir(parents=True, exist_ok=True)
             secret.write_bytes(os.urandom(32))
             secret.chmod(0o600)
+        kwargs.setdefault("checkpoints", Checkpoints(root, key))
         return cls(directory, transport, key, root / STATE_FILE, secret.read_bytes(), **kwargs)
+
+    def refresh_directory(self) -> Directory:
+        """Take up a newly signed directory (at every batch boundary). Raises DirectoryExpired once the
+        directory in force has expired with no valid newer one: nothing is routed on a stale directory."""
+        self.directory = self.trust.current(self.now())
+        return self.directory
 
     # -- the pipeline ------------------------------------------------------------------------------
     def process(self, envelope: Envelope) -> Decision:
@@ -142,6 +167,7 @@ class Router:
             return self._process_batch(envelopes)
 
     def _process_batch(self, envelopes: list[Envelope]) -> list[Decision]:
+        self.refresh_directory()
         batch = _Batch()
         decisions = [self._decide(envelope, batch) for envelope in envelopes]
         if batch.outgoing:
@@ -153,21 +179,46 @@ class Router:
                 self.seen.remember(list(batch.seen.items()))
             if batch.audit:
                 self.audit.append_many(batch.audit)
+        if batch.audit and self.checkpoints is not None:
+            try:  # the batch is recorded: a head that cannot be written must not make it look failed
+                self.checkpoints.after_batch(self.audit, now=self.now())
+            except OSError as exc:
+                log.error("could not publish or sign the audit head (%s); routing goes on", exc)
         return decisions
 
     def _decide(self, envelope: Envelope, batch: _Batch) -> Decision:
         body = envelope.body
         digest = hashlib.sha256(body).hexdigest()
         claimed = envelope.headers.get(SENDER, "")
+        # Who sent it: on RabbitMQ the AMQP user_id the broker checked against the connection (required); the
+        # embedded transport has no users, so there the sender header stands for it. Refusals go to this
+        # identity only, never to a participant that a header merely names.
+        connection = envelope.headers.get(CONNECTION_USER)
+        identity = claimed if connection is None else connection
+        refused = Decision(str(_signed_id(envelope) or envelope.message_id), identity, "", "rejected")
+        known = identity in self.directory.participants
+        if SIGNATURE not in envelope.headers:
+            refused.reason = "signature-invalid"
+            return self._refuse(batch, refused, digest, notify=known,
+                                detail=f"signature-missing: no {SIGNATURE} header")
+        if connection == "":
+            refused.reason = "unknown-sender"
+            return self._refuse(batch, refused, digest, notify=False,
+                                detail=f"no AMQP user_id (the {SENDER} header said {claimed!r}): the broker vouches "
+                                       "for no sender")
+        if connection is not None and claimed != connection:
+            refused.reason = "unknown-sender"
+            return self._refuse(batch, refused, digest, notify=known,
+                                detail=f"the {SENDER} header says {claimed!r} but the AMQP user_id is "
+                                       f"{connection!r}")
         try:
-            signed = signing.verify(body, envelope.headers[SIGNATURE], self.directory.public_key_for,
-                                    expected_sender=claimed or None, now=self.now(),
+            signed = signing.verify(body, envelope.headers[SIGNATURE],
+                                    functools.partial(self.directory.public_key_for, checked_at=self.now()),
+                                    expected_sender=identity or None, now=self.now(),
                                     window_seconds=self.window_seconds)
-        except (SignatureRejected, KeyError) as exc:
-            reason = getattr(exc, "reason", "signature-invalid")
-            message_id = str(_signed_id(envelope) or envelope.message_id)
-            return self._refuse(batch, Decision(message_id, claimed, "", "rejected", reason), digest,
-                                notify=claimed in self.directory.participants, detail=type(exc).__name__)
+        except SignatureRejected as exc:
+            refused.reason = exc.reason
+            return self._refuse(batch, refused, digest, notify=known, detail=f"{_signature_check(exc)}: {exc}")
 
         decision = Decision(signed.message_id, signed.sender, signed.event, "rejected")
         doc, findings = self.validator.parse(body)  # parsed once, for validation and for routing
@@ -282,7 +333,7 @@ class Router:
         fails, each is requeued (and counts toward the delivery limit)."""
         try:
             decisions = self.process_batch([d.envelope for d in deliveries])
-        except RecoverableBrokerError:
+        except (RecoverableBrokerError, DirectoryExpired):  # a stale directory: stop, the messages wait
             for d in deliveries:
                 d.reject(requeue=True)
             raise
@@ -301,8 +352,12 @@ class Router:
             should_stop: Callable[[], bool] = lambda: False) -> int:
         """Route ingress messages until none arrives for `idle_timeout` seconds (None: run until `should_stop`),
         taking up to `batch_size` waiting messages at a time."""
+        def stop() -> bool:
+            self.refresh_directory()  # before taking messages: raises once the directory has expired
+            return should_stop()
+
         return consume(self.transport, INGRESS, self.handle_batch, idle_timeout=idle_timeout,
-                       max_messages=max_messages, batch_size=batch_size, should_stop=should_stop,
+                       max_messages=max_messages, batch_size=batch_size, should_stop=stop,
                        on_idle=self.drain_dead_letters)
 
     def drain_dead_letters(self) -> int:
@@ -311,6 +366,8 @@ class Router:
         while (delivery := self.transport.get(DEAD_LETTER)) is not None:
             env = delivery.envelope
             sender = env.headers.get(SENDER, "")
+            if env.headers.get("x-death-queue") == INGRESS and CONNECTION_USER in env.headers:
+                sender = env.headers[CONNECTION_USER]  # who published it, not whom its header names
             reason = env.headers.get("x-death-reason", "delivery_limit")
             batch = _Batch()
             batch.audit.append(audit_entry(message_id=env.message_id, digest=hashlib.sha256(env.body).hexdigest(),

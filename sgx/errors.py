@@ -9,6 +9,7 @@
     │   │   └── TransportUnavailable     the transport cannot be reached now
     │   ├── UnrecoverableBrokerError     retrying will not help (refused, misconfigured)
     │   │   ├── DirectoryError           the directory is missing, expired or not signed by the operator
+    │   │   │   └── DirectoryExpired     the directory in force has expired: stop routing, get a new one
     │   │   ├── Unroutable               the transport has no queue for the message
     │   │   └── SignatureRejected        one class per reason: BadSignature, UnknownKey, RevokedKey,
     │   │                                ExpiredKey, AlgorithmNotAllowed, UnknownCritical, SenderMismatch,
@@ -71,6 +72,10 @@ class TransportUnavailable(RecoverableBrokerError):
 
 class DirectoryError(UnrecoverableBrokerError):
     """The participant directory cannot be trusted: missing, malformed, expired or badly signed."""
+
+
+class DirectoryExpired(DirectoryError):
+    """The directory in force has expired and no valid newer one has been published: routing stops."""
 
 
 class Unroutable(UnrecoverableBrokerError):

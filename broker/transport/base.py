@@ -18,6 +18,10 @@ from dataclasses import dataclass, field
 INGRESS = "ingress"
 DEAD_LETTER = "dead-letter"
 DEFAULT_DELIVERY_LIMIT = 5
+# Set on each delivery by a transport that authenticates publishers (RabbitMQ: the AMQP user_id, which the
+# broker checks against the connection's user; "" when the publisher sent none). A publisher's own copy of it
+# is dropped. Absent: the transport authenticates nobody (the embedded one, on one machine).
+CONNECTION_USER = "sgx-connection-user"
 
 
 def delivery_queue(participant_id: str) -> str:

@@ -23,7 +23,7 @@ from pika.exceptions import (
     NackError,
 )
 
-from broker.transport.base import DEAD_LETTER, INGRESS, Delivery, Envelope, Transport
+from broker.transport.base import CONNECTION_USER, DEAD_LETTER, INGRESS, Delivery, Envelope, Transport
 from sgx.errors import TransportUnavailable, UnrecoverableBrokerError, Unroutable
 
 log = logging.getLogger("sgx.transport.amqp")
@@ -229,8 +229,9 @@ class RabbitTransport(Transport):
             return None
         headers = {k: v.decode() if isinstance(v, bytes) else v for k, v in (properties.headers or {}).items()}
         count = int(headers.pop("x-delivery-count", 0) or 0) + 1
-        if properties.user_id:
-            headers["sgx-sender"] = properties.user_id  # validated by the broker against the connection
+        # The publisher's sgx-sender header stays as sent; the user id, which the broker checked against the
+        # connection, travels beside it for the router to compare (a publisher cannot set this one).
+        headers[CONNECTION_USER] = properties.user_id or ""
         envelope = Envelope(properties.message_id or "", body,
                             {k: v for k, v in headers.items() if isinstance(v, str)} | _death(properties.headers))
         return RabbitDelivery(self, channel, self._generation, method.delivery_tag, envelope, method.redelivered,
