@@ -181,8 +181,8 @@ def test_a_message_signed_by_jose_from_the_contract_is_accepted_routed_and_verif
 
 
 @pytest.mark.parametrize(("name", "reason", "detail"), [
-    ("no_jti", "signature-invalid", "MalformedSignature"),
-    ("stale", "replay", "IssuedAtOutsideWindow"),
+    ("no_jti", "signature-invalid", "header-member-missing-or-wrong"),
+    ("stale", "replay", "iat-out-of-window"),
 ])
 def test_a_jose_message_with_a_wrong_header_is_refused_with_its_reason(exchange, jose_signed, name, reason, detail):
     net, transport = exchange
@@ -190,7 +190,7 @@ def test_a_jose_message_with_a_wrong_header_is_refused_with_its_reason(exchange,
     router = net.router(transport)
     decision = _route(router, transport)
     assert (decision.decision, decision.reason) == ("rejected", reason)
-    assert router.audit.records()[-1]["reason"] == f"{reason}: {detail}"
+    assert router.audit.records()[-1]["reason"].startswith(f"{reason}: {detail}: ")
     assert transport.get(delivery_queue(HOST_LA)) is None  # nothing delivered
     acknowledgement = transport.get(delivery_queue(SENDER_LA))  # the sender is told why
     assert acknowledgement is not None and f'"{reason}"'.encode() in acknowledgement.envelope.body
