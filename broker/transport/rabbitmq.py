@@ -177,7 +177,7 @@ class RabbitTransport(Transport):
         try:
             self._conn = pika.BlockingConnection(self.params)
             self._ch = self._conn.channel()  # administration only: publishing has its own confirming channel
-        except AMQPConnectionError as exc:
+        except (AMQPConnectionError, ssl.SSLError) as exc:  # pika re-raises a failed handshake's own error
             self._reset()
             tls = _tls_failure(exc) if self.params.ssl_options is not None else None
             if tls is not None:
