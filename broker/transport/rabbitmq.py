@@ -126,7 +126,12 @@ def connection_parameters(url: str) -> pika.URLParameters:
     rest = [(name, value) for name, value in query if name != "cafile"]
     params = pika.URLParameters(urlunsplit(parts._replace(query=urlencode(rest))))
     if parts.scheme == "amqps":
-        context = ssl.create_default_context(cafile=cafile)  # CERT_REQUIRED and host name checked
+        try:
+            context = ssl.create_default_context(cafile=cafile)  # CERT_REQUIRED and host name checked
+        except (OSError, ssl.SSLError) as exc:
+            raise UnrecoverableBrokerError(f"the CA file {cafile} named by the URL's cafile cannot be used "
+                                           f"({type(exc).__name__}: {exc}); give the PEM file of the CA that "
+                                           "issued the broker's certificate") from None
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         params.ssl_options = pika.SSLOptions(context, server_hostname=parts.hostname)
     return params
