@@ -138,7 +138,8 @@ def connection_parameters(url: str) -> pika.URLParameters:
 
 
 def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
-    """The TLS error behind a failed connection attempt, if that is what it was (pika wraps it in layers)."""
+    """The TLS error behind a failed connection attempt if the handshake was refused (a certificate that does
+    not verify, a server that does not speak TLS); pika wraps it in layers."""
     seen: set[int] = set()
     pending: list[BaseException] = [exc]
     while pending:
@@ -147,7 +148,9 @@ def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
             continue
         seen.add(id(current))
         if isinstance(current, ssl.SSLError):
-            return current
+            # A connection cut mid-handshake (a broker stopping) is transient, not a refusal of trust.
+            transient = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)
+            return None if isinstance(current, transient) else current
         pending += [e for e in (current.__cause__, current.__context__) if e is not None]
         pending += [e for e in getattr(current, "exceptions", None) or [] if isinstance(e, BaseException)]
         pending += [e for e in current.args if isinstance(e, BaseException)]
@@ -220,7 +223,8 @@ class RabbitTransport(Transport):
 
     def publish_many(self, items: Sequence[tuple[str, Envelope]]) -> None:
         """Publish with asynchronous confirms and `mandatory`, waiting once for the whole batch. After a
-        lost connection, reconnect and republish the batch (the receiver drops duplicates by message id)."""
+        lost connection, reconnect and republish the batch (the receiver drops duplicates by message id).
+        Messages the broker returns (no queue bound) are reported by Unroutable once the rest are confirmed."""
         for attempt in range(1, self.publish_attempts + 1):
             try:
                 self._channel()
