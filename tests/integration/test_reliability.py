@@ -100,25 +100,57 @@ class NodeWithoutDedup(Node):
         super().__init__(participant_id, directory, transport, inbox_path, **options)
 
 
-RECEIVERS = {"product": Node, "without-dedup": NodeWithoutDedup}
+class _AlreadyAcked:
+    """A delivery whose ack has been sent already: settling it again does nothing."""
 
-# `sgx node run` itself, with two changes a test makes: the receiver class (the product's Node, or the broken
-# twin), and, on the run's first batch only, a SIGKILL after the inbox commit and before the ack, so that a
-# redelivery is certain.
+    def __init__(self, delivery):
+        self.envelope, self.redelivered = delivery.envelope, delivery.redelivered
+        self.delivery_count = delivery.delivery_count
+
+    def _settle(self, *_args, **_kwargs) -> None:
+        return None
+
+    def ack(self) -> None:
+        return None
+
+    def reject(self, *, requeue: bool = True) -> None:
+        return None
+
+
+class NodeAckingBeforeStoring(Node):
+    """A deliberately broken receiver: acks a batch before storing it, so a crash in between loses the batch.
+    The harness must catch it."""
+
+    def receive_many(self, deliveries):
+        self.transport.ack_many(deliveries)
+        return super().receive_many([_AlreadyAcked(delivery) for delivery in deliveries])
+
+
+RECEIVERS = {"product": Node, "without-dedup": NodeWithoutDedup, "ack-before-store": NodeAckingBeforeStoring}
+
+# `sgx node run` itself, with two changes a test makes: the receiver class (the product's Node, or a broken
+# twin), and, on the run's first batch only, a SIGKILL at the ack: just before it is sent ("before-ack", after
+# the product's node has stored the batch, so a redelivery is certain), or just after the broker has it
+# ("after-ack").
 NODE_PROCESS = textwrap.dedent("""
-    import os, signal, sys
+    import os, signal, sys, time
     import broker.node
     from broker.transport.rabbitmq import RabbitTransport
-    receiver, crash_flag, args = sys.argv[1], sys.argv[2], sys.argv[3:]
-    if receiver == "without-dedup":
-        from tests.integration.test_reliability import NodeWithoutDedup
-        broker.node.Node = NodeWithoutDedup
+    receiver, crash, crash_flag, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+    if receiver != "product":
+        from tests.integration.test_reliability import RECEIVERS
+        broker.node.Node = RECEIVERS[receiver]
     if not os.path.exists(crash_flag):
-        def crash_between_store_and_ack(self, deliveries):
-            if deliveries:
-                open(crash_flag, "w").close()
-                os.kill(os.getpid(), signal.SIGKILL)
-        RabbitTransport.ack_many = crash_between_store_and_ack
+        ack_many = RabbitTransport.ack_many
+        def crash_at_the_ack(self, deliveries):
+            if not deliveries:
+                return ack_many(self, deliveries)
+            open(crash_flag, "w").close()
+            if crash == "after-ack":
+                ack_many(self, deliveries)
+                self._conn.process_data_events(time_limit=0.5)  # the acks reach the broker before the kill
+            os.kill(os.getpid(), signal.SIGKILL)
+        RabbitTransport.ack_many = crash_at_the_ack
     from sgx.cli import cli
     cli.main(["node", "run", *args], prog_name="sgx")
 """)
@@ -222,7 +254,7 @@ class Outcome:
 
 
 def run_exchange(node: RabbitNode, root: Path, *, messages: int, kills: int, receiver: str,
-                 seed: int = SEED, timeout: float = 150) -> Outcome:
+                 crash: str = "before-ack", seed: int = SEED, timeout: float = 150) -> Outcome:
     """Send `messages` placements from la-886's outbox to la-371's node through the router, with `kills`
     SIGKILLs of the broker at random moments while the sender's publish is unconfirmed, and the node killed
     once between storing a batch and acking it. Returns what the product's stores hold afterwards."""
@@ -246,7 +278,7 @@ def run_exchange(node: RabbitNode, root: Path, *, messages: int, kills: int, rec
     logs.mkdir()
     router = Supervised("router", [*SGX, "broker", "route", "--dir", str(root), "--transport",
                                    with_credentials(base, "router", passwords["router"])], logs / "router.log")
-    receiving = Supervised("node", [sys.executable, "-c", NODE_PROCESS, receiver, str(root / "node-crashed"),
+    receiving = Supervised("node", [sys.executable, "-c", NODE_PROCESS, receiver, crash, str(root / "node-crashed"),
                                     "--dir", str(root), "--participant", RECIPIENT, "--transport",
                                     with_credentials(base, RECIPIENT, passwords[RECIPIENT])], logs / "node.log")
     processes = [router, receiving]
@@ -301,7 +333,7 @@ def run_exchange(node: RabbitNode, root: Path, *, messages: int, kills: int, rec
         while time.monotonic() < deadline:
             for p in processes:
                 p.check()
-            if sending_done.is_set() and not threads[1].is_alive() and _stored_ids(inbox) >= messages:
+            if sending_done.is_set() and not threads[1].is_alive() and _quiet(inbox, root / STATE_FILE, messages):
                 break
             time.sleep(0.2)
     finally:
@@ -327,12 +359,27 @@ def run_exchange(node: RabbitNode, root: Path, *, messages: int, kills: int, rec
                    kill_log, {p.name: p.exits for p in processes}, time.monotonic() - started)
 
 
-def _stored_ids(inbox: Path) -> int:
-    db = sqlite3.connect(inbox, timeout=5)
+def _count(path: Path, sql: str) -> int:
+    db = sqlite3.connect(path, timeout=5)
     try:
-        return db.execute("SELECT COUNT(DISTINCT message_id) FROM inbox").fetchone()[0]
+        return db.execute(sql).fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0
     finally:
         db.close()
+
+
+def _quiet(inbox: Path, router_state: Path, messages: int, *, settle: float = 5.0) -> bool:
+    """Whether the run is over: every message stored, or every one routed and the inbox unchanged for `settle`
+    seconds (a receiver that loses messages never stores them all)."""
+    stored = _count(inbox, "SELECT COUNT(DISTINCT message_id) FROM inbox")
+    if stored >= messages:
+        return True
+    routed = _count(router_state, "SELECT COUNT(*) FROM seen")
+    if routed < messages:
+        return False
+    time.sleep(settle)
+    return _count(inbox, "SELECT COUNT(DISTINCT message_id) FROM inbox") == stored
 
 
 def test_random_broker_kills_while_sending_routing_and_receiving_lose_nothing_and_apply_nothing_twice(node, tmp_path):
@@ -357,6 +404,17 @@ def test_the_same_harness_catches_a_receiver_without_deduplication(node, tmp_pat
     assert any(p.startswith("duplicate:") for p in problems), report
     assert any(p.startswith("applied twice:") for p in problems), report
     assert not any(p.startswith("lost:") for p in problems), report  # it is caught for what it does wrong
+
+
+def test_the_same_harness_catches_a_receiver_that_acks_before_storing(node, tmp_path):
+    # The node is killed once just after its first ack reaches the broker: the product's node has stored that
+    # batch by then; this one has not, and never will.
+    outcome = run_exchange(node, tmp_path / "ex", messages=200, kills=0, receiver="ack-before-store",
+                           crash="after-ack")
+    report = f"seed {outcome.seed}; process exits {outcome.exits}"
+    problems = outcome.violations()
+    assert any(p.startswith("lost:") for p in problems), report
+    assert not any(p.startswith(("duplicate:", "applied twice:")) for p in problems), report
 
 
 def _message(sender: str) -> dict:
