@@ -306,11 +306,10 @@ def run_exchange(node: RabbitNode, root: Path, *, messages: int, kills: int, rec
     kill_log: list[dict] = []
 
     def kill_at_random() -> None:
-        # Each kill waits for a random number of further messages to be confirmed, then for the sender to be in
-        # the middle of a publish: the broker dies with publishes unconfirmed, deliveries unacked by the router
-        # and the node, and confirms on the wire.
-        for _ in range(kills):
-            threshold = progress["sent"] + rng.randint(messages // 20, messages // 6)
+        # Each kill waits for a random share of the messages to be confirmed (spread over the run), then a random
+        # few milliseconds, then for the sender to be in the middle of a publish: the broker dies with publishes
+        # unconfirmed, deliveries unacked by the router and the node, and confirms on the wire.
+        for threshold in sorted(rng.sample(range(messages // 20, messages * 9 // 10), kills)):
             while progress["sent"] < threshold and not sending_done.is_set():
                 time.sleep(0.005)
             time.sleep(rng.uniform(0, 0.05))
