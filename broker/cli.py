@@ -372,15 +372,16 @@ def _state_file(root: Path) -> Path:
 
 def _transport(root: Path, url: str | None, directory: d.Directory | None = None):
     """The folder's exchange: RabbitMQ at `url`, or the embedded queues (which need the directory)."""
-    from broker.transport import exchange_transport
+    from broker.transport import capabilities_of, exchange_transport
 
-    if url and url.startswith("amqp"):
+    if url and not capabilities_of(url).declares_queues:  # a broker whose queues `sgx broker setup` made
         return exchange_transport(url, ())
     return exchange_transport(str(root / "queues.db"), (directory or load_signed(root)).participants)
 
 
 TRANSPORT_OPTION = click.option("--transport", "url", default=None,
-                                help="amqp://user:password@host:port/vhost; default: the folder's embedded queues.")
+                                help="amqp://user:password@host:port/vhost (amqps://...?cafile=ca.pem for TLS); "
+                                     "default: the folder's embedded queues.")
 
 
 @broker.command()

@@ -27,7 +27,7 @@ from broker.register import Register
 from broker.transport import DEAD_LETTER, INGRESS, Delivery, Envelope, Transport, delivery_queue
 from broker.transport.base import CONNECTION_USER, consume
 from sgx import errors
-from sgx.errors import DirectoryExpired, RecoverableBrokerError, SignatureRejected
+from sgx.errors import DirectoryExpired, RecoverableBrokerError, SignatureRejected, Unroutable
 from standard import catalogue as cat
 from standard import compose
 from standard.validator import HOT_PATH, Validator
@@ -171,7 +171,14 @@ class Router:
         batch = _Batch()
         decisions = [self._decide(envelope, batch) for envelope in envelopes]
         if batch.outgoing:
-            self.transport.publish_many(batch.outgoing)  # durable at every recipient before anything is recorded
+            try:
+                self.transport.publish_many(batch.outgoing)  # durable at every recipient before anything is recorded
+            except Unroutable as exc:
+                if not exc.undelivered:
+                    raise
+                # Every other message of the batch is durable (the transport contract): record the batch as
+                # done and report only what found no queue, since retrying would deliver the others twice.
+                self._undeliverable(batch, [batch.outgoing[i] for i in exc.undelivered])
         with sqlite_db.transaction(self.db):  # register, seen ids and audit: one commit
             if batch.placements:
                 self.register.record_many(batch.placements)
@@ -271,6 +278,26 @@ class Router:
                                        reason="; ".join(notes) or None))
         self._acknowledge(batch, facts.sender, facts.message_id, "accepted", [])
         return decision
+
+    def _undeliverable(self, batch: _Batch, items: list[tuple[str, Envelope]]) -> None:
+        """Audit each message that found no queue and tell its sender that delivery failed."""
+        notices, told = _Batch(), set()
+        for queue, envelope in items:
+            sender = envelope.headers.get(SENDER, "")
+            batch.audit.append(audit_entry(message_id=envelope.message_id,
+                                           digest=hashlib.sha256(envelope.body).hexdigest(), sender=sender,
+                                           event="", recipients=[], decision="undeliverable",
+                                           reason=f"unroutable: no queue {queue}"))
+            log.warning("message %s from %s not delivered: no queue %s", envelope.message_id, sender, queue)
+            if sender in self.directory.participants and sender != "router" and envelope.message_id not in told:
+                told.add(envelope.message_id)
+                self._acknowledge(notices, sender, envelope.message_id, "delivery-failed",
+                                  [("error", "transient", "delivery-failed", "unroutable: no queue for a recipient")])
+        if notices.outgoing:
+            try:
+                self.transport.publish_many(notices.outgoing)
+            except Unroutable:
+                log.warning("could not tell %d sender(s) of undelivered messages: no queue", len(notices.outgoing))
 
     def _refuse(self, batch: _Batch, decision: Decision, digest: str, *, notify: bool,
                 detail: str | None = None) -> Decision:

@@ -24,7 +24,7 @@ from broker import signing
 from broker.keys import SigningKey
 from broker.network import Network
 from broker.router import SENDER, SIGNATURE
-from broker.transport import INGRESS, Envelope
+from broker.transport import INGRESS, Envelope, capabilities_of
 from standard import compose as c
 from standard.generate.examples import synthetic_nhs_number
 
@@ -142,7 +142,7 @@ def run_demo(root: Path, transport_url: str | None = None, echo=click.echo, *,
     logging.getLogger("sgx").setLevel(logging.ERROR)  # refusals are shown below, not as log lines
     net = demo_network(root, transport_url)
     connections: dict[str, object] = {}  # one per participant on RabbitMQ, each as its own broker user
-    if transport_url and transport_url.startswith("amqp"):
+    if transport_url and capabilities_of(transport_url).participant_users:
         from broker.rabbitmq.setup import setup
 
         net.credentials = setup(rabbitmqctl, transport_url, net.directory, root / "keys" / "broker-passwords.json",

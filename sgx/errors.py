@@ -10,7 +10,8 @@
     │   ├── UnrecoverableBrokerError     retrying will not help (refused, misconfigured)
     │   │   ├── DirectoryError           the directory is missing, expired or not signed by the operator
     │   │   │   └── DirectoryExpired     the directory in force has expired: stop routing, get a new one
-    │   │   ├── Unroutable               the transport has no queue for the message
+    │   │   ├── Unroutable               the transport has no queue for some messages (the others went)
+    │   │   ├── BrokerNotTrusted         TLS: the broker's certificate does not verify against the CA given
     │   │   └── SignatureRejected        one class per reason: BadSignature, UnknownKey, RevokedKey,
     │   │                                ExpiredKey, AlgorithmNotAllowed, UnknownCritical, SenderMismatch,
     │   │                                Replay, IssuedAtOutsideWindow, MalformedSignature
@@ -79,7 +80,21 @@ class DirectoryExpired(DirectoryError):
 
 
 class Unroutable(UnrecoverableBrokerError):
-    """The transport has no queue bound for the message (AMQP basic.return); nothing was delivered."""
+    """The transport has no queue bound for some messages (AMQP basic.return); nothing was delivered there.
+
+    Attributes:
+        undelivered: for a batch publish, the positions of the messages that reached no queue; every other
+            message of the batch is durable (the transport contract, same on every transport).
+    """
+
+    def __init__(self, message: str, undelivered: tuple[int, ...] = ()):
+        super().__init__(message)
+        self.undelivered = tuple(undelivered)
+
+
+class BrokerNotTrusted(UnrecoverableBrokerError):
+    """The broker's TLS certificate did not verify against the certificate authority configured for it (or
+    the TLS handshake failed); nothing was sent, and there is no fallback to plaintext."""
 
 
 class SignatureRejected(UnrecoverableBrokerError):
