@@ -59,6 +59,9 @@ def findings(event_code: str, index: MessageIndex) -> Iterator[Finding]:
     for i in index.duplicate_urls:
         yield Finding("bdl-7", f"Bundle.entry[{i}].fullUrl", "this fullUrl is already used by an earlier "
                       "entry; give every entry its own urn:uuid", layer="profile")
+    for i in index.duplicate_ids:
+        yield Finding("resource-id-duplicate", f"Bundle.entry[{i}].resource.id", "an earlier entry has a resource of "
+                      "the same type with this id; give every resource its own id", layer="profile")
     by_url = index.by_url
     event = cat.get_event(event_code)
     focus_type = PROFILES[event.focus_profile].type
