@@ -150,7 +150,8 @@ def _resource_of(location: str) -> str:
     """The resource a location is in: ``Bundle.entry[3]`` for an entry's resource, ``Bundle`` for the envelope."""
     if location.startswith("Bundle.entry["):
         end = location.index("]") + 1
-        if location.startswith(".resource", end):
+        rest = location[end:]
+        if rest == ".resource" or rest.startswith(".resource."):
             return location[:end]
     return "Bundle"
 

@@ -112,7 +112,7 @@ def _type(type_name: str) -> _Type:
             kind = _RESOURCE if complex_name == "Resource" else _COMPLEX
             fields[json_name] = (kind, complex_name, is_list)
         extra = field.json_schema_extra or {}
-        if extra.get("element_required"):
+        if extra.get("element_required") or field.is_required():
             required.append(json_name)
         group = extra.get("one_of_many")
         if group:

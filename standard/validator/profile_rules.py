@@ -69,6 +69,7 @@ def findings(event_code: str, index: MessageIndex) -> Iterator[Finding]:
         focus_list = index.header.get("focus")
         for j, focus in enumerate(focus_list if isinstance(focus_list, list) else []):
             target = focus.get("reference") if isinstance(focus, dict) else None
+            target = target if isinstance(target, str) else None
             where = f"Bundle.entry[0].resource.ofType(MessageHeader).focus[{j}]"
             if target not in by_url:
                 yield Finding("focus-missing", where, "the focus must be the fullUrl of an entry in this Bundle; "
@@ -89,7 +90,7 @@ def findings(event_code: str, index: MessageIndex) -> Iterator[Finding]:
         for steps, allowed in rules.get(rtype, ()):
             for reference in _values_at(facts.resource, steps):
                 target = reference.get("reference") if isinstance(reference, dict) else None
-                if target in by_url and by_url[target].get("resourceType") not in allowed:
+                if isinstance(target, str) and target in by_url and by_url[target].get("resourceType") not in allowed:
                     yield Finding("ref-target-type", entry_location(facts.index, rtype, *steps),
                                   f"must reference a {' or '.join(sorted(allowed))} in this Bundle",
                                   layer="profile")

@@ -1,0 +1,79 @@
+"""One verdict: the router's validator (the hot path) refuses exactly what full validation refuses, with the same
+finding codes, on every case of the suite and on generated mutants of the examples.
+
+Full validation runs the fhir.resources models as a reference on top of the hot path; the hot path's fhir layer
+must catch, in every resource, whatever the models catch. A broken twin (the hot path as it was, without the
+fhir layer) is run through the same comparison and must disagree, so the comparison can fail.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from standard.validator import FULL, HOT_PATH, Validator, _resource_of, fhir_layer, structure_layer
+from tests.conftest import load_cases
+from tests.unit.standard.mutants import MUTATIONS, mutants
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+MUTANTS = 1200
+ROUTER = Validator(HOT_PATH, now=NOW)
+REFERENCE = Validator(FULL, now=NOW)
+TWIN = Validator(("parse", "schema", "profile", "business"), now=NOW)  # the hot path before the fhir layer
+
+
+def _verdict(validator: Validator, message: dict) -> tuple[bool, frozenset[str]]:
+    codes = frozenset(f.code for f in validator.iter_findings(message))
+    return not codes, codes
+
+
+def _corpus(examples) -> list[tuple[str, dict]]:
+    return [(case_id, test["data"]) for case_id, _, test in load_cases()] + list(mutants(examples, MUTANTS))
+
+
+@pytest.fixture(scope="module")
+def corpus(examples):
+    return _corpus(examples)
+
+
+def test_the_corpus_is_large_and_mixed(corpus):
+    invalid = sum(1 for _, message in corpus if not REFERENCE.is_valid(message))
+    assert len(corpus) >= MUTANTS + 200
+    assert 0.5 * len(corpus) < invalid < len(corpus)  # mostly refused, but valid mutants too (a leap day, ...)
+
+
+def test_router_and_full_validation_give_the_same_verdict_and_codes(corpus):
+    differences = [(name, sorted(_verdict(ROUTER, m)[1] ^ _verdict(REFERENCE, m)[1])) for name, m in corpus
+                   if _verdict(ROUTER, m) != _verdict(REFERENCE, m)]
+    assert differences == []
+
+
+def test_every_resource_the_models_refuse_the_fhir_layer_refuses(corpus):
+    """Stronger than equal code sets: no resource's problem hides behind another resource's finding."""
+    gaps = []
+    for name, message in corpus:
+        flagged = {_resource_of(f.location) for f in fhir_layer.findings(message)}
+        missed = {_resource_of(f.location) for f in structure_layer.findings(message)} - flagged
+        if missed:
+            gaps.append((name, sorted(missed)))
+    assert gaps == []
+
+
+def test_the_broken_twin_disagrees_with_full_validation(corpus):
+    disagreements = [name for name, m in corpus if _verdict(TWIN, m) != _verdict(REFERENCE, m)]
+    # The old hot path let through impossible dates, missing zones, unknown elements, empty arrays...
+    assert len(disagreements) > 100
+    assert any("impossible_date" in n for n in disagreements)
+    assert any("no_zone" in n for n in disagreements)
+
+
+def test_every_mutation_is_exercised(corpus):
+    names = " ".join(name for name, _ in corpus)
+    assert all(m.__name__ in names for m in MUTATIONS)
+
+
+def test_mutants_are_deterministic(examples):
+    first = [name for name, _ in mutants(examples, 50, seed=3)]
+    assert first == [name for name, _ in mutants(examples, 50, seed=3)]
+    assert first != [name for name, _ in mutants(examples, 50, seed=4)]
