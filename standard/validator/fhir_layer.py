@@ -45,13 +45,15 @@ NOT_IN_R4 = frozenset({"SubscriptionTopic", "SubscriptionStatus", "Citation", "E
                        "AdministrableProductDefinition", "ClinicalUseDefinition", "Ingredient",
                        "ManufacturedItemDefinition", "PackagedProductDefinition", "RegulatedAuthorization"})
 
-_PRIMITIVE, _COMPLEX, _RESOURCE, _EXTENSION = 0, 1, 2, 3
+_STRING, _PRIMITIVE, _COMPLEX, _RESOURCE, _EXTENSION = 0, 1, 2, 3, 4
 
 
 class _Type(typing.NamedTuple):
     fields: dict[str, tuple[int, typing.Any, bool]]  # json name -> (kind, checker or type name, is list)
     required: tuple[str, ...]
-    choices: tuple[tuple[tuple[str, ...], bool], ...]  # (json names, one required)
+    choices: tuple[tuple[str, ...], ...]  # the json names of each choice element (value[x])
+    choice_keys: frozenset[str]  # every json name of every choice
+    required_choices: tuple[tuple[str, ...], ...]  # choices of which one must be given
     is_resource: bool
 
 
@@ -106,7 +108,8 @@ def _type(type_name: str) -> _Type:
             continue
         primitive = _primitive_name(field.annotation)
         if primitive is not None:
-            fields[json_name] = (_PRIMITIVE, _CHECKS[primitive], is_list)
+            fields[json_name] = (_STRING if primitive in ("string", "markdown") else _PRIMITIVE, _CHECKS[primitive],
+                                 is_list)
         else:
             complex_name = _complex_name(field.annotation)
             kind = _RESOURCE if complex_name == "Resource" else _COMPLEX
@@ -118,8 +121,14 @@ def _type(type_name: str) -> _Type:
         if group:
             names, _ = choices.setdefault(group, ([], bool(extra.get("one_of_many_required"))))
             names.append(json_name)
-    return _Type(fields, tuple(required), tuple((tuple(n), r) for n, r in choices.values()),
-                 bool(cls.has_resource_base()))
+    spec = _Type(fields, tuple(required), tuple(tuple(n) for n, _ in choices.values()),
+                 frozenset(n for names, _ in choices.values() for n in names),
+                 tuple(tuple(n) for n, r in choices.values() if r), bool(cls.has_resource_base()))
+    _TYPES[type_name] = spec
+    return spec
+
+
+_TYPES: dict[str, _Type] = {}  # the same as _type's cache, read without a function call in the walk
 
 
 @cache
@@ -149,10 +158,9 @@ def _pattern(regex: str, what: str):
     compiled = re.compile(regex)
 
     def check(value) -> str | None:
-        problem = _string(value)
-        if problem:
-            return problem
-        return None if compiled.fullmatch(value) else f"is not a valid FHIR {what}"
+        if value.__class__ is str and len(value) <= MAX_STRING and compiled.fullmatch(value):
+            return None  # the pattern also rules out empty and whitespace-only values
+        return _string(value) or f"is not a valid FHIR {what}"
     return check
 
 
@@ -303,7 +311,8 @@ def _check_resource(value, path: list, out: list[Problem]) -> None:
 
 
 def _check_object(obj: dict, type_name: str, path: list, out: list[Problem]) -> None:
-    spec = _type(type_name)
+    # The hot loop of the router's validation: written for speed (no helper calls for the common cases).
+    spec = _TYPES.get(type_name) or _type(type_name)
     fields = spec.fields
     if not obj:
         out.append(("fhir-structure", path, "must not be an empty object; leave the element out"))
@@ -317,51 +326,61 @@ def _check_object(obj: dict, type_name: str, path: list, out: list[Problem]) -> 
                         "or carry it in an extension"))
             continue
         kind, sub, is_list = field
-        if key == "contained" and spec.is_resource:
+        cls = value.__class__
+        if not is_list:
+            if kind == _STRING:
+                if cls is str and value and len(value) <= MAX_STRING and not value.isspace():
+                    continue
+            elif kind == _PRIMITIVE:
+                if cls is not list and value is not None:
+                    problem = sub(value)
+                    if problem:
+                        out.append(("fhir-structure", [*path, key], problem))
+                    continue
+            elif kind == _COMPLEX and cls is dict:
+                _check_object(value, sub, [*path, key], out)
+                continue
+            if cls is list:
+                out.append(("fhir-structure", [*path, key], "must be a single value, not an array"))
+            elif value is None:
+                out.append(("fhir-structure", [*path, key], "must not be null; leave the element out"))
+            else:
+                _check_value(kind, sub, value, [*path, key], out)
+            continue
+        if cls is not list:
+            out.append(("fhir-structure", [*path, key], "must be a JSON array"))
+            continue
+        if not value:
+            out.append(("fhir-structure", [*path, key], "must not be an empty array; leave the element out"))
+            continue
+        if kind == _RESOURCE and key == "contained" and spec.is_resource:
             out.append(("contained-not-allowed", [*path, key], "contained resources are not allowed in messages "
                         "of the exchange; send each resource as its own entry of the Bundle"))
-        if is_list:
-            if value.__class__ is not list:
-                out.append(("fhir-structure", [*path, key], "must be a JSON array"))
-                continue
-            if not value:
-                out.append(("fhir-structure", [*path, key], "must not be an empty array; leave the element out"))
-                continue
-            twins = obj.get("_" + key) if kind == _PRIMITIVE else None
-            for i, item in enumerate(value):
-                if item is None:
-                    if kind == _EXTENSION or (twins.__class__ is list and i < len(twins) and twins[i] is not None):
-                        continue
-                    out.append(("fhir-structure", [*path, key, i], "must not be null"))
-                elif kind == _PRIMITIVE:
-                    problem = sub(item)
-                    if problem:
-                        out.append(("fhir-structure", [*path, key, i], problem))
-                else:
-                    _check_value(kind, sub, item, [*path, key, i], out)
-        elif kind == _PRIMITIVE and value is not None and value.__class__ is not list:
-            problem = sub(value)  # inline: most elements are primitives, and most are fine
-            if problem:
-                out.append(("fhir-structure", [*path, key], problem))
-        elif value.__class__ is list:
-            out.append(("fhir-structure", [*path, key], "must be a single value, not an array"))
-        elif value is None:
-            out.append(("fhir-structure", [*path, key], "must not be null; leave the element out"))
-        else:
-            _check_value(kind, sub, value, [*path, key], out)
+        twins = obj.get("_" + key) if kind <= _PRIMITIVE else None
+        for i, item in enumerate(value):
+            if item is None:
+                if kind == _EXTENSION or (twins.__class__ is list and i < len(twins) and twins[i] is not None):
+                    continue
+                out.append(("fhir-structure", [*path, key, i], "must not be null"))
+            elif kind == _COMPLEX and item.__class__ is dict:
+                _check_object(item, sub, [*path, key, i], out)
+            else:
+                _check_value(kind, sub, item, [*path, key, i], out)
     for name in spec.required:
         if name not in obj and not _extended(obj.get("_" + name)):
             out.append(("fhir-structure", [*path, name], f"is required by FHIR R4 in {type_name}; add it"))
-    for names, one_required in spec.choices:
-        present = [n for n in names if n in obj]
-        if len(present) > 1:
-            out.append(("fhir-structure", [*path, present[1]], "only one type of a choice element may be given"))
-        elif one_required and not present:
+    if spec.choice_keys and not spec.choice_keys.isdisjoint(obj):
+        for names in spec.choices:
+            present = [n for n in names if n in obj]
+            if len(present) > 1:
+                out.append(("fhir-structure", [*path, present[1]], "only one type of a choice element may be given"))
+    for names in spec.required_choices:
+        if not any(n in obj for n in names):
             out.append(("fhir-structure", path, f"needs one of {', '.join(names)}"))
 
 
 def _check_value(kind: int, sub, value, path: list, out: list[Problem]) -> None:
-    if kind == _PRIMITIVE:
+    if kind <= _PRIMITIVE:
         problem = sub(value)
         if problem:
             out.append(("fhir-structure", path, problem))
@@ -389,5 +408,10 @@ def problems(doc: dict) -> list[Problem]:
 
 
 def findings(doc: dict) -> Iterator[Finding]:
+    """The layer's findings: none when the fast schema accepts the message, else the walk's."""
+    from standard.validator import fhir_fast  # it builds on this module's element definitions
+
+    if fhir_fast.accepts(doc):
+        return
     for code, path, message in problems(doc):
         yield Finding(code, fhirpath(doc, path), message, layer="fhir")

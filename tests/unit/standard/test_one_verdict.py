@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from standard.validator import FULL, HOT_PATH, Validator, _resource_of, fhir_layer, structure_layer
+from standard.validator import FULL, HOT_PATH, Validator, _resource_of, fhir_fast, fhir_layer, structure_layer
 from tests.conftest import load_cases
 from tests.unit.standard.mutants import MUTATIONS, mutants
 
@@ -58,6 +58,26 @@ def test_every_resource_the_models_refuse_the_fhir_layer_refuses(corpus):
         if missed:
             gaps.append((name, sorted(missed)))
     assert gaps == []
+
+
+def test_the_fast_schema_never_accepts_what_the_walk_refuses(corpus):
+    """The fhir layer's fast path only saves time: whenever it accepts, the walk finds nothing."""
+    unsound = [name for name, message in corpus if fhir_fast.accepts(message) and fhir_layer.problems(message)]
+    assert unsound == []
+
+
+def test_the_fast_schema_accepts_the_examples_and_most_valid_mutants(examples, corpus):
+    """Valid traffic must not fall back to the walk, or the router would be slow."""
+    assert all(fhir_fast.accepts(m) for m in examples.values())
+    clean = [m for _, m in corpus if not fhir_layer.problems(m)]
+    assert sum(map(fhir_fast.accepts, clean)) >= 0.95 * len(clean)
+
+
+def test_a_broken_fast_schema_would_be_caught(corpus, monkeypatch):
+    """The twin of the soundness check: a fast path that accepts everything disagrees with the models."""
+    monkeypatch.setattr(fhir_fast, "accepts", lambda doc: True)
+    router = Validator(HOT_PATH, now=NOW)
+    assert any(_verdict(router, m) != _verdict(REFERENCE, m) for _, m in corpus)
 
 
 def test_the_broken_twin_disagrees_with_full_validation(corpus):
