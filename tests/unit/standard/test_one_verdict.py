@@ -175,3 +175,41 @@ def test_the_router_with_the_old_hot_path_delivers_them(tmp_path):
                 "empty array"} <= set(accepted)
     finally:
         transport.close()
+
+
+def _date_like(rng) -> str:
+    parts = [rng.choice(["0000", "0400", "1000", "1900", "2000", "2023", "2024", "2100", "9999", "203", "20245"])]
+    if rng.random() < 0.8:
+        parts.append(f"-{rng.choice(['00', '01', '02', '04', '09', '11', '12', '13', '2'])}")
+        if rng.random() < 0.8:
+            parts.append(f"-{rng.choice(['00', '01', '28', '29', '30', '31', '32', '9'])}")
+            if rng.random() < 0.6:
+                parts.append(f"T{rng.choice(['00', '09', '23', '24'])}:{rng.choice(['00', '59', '60'])}"
+                             f":{rng.choice(['00', '59', '60', '5'])}{rng.choice(['', '.1', '.123456789', '.'])}"
+                             f"{rng.choice(['Z', '+01:00', '-14:00', '+14:00', '+14:01', '+13:59', '', '+0100'])}")
+    return "".join(parts)
+
+
+def _url_like(rng) -> str:
+    alphabet = "abc-.:/?#%@_ ~XZ09[]()+,=;$!*'"
+    head = rng.choice(["https://", "http://", "urn:sgx:", "urn:", "ftp://", "", "/"])
+    return head + "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 14)))
+
+
+def test_the_fast_patterns_accept_no_value_the_walk_refuses():
+    """Fuzz the Rust patterns for dates, times and urls against the walk's checks (calendar, zones, urls)."""
+    import random
+
+    import jsonschema_rs
+
+    rng = random.Random(5)  # noqa: S311 - reproducible test data
+    accepted = {name: 0 for name in fhir_fast.PATTERNS}
+    for name, pattern in fhir_fast.PATTERNS.items():
+        rust = jsonschema_rs.validator_for({"type": "string", "pattern": pattern})
+        check = fhir_layer._CHECKS[name]
+        values = [_url_like(rng) if name == "url" else _date_like(rng) for _ in range(20_000)]
+        for value in values:
+            if rust.is_valid(value):
+                accepted[name] += 1
+                assert check(value) is None, (name, value)
+    assert all(n > 200 for n in accepted.values()), accepted  # the fuzz reaches values the patterns accept
