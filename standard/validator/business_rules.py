@@ -192,9 +192,9 @@ def findings(event_code: str, index: MessageIndex, now: datetime | None = None) 
                               "has happened, but is dated in the future; check the date and the sender's clock",
                               layer="business")
         if rtype == "Organization" and _is_icb(resource):
-            for j, ident in enumerate(resource.get("identifier") or []):
+            for j, ident in enumerate(_list(resource.get("identifier"))):
                 if isinstance(ident, dict) and ident.get("system") == cat.ODS_CODE and \
-                        ident.get("value") not in _known("icb"):
+                        not (isinstance(ident.get("value"), str) and ident["value"] in _known("icb")):
                     yield Finding("icb-code-unknown", entry_location(i, rtype, f"identifier[{j}]", "value"),
                                   "not the ODS code of an integrated care board (e.g. QF7)", layer="business")
         elif rtype == "Communication" and isinstance(resource.get("sent"), str):
@@ -212,22 +212,31 @@ def findings(event_code: str, index: MessageIndex, now: datetime | None = None) 
                               layer="business")
 
 
+def _list(value) -> list:
+    """The value when it is a JSON array, else nothing: the rules run on messages the other layers refuse too,
+    and must never fail on a wrong JSON type."""
+    return value if isinstance(value, list) else []
+
+
 def _is_icb(resource: dict) -> bool:
-    for concept in resource.get("type") or []:
-        for coding in (concept or {}).get("coding") or []:
-            if coding.get("code") == "icb" and coding.get("system") == term.system_url("participant-kind"):
+    for concept in _list(resource.get("type")):
+        for coding in _list(concept.get("coding")) if isinstance(concept, dict) else []:
+            if isinstance(coding, dict) and coding.get("code") == "icb" and \
+                    coding.get("system") == term.system_url("participant-kind"):
                 return True
     return False
 
 
 def _questionnaire(index: int, resource: dict) -> Iterator[Finding]:
-    known = _questions(resource.get("questionnaire"))
+    url = resource.get("questionnaire")
+    known = _questions(url) if isinstance(url, str) else None
     if known is None:
         return
     asked, required = known
     answered = set()
-    for j, item in enumerate(resource.get("item") or []):
+    for j, item in enumerate(_list(resource.get("item"))):
         link_id = item.get("linkId") if isinstance(item, dict) else None
+        link_id = link_id if isinstance(link_id, str) else None
         answered.add(link_id)
         if link_id not in asked:
             yield Finding("questionnaire-item-unknown",

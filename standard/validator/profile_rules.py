@@ -90,7 +90,10 @@ def findings(event_code: str, index: MessageIndex) -> Iterator[Finding]:
         for steps, allowed in rules.get(rtype, ()):
             for reference in _values_at(facts.resource, steps):
                 target = reference.get("reference") if isinstance(reference, dict) else None
-                if isinstance(target, str) and target in by_url and by_url[target].get("resourceType") not in allowed:
+                if not (isinstance(target, str) and target in by_url):
+                    continue
+                target_type = by_url[target].get("resourceType")
+                if not (isinstance(target_type, str) and target_type in allowed):
                     yield Finding("ref-target-type", entry_location(facts.index, rtype, *steps),
                                   f"must reference a {' or '.join(sorted(allowed))} in this Bundle",
                                   layer="profile")

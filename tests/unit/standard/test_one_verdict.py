@@ -213,3 +213,11 @@ def test_the_fast_patterns_accept_no_value_the_walk_refuses():
                 accepted[name] += 1
                 assert check(value) is None, (name, value)
     assert all(n > 200 for n in accepted.values()), accepted  # the fuzz reaches values the patterns accept
+
+
+def test_the_router_validator_never_raises_on_what_senders_get_wrong(examples):
+    """The rules run on messages the other layers refuse too; an exception would stall the router on a message
+    it can neither refuse nor deliver. (This seed found three such crashes: unhashable linkIds, references and
+    resource types.)"""
+    for _name, message in mutants(examples, 5000, seed=77):
+        list(ROUTER.iter_findings(message))
