@@ -35,8 +35,13 @@ from fhir_core.types import Date, DateTime, Instant, Time
 from pydantic_core import SchemaValidator, ValidationError, core_schema
 
 from standard.fhirmodel import PRIMITIVES
+from standard.validator import fhir_speedups
 from standard.validator.findings import Finding
 from standard.validator.locations import fhirpath
+
+# This layer reads the model classes' element definitions; install the reference layer's speed-up before the
+# first model module is imported, or it can no longer be installed (see fhir_speedups).
+fhir_speedups.install()
 
 MAX_STRING = 1024 * 1024  # FHIR R4: strings SHALL NOT exceed 1,048,576 characters
 

@@ -11,15 +11,11 @@ from functools import cache
 import orjson
 from pydantic import ValidationError
 
-from standard.validator import fhir_speedups
+from standard.validator import fhir_layer, fhir_speedups
 from standard.validator.findings import Finding
 from standard.validator.locations import entry_location
 
-# R4B added these; a message that carries one is not R4.
-_NOT_IN_R4 = frozenset({"SubscriptionTopic", "SubscriptionStatus", "Citation", "EvidenceReport",
-                        "NutritionProduct", "AdministrableProductDefinition", "ClinicalUseDefinition",
-                        "Ingredient", "ManufacturedItemDefinition", "PackagedProductDefinition",
-                        "RegulatedAuthorization"})
+_NOT_IN_R4 = fhir_layer.NOT_IN_R4  # R4B added these; a message that carries one is not R4
 
 
 @cache
