@@ -29,7 +29,7 @@ import orjson
 
 from sgx.errors import MessageInvalid
 from standard import catalogue as cat
-from standard.validator import business_rules, fhir_layer, profile_rules, schema_layer
+from standard.validator import business_rules, fhir_fast, fhir_layer, profile_rules, schema_layer
 from standard.validator.findings import ERROR, FINDING_CODES, Finding
 from standard.validator.index import index_message
 
@@ -71,6 +71,8 @@ class Validator:
         if unknown:
             raise ValueError(f"unknown validation layers {sorted(unknown)}; choose from {FULL}")
         self.max_bytes = max_bytes
+        if "fhir" in self.layers:
+            fhir_fast.validator()  # built once per process (about 2 s): here, not inside the first message's time
         if now is None:
             self._now: Callable[[], datetime] = lambda: datetime.now(UTC)
         elif isinstance(now, datetime):
