@@ -127,8 +127,9 @@ def children_anywhere(bundle: object) -> list[Child]:
 
 
 def owner_problem(facts: MessageFacts, directory: d.Directory) -> str | None:
-    """Why a referral's owner is wrong (it must be the LADO of the setting's host authority), or None."""
-    if facts.owner is None or facts.event != "allegation-referral":
+    """Why an allegation's owner is wrong (the referral Task of an allegation referral, notification or outcome
+    must be owned by the LADO of the setting's host authority), or None."""
+    if facts.owner is None or not facts.event.startswith("allegation-"):
         return None
     setting = directory.setting(facts.settings[0]) if facts.settings else None
     if setting is None:

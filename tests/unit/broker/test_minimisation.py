@@ -172,3 +172,10 @@ def test_a_referral_owned_by_another_areas_lado_is_refused_at_routing(network):
     plan = routing.resolve(routing.facts_of(wrong), network.directory, None)
     assert plan.routes == [] and plan.problem.startswith("wrong-owner:")
     assert "lado-371" in plan.problem and "lado-886" in plan.problem
+
+
+def test_a_notification_about_a_referral_owned_by_another_areas_lado_is_refused_too(network):
+    message = scenario.allegation("allegation-notification", "lado-371", "LADO-9")
+    assert routing.resolve(routing.facts_of(message), network.directory, None).problem is None
+    _resource(message, "Task")["owner"]["identifier"]["value"] = "lado-383"
+    assert routing.resolve(routing.facts_of(message), network.directory, None).problem.startswith("wrong-owner:")
