@@ -4,7 +4,8 @@ Folder layout (one per deployment; a participant's machine holds only its own ke
     directory.draft.json   the directory being edited (unsigned)
     directory.json         the signed directory everyone loads
     operator.pub.jwk       the operator's public key: the trust anchor
-    keys/                  private keys, mode 0600 (never printed)
+    keys/                  private keys as PKCS#8 PEM, mode 0600 (never printed); <name>.pub.jwk beside each
+                           holds its public JWK and kid
     queues.db              the embedded transport (when no amqp:// URL is given)
     router.db              the router's state: seen ids, the register, the audit chain
     inbox/<participant>.db outbox/<participant>.db
@@ -21,7 +22,7 @@ import click
 import orjson
 
 from broker import directory as d
-from broker.keys import SigningKey, key_files, public_key_from_jwk
+from broker.keys import SigningKey, key_files, public_key_file, public_key_from_jwk
 
 DIR_OPTION = click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
                           show_default=True, help="The exchange folder.")
@@ -91,13 +92,104 @@ def keygen(root: Path, pid: str, valid_days: int) -> None:
     from datetime import UTC, datetime
 
     directory_ = _draft(root)
-    participant = directory_.participant(pid)
-    kid = f"{pid}-{len(participant.keys) + 1}"
+    try:
+        participant = directory_.participant(pid)
+    except d.DirectoryError as exc:
+        raise click.ClickException(str(exc)) from None
+    taken = {k.get("kid") for k in participant.keys}
+    kid = next(f"{pid}-{n}" for n in range(len(participant.keys) + 1, len(participant.keys) + 2 + len(taken))
+               if f"{pid}-{n}" not in taken)
     key = SigningKey.generate(kid)
     key.save(root / "keys" / f"{kid}.key")
     directory_.add_key(pid, key, valid_until=datetime.now(UTC) + timedelta(days=valid_days))
     _save_draft(root, directory_)
-    click.echo(f"key {kid} for {pid}: private key in {root / 'keys' / (kid + '.key')}; sign the directory to publish")
+    click.echo(f"key {kid} for {pid}: private key in {root / 'keys' / (kid + '.key')} (mode 600), public key in "
+               f"{root / 'keys' / (kid + '.pub.jwk')}; sign the directory to publish")
+
+
+def _moment(value: str | None, option: str):
+    """An ISO 8601 date or date-time from an option; a time without an offset is UTC."""
+    from datetime import UTC, datetime
+
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 date or date-time (e.g. 2026-04-01 or "
+                                 "2026-04-01T09:00:00Z)", param_hint=option) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@directory.command("add-key")
+@DIR_OPTION
+@click.option("--participant", "pid", required=True, help="The participant the key belongs to.")
+@click.option("--public-key", "key_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The participant's public key: a JWK (OKP, Ed25519) or a PEM public key. Never a private key.")
+@click.option("--kid", default=None, help="Key id. Default: the JWK's kid, else the key's RFC 7638 thumbprint.")
+@click.option("--not-before", default=None, help="Valid from (ISO 8601, UTC if no offset). Default: now.")
+@click.option("--expires", default=None, help="Valid until (ISO 8601). Default: 365 days after --not-before.")
+def add_key(root: Path, pid: str, key_file: Path, kid: str | None, not_before: str | None,
+            expires: str | None) -> None:
+    """Register a public key a participant generated itself (its private key never leaves it). Sign the
+    directory to publish the key."""
+    from datetime import UTC, datetime
+
+    from broker.keys import KID_FORM, jwk_thumbprint, public_jwk, read_public_key
+
+    valid_from, valid_until = _moment(not_before, "--not-before"), _moment(expires, "--expires")
+    valid_until = valid_until or (valid_from or datetime.now(UTC)) + timedelta(days=365)
+    if valid_from and valid_until <= valid_from:
+        raise click.BadParameter("must be after --not-before", param_hint="--expires")
+    if valid_until <= datetime.now(UTC):
+        raise click.BadParameter("is in the past: the key could never be used", param_hint="--expires")
+    try:
+        data = key_file.read_bytes()
+    except OSError as exc:
+        raise click.ClickException(f"{key_file}: cannot read the public key file ({exc.strerror})") from None
+    directory_ = _draft(root)
+    try:
+        public, jwk_kid = read_public_key(data, str(key_file))
+        participant = directory_.participant(pid)
+    except d.DirectoryError as exc:
+        raise click.ClickException(str(exc)) from None
+    if kid and jwk_kid and kid != jwk_kid:
+        raise click.ClickException(f"{key_file}: the JWK's kid is {jwk_kid!r} but --kid says {kid!r}; give one "
+                                   "of them")
+    kid = kid or jwk_kid or jwk_thumbprint(public)
+    if not KID_FORM.fullmatch(kid):
+        raise click.ClickException(f"kid {kid!r} is not usable: 1 to 128 letters, digits and . _ : - , not "
+                                   "starting with a dot; give another with --kid")
+    if any(k.get("kid") == kid for k in participant.keys):
+        raise click.ClickException(f"participant {pid!r} already has a key {kid!r}; give the new key another "
+                                   "--kid (keys are never replaced: revoke the old one)")
+    x = public_jwk(kid, public)["x"]
+    for other in directory_.participants.values():
+        for existing in other.keys:
+            if existing.get("x") == x:
+                raise click.ClickException(f"this public key is already registered for {other.id!r} as "
+                                           f"{existing.get('kid')!r}; each participant needs a key of its own")
+    directory_.add_public_key(pid, kid, public, valid_from=valid_from, valid_until=valid_until)
+    _save_draft(root, directory_)
+    click.echo(f"key {kid} added for {pid}, valid until {valid_until.date().isoformat()}; the participant signs "
+               f"with kid {kid!r}; run 'sgx directory sign' to publish")
+
+
+@directory.command("migrate-keys")
+@DIR_OPTION
+def migrate_keys(root: Path) -> None:
+    """Rewrite key files of the earlier form (a 'kid:' line before the PEM) as plain PKCS#8 PEM with the public
+    JWK (and kid) beside each in <name>.pub.jwk. Files already plain are left alone."""
+    from broker.keys import migrate_key_file
+
+    migrated = []
+    for path in sorted((root / "keys").glob("*.key")):
+        try:
+            if migrate_key_file(path):
+                migrated.append(path.name)
+        except d.DirectoryError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"migrated {len(migrated)} key file(s)" + (f": {', '.join(migrated)}" if migrated else ""))
 
 
 @directory.command()
@@ -253,8 +345,12 @@ def participant_outbox(root: Path, pid: str, **options):
     if not found:
         raise click.ClickException(f"no key for {pid} in {root / 'keys'}; run 'sgx directory keygen "
                                    f"--participant {pid}'")
+    key = SigningKey.load(found[-1])
+    if not public_key_file(found[-1]).exists() and (root / "directory.json").exists():
+        # A key file copied without its .pub.jwk: the directory knows the kid of its public key.
+        key = key.named_as_registered(load_signed(root).participant(pid).keys)
     (root / "outbox").mkdir(exist_ok=True)
-    return Outbox(root / "outbox" / f"{pid}.db", pid, SigningKey.load(found[-1]), **options)
+    return Outbox(root / "outbox" / f"{pid}.db", pid, key, **options)
 
 
 def _state_file(root: Path) -> Path:

@@ -17,7 +17,7 @@ import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from broker.keys import SigningKey, b64url, b64url_decode, public_key_from_jwk
+from broker.keys import SigningKey, b64url, b64url_decode, public_jwk, public_key_from_jwk
 from sgx.errors import DirectoryError, ExpiredKey, RevokedKey, UnknownKey
 
 DIRECTORY_TYP = "sgx-directory+jws"
@@ -132,11 +132,17 @@ class Directory:
 
     def add_key(self, participant_id: str, key: SigningKey, *, valid_from: datetime | None = None,
                 valid_until: datetime | None = None) -> None:
-        jwk = key.public_jwk()
+        self.add_public_key(participant_id, key.kid, key.public, valid_from=valid_from, valid_until=valid_until)
+
+    def add_public_key(self, participant_id: str, kid: str, public: Ed25519PublicKey, *,
+                       valid_from: datetime | None = None, valid_until: datetime | None = None) -> dict:
+        """Register a participant's public key (one it made itself, or from `add_key`) under `kid`."""
+        jwk = public_jwk(kid, public)
         jwk["valid_from"] = _iso(valid_from or datetime.now(UTC) - timedelta(minutes=5))
         if valid_until:
             jwk["valid_until"] = _iso(valid_until)
         self.participant(participant_id).keys.append(jwk)
+        return jwk
 
     def revoke_key(self, participant_id: str, kid: str, at: datetime | None = None) -> None:
         for jwk in self.participant(participant_id).keys:

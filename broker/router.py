@@ -207,7 +207,7 @@ class Router:
             decision.reason = "no-recipients"
             return self._refuse(batch, decision, digest, notify=True, detail=plan.problem)
 
-        batch.outgoing += [(delivery_queue(route.participant), self._delivery(envelope, route))
+        batch.outgoing += [(delivery_queue(route.participant), self._delivery(envelope, facts.message_id, route))
                            for route in plan.routes]
         if facts.event.startswith("placement-"):
             self._placements(facts, batch)
@@ -233,17 +233,19 @@ class Router:
                               details)
         return decision
 
-    def _delivery(self, envelope: Envelope, route: routing.Route) -> Envelope:
-        note = {"recipient": route.participant, "roles": route.roles, "message_id": envelope.message_id,
+    def _delivery(self, envelope: Envelope, message_id: str, route: routing.Route) -> Envelope:
+        # The verified message id (signed jti = Bundle.identifier), never the transport's unsigned message_id
+        # property, which a sender may leave out or set otherwise.
+        note = {"recipient": route.participant, "roles": route.roles, "message_id": message_id,
                 "routed_at": compose.timestamp(self.now())}
         if route.children is not None:
             note["children"] = route.children
         note_bytes = orjson.dumps(note)
         note_signature = signing.sign(note_bytes, self.key, signing.SignedHeader(
-            self.key.kid, "router", envelope.message_id, "delivery", int(self.now().timestamp()), DELIVERY_TYP))
+            self.key.kid, "router", message_id, "delivery", int(self.now().timestamp()), DELIVERY_TYP))
         headers = {SIGNATURE: envelope.headers[SIGNATURE], SENDER: envelope.headers.get(SENDER, ""),
                    DELIVERY: note_bytes.decode(), DELIVERY_SIGNATURE: note_signature}
-        return Envelope(envelope.message_id, envelope.body, headers)
+        return Envelope(message_id, envelope.body, headers)
 
     def _placements(self, facts: routing.MessageFacts, batch: _Batch) -> None:
         if not (facts.children and facts.settings and facts.placement_start):

@@ -106,7 +106,8 @@ def verify(payload: bytes, jws: str, public_key_for: Callable[[str, str, int], E
     if header.get("typ") != typ:
         raise MalformedSignature(f"typ must be {typ!r}")
     fields = {k: header.get(k) for k in ("kid", "iss", "jti", "sgx-evt")}
-    if not all(isinstance(v, str) and v for v in fields.values()) or not isinstance(header.get("iat"), int):
+    # type() rather than isinstance: JSON true is a Python bool, which isinstance counts as an int.
+    if not all(isinstance(v, str) and v for v in fields.values()) or type(header.get("iat")) is not int:
         raise MalformedSignature("the header needs kid, iss, jti, sgx-evt (strings) and iat (integer seconds)")
     signed = SignedHeader(fields["kid"], fields["iss"], fields["jti"], fields["sgx-evt"], header["iat"], typ)
     if expected_sender is not None and signed.sender != expected_sender:

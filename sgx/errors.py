@@ -7,12 +7,13 @@
     ├── BrokerError                      routing, signing, directory, transport
     │   ├── RecoverableBrokerError       try again later (broker down, confirm timed out)
     │   │   └── TransportUnavailable     the transport cannot be reached now
-    │   └── UnrecoverableBrokerError     retrying will not help (refused, misconfigured)
-    │       ├── DirectoryError           the directory is missing, expired or not signed by the operator
-    │       ├── Unroutable               the transport has no queue for the message
-    │       └── SignatureRejected        one class per reason: BadSignature, UnknownKey, RevokedKey,
-    │                                    ExpiredKey, AlgorithmNotAllowed, UnknownCritical, SenderMismatch,
-    │                                    Replay, IssuedAtOutsideWindow, MalformedSignature
+    │   ├── UnrecoverableBrokerError     retrying will not help (refused, misconfigured)
+    │   │   ├── DirectoryError           the directory is missing, expired or not signed by the operator
+    │   │   ├── Unroutable               the transport has no queue for the message
+    │   │   └── SignatureRejected        one class per reason: BadSignature, UnknownKey, RevokedKey,
+    │   │                                ExpiredKey, AlgorithmNotAllowed, UnknownCritical, SenderMismatch,
+    │   │                                Replay, IssuedAtOutsideWindow, MalformedSignature
+    │   └── InboxError                   the web inbox: accounts, sign-in, its database
     ├── AdapterError                     reading legacy exports and building messages
     └── ConformanceError                 the conformance kit itself could not run
 
@@ -126,6 +127,10 @@ class IssuedAtOutsideWindow(SignatureRejected):
     """The issued-at time is too far from now."""
 
     reason = "replay"
+
+
+class InboxError(BrokerError):
+    """The web inbox cannot do what was asked (an account, its set-up or its database)."""
 
 
 class AdapterError(SafeguardingExchangeError):
