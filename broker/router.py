@@ -132,7 +132,7 @@ class Router:
         self.checkpoints = checkpoints
         self.db = sqlite_db.connect(db)
         self.register, self.audit, self.seen = Register(self.db, register_secret), AuditLog(self.db), _Seen(self.db)
-        self.validator = validator or Validator(HOT_PATH)
+        self.validator = validator or Validator(HOT_PATH, now=now)  # the same verdict as full validation
         self.now = now
         self.window_seconds = window_seconds
         self.claims = claims or Claims()
