@@ -38,7 +38,7 @@ def _anchor(root: Path):
     return public_key_from_jwk(orjson.loads(anchor.read_bytes()))
 
 
-EXPIRY_WARNING = timedelta(days=7)
+EXPIRY_WARNING = timedelta(days=7)  # at most; a quarter of the directory's validity when that is shorter
 
 
 def load_signed(root: Path, *, read_only: bool = False) -> d.Directory:
@@ -50,12 +50,15 @@ def load_signed(root: Path, *, read_only: bool = False) -> d.Directory:
     """
     directory_ = d.load(root / "directory.json", _anchor(root), allow_expired=read_only)
     expires = datetime.fromisoformat(directory_.expires_at.replace("Z", "+00:00"))
+    issued = datetime.fromisoformat(directory_.issued_at.replace("Z", "+00:00"))
     left = expires - datetime.now(UTC)
+    # A week's notice, but never for most of a short validity (a weekly directory would always be "expiring").
+    notice = min(EXPIRY_WARNING, (expires - issued) / 4)
     resign = f"the operator signs a new one with 'sgx directory sign --dir {root}'"
     if left <= timedelta(0):
         click.echo(f"warning: the directory expired at {directory_.expires_at}; shown as it was; sending and routing "
                    f"refuse it until {resign}", err=True)
-    elif left <= EXPIRY_WARNING:
+    elif left <= notice:
         click.echo(f"warning: the directory expires at {directory_.expires_at}; sending and routing will stop then "
                    f"unless {resign}", err=True)
     return directory_

@@ -7,6 +7,7 @@ records is one commit: a transaction over several attached WAL databases syncs e
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,11 @@ def connect(path_or_db: Path | str | sqlite3.Connection) -> sqlite3.Connection:
     """A connection in WAL mode with full syncs, or the connection given (so parts can share one)."""
     if isinstance(path_or_db, sqlite3.Connection):
         return path_or_db
+    # Every database holds messages, ids or pseudonyms: made readable by its owner only (SQLite gives its -wal
+    # and -shm files the same permissions).
+    path = Path(path_or_db)
+    if str(path) != ":memory:" and not path.exists() and path.parent.is_dir():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     # Each connection is used by one thread at a time, but may be made on another thread than it runs on.
     db = sqlite3.connect(path_or_db, timeout=30, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")

@@ -34,13 +34,32 @@ def issue(report: Report, report_digest: str, key: SigningKey, *, operator: str,
     if valid_for <= timedelta(0):
         raise ConformanceError("a certificate must be valid for a positive time")
     moment = now or datetime.now(UTC)
-    passed = sorted({r for run in report.runs if run.outcome.result is Result.PASS for r in run.test.requirements})
+    passed = sorted(proved(report))
+    if not passed:
+        raise ConformanceError("the run proved no requirement (no message of any event was checked); nothing to "
+                               "certify")
     claims = {"iss": operator, "sub": participant, "system": {"name": system, "version": version},
               "kit": report.suite.id, "standard": cat.VERSION, "requirements": passed,
               "tests": {r.value: report.count(r) for r in Result},
               "skipped": sorted(run.test.id for run in report.runs if run.outcome.result is Result.SKIP),
               "iat": int(moment.timestamp()), "exp": int((moment + valid_for).timestamp()), "report": report_digest}
     return signing.sign_attached({k: v for k, v in claims.items() if v is not None}, key, TYP)
+
+
+def proved(report: Report) -> set[str]:
+    """The requirements a passing run proves, and no more: those of every passed scenario, and the requirements of
+    each event the run saw messages of (`report.context["events"]`) when the standard's tests passed. A standard
+    test passing over a folder with no escalation proves nothing about escalations."""
+    runs = [r for r in report.runs if r.outcome.result is Result.PASS]
+    from_scenarios = {req for r in runs if r.group == "scenarios" for req in r.test.requirements}
+    standard_ran = {r.test.id for r in report.runs if r.group == "standard"}
+    standard_passed = {r.test.id for r in runs if r.group == "standard"}
+    from_events: set[str] = set()
+    if standard_ran and standard_ran == standard_passed:
+        for code in report.context.get("events", []):
+            event = cat.EVENTS_BY_CODE.get(code)
+            from_events.update(event.requirements if event else ())
+    return from_scenarios | from_events
 
 
 def verify(jws: str, operator_public, *, report_digest: str | None = None, now: datetime | None = None) -> Certificate:
@@ -59,4 +78,6 @@ def verify(jws: str, operator_public, *, report_digest: str | None = None, now: 
     if report_digest is not None and claims.get("report") != report_digest:
         raise ConformanceError("the report given is not the one this certificate was issued for (digest differs)")
     moment = int((now or datetime.now(UTC)).timestamp())
+    if claims["iat"] > moment + 300:
+        raise ConformanceError("the certificate is dated in the future; check the issuer's clock")
     return Certificate(claims, expired=moment >= claims["exp"])

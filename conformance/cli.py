@@ -91,12 +91,14 @@ def run(kit: str, folder: Path | None, selected: tuple[str, ...], report_dir: Pa
         result = run_suite(suite, context, on_test=lambda r: None if quiet else click.echo(fmt.terminal_line(r)))
     except ConformanceError as exc:
         _usage(str(exc))
-    result.context = {"messages": str(folder), "files": len(context.files),
-                      "scenarios": ", ".join(sorted(selected)) or "all"}
+    result.context = {"messages": folder.name, "files": len(context.files),
+                      "scenarios": ", ".join(sorted(selected)) or "all", "events": context.events()}
     click.echo(fmt.summary(result))
     if report_dir is not None:
         try:
             report_dir.mkdir(parents=True, exist_ok=True)
+            # A certificate left from an earlier run must never sit beside this run's report.
+            (report_dir / "certificate.jws").unlink(missing_ok=True)
             (report_dir / "report.json").write_bytes(fmt.as_json(result))
             (report_dir / "report.xml").write_bytes(fmt.as_junit(result))
             (report_dir / "report.html").write_text(fmt.as_html(result), encoding="utf-8")

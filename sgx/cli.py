@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import traceback
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,14 +27,20 @@ from standard.cli import standard
 EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 
-def crash_log(exc: BaseException) -> Path:
-    """Write an unexpected error's details where an operator can find them; return the file."""
-    folder = Path(tempfile.gettempdir()) / "sgx-errors"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    path = folder / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}.log"
-    path.write_text(f"sgx {__version__}: {' '.join(sys.argv[1:2])}\n"
-                    + "".join(traceback.format_exception(exc)), encoding="utf-8")
-    path.chmod(0o600)
+def crash_log(exc: BaseException) -> Path | None:
+    """Write where an unexpected error happened (the exception's type and the code path, never its message,
+    which may hold a value from an input) to a file of this user's; return it, or None if it cannot be written."""
+    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    frames = "".join(f'  File "{f.filename}", line {f.lineno}, in {f.name}\n'
+                     for f in traceback.extract_tb(exc.__traceback__))
+    try:
+        folder = base / "sgx" / "errors"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = folder / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}-{os.getpid()}.log"
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as fh:
+            fh.write(f"sgx {__version__}, command: {' '.join(sys.argv[1:3])}\n{frames}{type(exc).__name__}\n")
+    except OSError:
+        return None
     return path
 
 
@@ -60,6 +65,10 @@ class GuardedGroup(click.Group):
         except SafeguardingExchangeError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(EXIT_USAGE)
+        except ConnectionError as exc:
+            click.echo(f"error: a connection failed ({exc.strerror or type(exc).__name__}); check that the "
+                       "broker or server is running and its address", err=True)
+            ctx.exit(EXIT_USAGE)
         except OSError as exc:
             where = f" ({exc.filename})" if exc.filename else ""
             click.echo(f"error: {exc.strerror or type(exc).__name__}{where}; check the path and its permissions",
@@ -67,8 +76,9 @@ class GuardedGroup(click.Group):
             ctx.exit(EXIT_USAGE)
         except Exception as exc:  # noqa: BLE001 - the last guard: never a traceback on the user's screen
             path = crash_log(exc)
-            click.echo(f"error: the command stopped on an unexpected {type(exc).__name__}; the details are in "
-                       f"{path}; please report it with that file", err=True)
+            where = f"where it happened is in {path}" if path else "it could not be written to a log file"
+            click.echo(f"error: the command stopped on an unexpected {type(exc).__name__}; {where}; please report "
+                       "it", err=True)
             ctx.exit(EXIT_USAGE)
 
 

@@ -85,8 +85,11 @@ def recognise(columns: list[str]) -> tuple[str | None, str]:
     expected = set(TABLES[best])
     missing = sorted(expected - got)
     extra = sorted(got - expected - ALLOWED_EXTRA - OPTIONAL.get(best, frozenset()))
+    # The other headings are counted, never shown: in a file without a heading row they are a child's data.
     detail = (f"closest is the {best} table: missing {', '.join(missing) or 'nothing'}; "
-              f"unexpected {', '.join(extra) or 'nothing'}")
+              f"{len(extra)} other heading(s)")
+    if not expected & got:
+        detail += "; the first row holds no SSDA903 heading at all: the file may have no heading row"
     return None, detail
 
 

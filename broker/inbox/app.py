@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import orjson
 from flask import Flask, abort, g, redirect, render_template, request, send_from_directory, session, url_for
@@ -28,6 +29,17 @@ _HEADERS = {
                                "form-action 'self'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
 }
+
+
+def _local_target(target: str) -> str:
+    """Where to go after signing in: a path on this site only, never another site (an open redirect would let a
+    forged sign-in link send an officer to a look-alike page)."""
+    if any(ord(c) < 32 or c == "\\" for c in target):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
 
 
 def secret_key(root: Path, participant: str) -> bytes:
@@ -101,8 +113,7 @@ def create_app(store: InboxStore, participant: str, *, key: bytes,
                 session.clear()
                 session.permanent = True
                 session["user"] = user.email
-                target = request.args.get("next", "")
-                return redirect(target if target.startswith("/") and not target.startswith("//") else "/")
+                return redirect(_local_target(request.args.get("next", "")))
         return render_template("sign_in.html", title="Sign in", error=error), 200 if error is None else 401
 
     @app.post("/sign-out")
@@ -118,6 +129,8 @@ def create_app(store: InboxStore, participant: str, *, key: bytes,
                                                                         "status")})
         page = max(1, request.args.get("page", 1, type=int))
         rows = store.list(filters, limit=50, offset=(page - 1) * 50)
+        if filters.child:  # a list of one child's messages is a view of that child
+            store.log_access(g.user.email, "list", filters.child, [filters.child])
         return render_template("list.html", title="Inbox", rows=rows, filters=filters, page=page,
                                counts=store.counts(filters), choices=store.choices())
 

@@ -16,10 +16,15 @@ PARTICIPANT = click.option("--participant", required=True, help="Whose inbox, e.
 
 
 def open_store(root: Path, participant: str):
+    """The web inbox of a participant of the folder's directory (its id is checked before it names a file)."""
+    from broker.cli import load_signed
     from broker.inbox.store import InboxStore
 
     if not (root / "directory.json").exists():
         raise click.UsageError(f"{root} is not an exchange folder (no directory.json); give the folder with --dir")
+    if participant not in load_signed(root, read_only=True).participants:
+        raise click.UsageError(f"{participant!r} is not a participant of the directory in {root}; see "
+                               f"'sgx directory show --dir {root}'")
     (root / "inbox").mkdir(exist_ok=True)
     return InboxStore(root / "inbox" / f"{participant}.web.db", root / "inbox" / f"{participant}.db")
 
@@ -58,7 +63,7 @@ def add_user(root: Path, participant: str, email: str, name: str, role: str) -> 
 def serve(root: Path, participant: str, host: str, port: int) -> None:
     """Serve the inbox until stopped (Ctrl-C). Put it behind the organisation's HTTPS proxy to reach it from
     other machines: its cookies are marked Secure, which browsers honour over plain HTTP only on this machine."""
-    from waitress import serve as run
+    from waitress import create_server
 
     from broker.inbox.app import ASSETS, create_app, secret_key
 
@@ -72,8 +77,14 @@ def serve(root: Path, participant: str, host: str, port: int) -> None:
         click.echo("note: GOV.UK Frontend is not installed, so pages will have no styles; run scripts/setup "
                    "(it needs npm)", err=True)
     app = create_app(store, participant, key=secret_key(root, participant))
+    try:
+        server = create_server(app, host=host, port=port, threads=8, ident="sgx-inbox")
+    except OSError as exc:
+        click.echo(f"error: cannot listen on {host}:{port} ({exc.strerror}); choose another port with --port",
+                   err=True)
+        sys.exit(2)
     click.echo(f"inbox of {participant}: http://{host}:{port}/ (Ctrl-C to stop)")
     try:
-        run(app, host=host, port=port, threads=8, ident="sgx-inbox", _quiet=True)
+        server.run()
     except KeyboardInterrupt:
         click.echo("stopped")

@@ -7,6 +7,7 @@ access log apart, which is why they are kept here and never in the node's file).
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -67,15 +68,30 @@ class InboxStore:
 
     def __init__(self, path: Path | str, node_inbox: Path | str, *,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC)):
-        self.db = sqlite_db.connect(path)
+        self.path = path
+        self._local = threading.local()
         self.db.executescript(_SCHEMA)
         self.node_inbox = Path(node_inbox)
         self.now = now
+        self._sync_lock = threading.Lock()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """This thread's connection: the web server answers on several threads, and a SQLite connection (and the
+        transactions on it) must belong to one of them at a time."""
+        connection = getattr(self._local, "db", None)
+        if connection is None:
+            connection = self._local.db = sqlite_db.connect(self.path)
+        return connection
 
     def sync(self) -> int:
         """Index the messages the node stored since the last sync; returns how many were new."""
         if not self.node_inbox.exists():
             return 0
+        with self._sync_lock:  # one thread indexes at a time; the others then find nothing new
+            return self._sync()
+
+    def _sync(self) -> int:
         last = self.db.execute("SELECT max(node_rowid) FROM synced").fetchone()[0] or 0
         node = sqlite3.connect(f"file:{self.node_inbox}?mode=ro", uri=True)
         try:

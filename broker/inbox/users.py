@@ -1,7 +1,8 @@
 """People who sign in to a participant's inbox: roles, Argon2id password hashes, and throttled sign-in.
 
 Only the hash is stored. Five wrong passwords in a row lock the account for fifteen minutes, whatever the
-address the attempts came from, and the page never says whether the address or the password was wrong."""
+address the attempts came from; the page never says whether the address or the password was wrong, or whether
+the account is locked."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ ROLES = ("officer", "manager", "administrator")
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
 MIN_PASSWORD = 12
+REFUSED = ("The email address or password is not right, or the account is locked for 15 minutes after five wrong "
+           "passwords. Ask your administrator if you have forgotten the password.")
 _hasher = PasswordHasher()  # Argon2id with the library's current defaults (memory-hard)
 
 
@@ -52,27 +55,31 @@ def find(store: InboxStore, email: str) -> User | None:
 
 
 def sign_in(store: InboxStore, email: str, password: str, now: datetime) -> tuple[User | None, str | None]:
-    """The user, or None and why (said the same way for an unknown address and a wrong password)."""
+    """The user, or None and why. Every refusal reads the same and costs the same hashing work, whether the
+    address is unknown, the password wrong or the account locked, so the page tells an attacker nothing."""
     email = email.strip().lower()
-    row = store.db.execute("SELECT name, role, password_hash, failed, locked_until FROM users WHERE email = ?",
+    row = store.db.execute("SELECT name, role, password_hash, locked_until FROM users WHERE email = ?",
                            (email,)).fetchone()
-    wrong = "The email address or password is not right."
     if row is None:
-        _hasher.hash(password)  # the same work as for a real account, so timing does not tell them apart
-        return None, wrong
-    name, role, password_hash, failed, locked_until = row
-    if locked_until and datetime.fromisoformat(locked_until) > now:
-        return None, "Too many wrong passwords: this account is locked for 15 minutes. Ask your administrator " \
-                     "if you have forgotten the password."
+        _hasher.hash(password)
+        return None, REFUSED
+    name, role, password_hash, locked_until = row
     try:
         _hasher.verify(password_hash, password)
+        right = True
     except (VerifyMismatchError, VerificationError, InvalidHashError):
-        failed += 1
-        lock = (now + LOCKOUT).isoformat() if failed >= MAX_FAILURES else None
+        right = False
+    if locked_until and datetime.fromisoformat(locked_until) > now:
+        return None, REFUSED
+    if not right:
         with sqlite_db.transaction(store.db):
-            store.db.execute("UPDATE users SET failed = ?, locked_until = ? WHERE email = ?",
-                             (0 if lock else failed, lock, email))
-        return None, wrong
+            # Counted in the database, so guesses made at the same time each count.
+            failed = store.db.execute("UPDATE users SET failed = failed + 1 WHERE email = ? RETURNING failed",
+                                      (email,)).fetchone()[0]
+            if failed >= MAX_FAILURES:
+                store.db.execute("UPDATE users SET failed = 0, locked_until = ? WHERE email = ?",
+                                 ((now + LOCKOUT).isoformat(), email))
+        return None, REFUSED
     with sqlite_db.transaction(store.db):
         store.db.execute("UPDATE users SET failed = 0, locked_until = NULL WHERE email = ?", (email,))
         if _hasher.check_needs_rehash(password_hash):

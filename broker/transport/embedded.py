@@ -13,6 +13,7 @@ import orjson
 
 from broker import db as sqlite_db
 from broker.transport.base import (
+    CONNECTION_USER,
     DEAD_LETTER,
     DEFAULT_DELIVERY_LIMIT,
     Capabilities,
@@ -113,8 +114,11 @@ class EmbeddedTransport(Transport):
                 if not self._routable(db, queue):
                     undelivered.append(i)
                     continue
+                # The connection's identity is the transport's to give, never the publisher's: this transport
+                # has no users, so a publisher's claim to one is dropped, as the RabbitMQ transport drops it.
+                headers = {k: v for k, v in envelope.headers.items() if k != CONNECTION_USER}
                 db.execute("INSERT INTO messages (queue, message_id, body, headers) VALUES (?, ?, ?, ?)",
-                           (queue, envelope.message_id, envelope.body, orjson.dumps(envelope.headers).decode()))
+                           (queue, envelope.message_id, envelope.body, orjson.dumps(headers).decode()))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

@@ -47,6 +47,14 @@ class MessagesContext:
     validator: Validator = field(default_factory=lambda: Validator(HOT_PATH))
     _findings: dict[Path, list[Finding]] | None = None
 
+    def events(self) -> list[str]:
+        """The events of the messages that could be read, in catalogue order."""
+        seen = set()
+        for file, found in self.findings().items():
+            if not any(f.layer == "parse" for f in found):
+                seen.add(event_of(orjson.loads(file.read_bytes())))
+        return [e.code for e in cat.EVENTS if e.code in seen]
+
     @property
     def files(self) -> list[Path]:
         return sorted(self.folder.glob("*.json"))

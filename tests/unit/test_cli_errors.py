@@ -3,6 +3,8 @@ folder and with unknown ids, and each must end in a message and an exit code of 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 import pytest
 from click.testing import CliRunner
@@ -57,26 +59,32 @@ def test_no_traceback_with_no_arguments_or_a_missing_folder(tmp_path, monkeypatc
     else:
         attempts = [[*path], with_missing_folder]
     for args in attempts:
-        result = runner.invoke(cli, args, env={"SGX_INBOX_PASSWORD": "a long enough passphrase"})
+        result = runner.invoke(cli, args, env={"SGX_INBOX_PASSWORD": "a long enough passphrase",
+                                              "XDG_STATE_HOME": str(tmp_path / "state")})
         assert "Traceback" not in result.output, args
+        assert "stopped on an unexpected" not in result.output, (args, result.output[-300:])
         assert result.exit_code in (0, 1, 2), (args, result.exit_code, result.output[-300:])
         if result.exception is not None:
             assert isinstance(result.exception, SystemExit), (args, repr(result.exception))
 
 
-def test_an_unexpected_error_names_the_file_with_its_details(monkeypatch):
+def test_an_unexpected_error_names_the_file_that_says_where_never_what(tmp_path, monkeypatch):
+    import stat
+
     import standard.cli
 
     def broken(*_, **__):
-        raise ZeroDivisionError("deliberately broken for this test")
+        raise ZeroDivisionError("a value from an input: C00001")
 
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.setattr(standard.cli, "_message_files", broken)
     result = CliRunner().invoke(cli, ["standard", "validate", "README.md"])
     assert result.exit_code == 2 and "Traceback" not in result.output
-    assert "unexpected ZeroDivisionError" in result.output and "sgx-errors" in result.output
-    log = result.output.split("details are in ")[1].split(";")[0]
-    with open(log, encoding="utf-8") as details:
-        assert "deliberately broken" in details.read()
+    assert "unexpected ZeroDivisionError" in result.output and "C00001" not in result.output
+    log = Path(result.output.split("happened is in ")[1].split(";")[0])
+    assert log.is_relative_to(tmp_path / "state") and stat.S_IMODE(log.stat().st_mode) == 0o600
+    details = log.read_text(encoding="utf-8")
+    assert "broken" in details and "ZeroDivisionError" in details and "C00001" not in details
 
 
 def test_the_broken_twin_without_the_guard_lets_a_traceback_through(monkeypatch):

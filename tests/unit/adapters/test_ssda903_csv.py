@@ -73,3 +73,13 @@ def test_windows_1252_text_is_read_with_a_warning(tmp_path):
     records, problems = read(path)
     assert [p.code for p in problems] == ["encoding-not-utf8"]
     assert records[0].values["CHILD"] == "Cé1"
+
+
+def test_a_file_without_a_heading_row_is_refused_without_showing_its_first_row():
+    path = Path(__file__).resolve().parents[2] / "corpus" / "ssda903" / "no_heading_row.csv"
+    records, problems = read(path)
+    assert records == [] and [p.code for p in problems] == ["unknown-table"]
+    text = str(problems[0])
+    assert "may have no heading row" in text
+    for value in ("C00001", "JANE", "2012-03-04", "AB1 2CD"):
+        assert value not in text

@@ -3,7 +3,7 @@ refuse with how to re-sign, signing refuses a validity that is already over, and
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -35,11 +35,12 @@ def exchange(tmp_path):
     return root, message
 
 
-def _resign(root, valid_for: timedelta) -> None:
+def _resign(root, valid_for: timedelta, *, signed_ago: timedelta = timedelta(0)) -> None:
     """Sign the folder's draft as the operator would, with any validity (the CLI refuses a past one)."""
     draft = d.Directory.from_payload(orjson.loads((root / "directory.draft.json").read_bytes()))
     key = SigningKey.load(root / "keys" / "operator.key")
-    (root / "directory.json").write_bytes(draft.sign(key, valid_for=valid_for))
+    (root / "directory.json").write_bytes(draft.sign(key, valid_for=valid_for,
+                                                     now=datetime.now(UTC) - signed_ago))
 
 
 def test_signing_refuses_a_validity_that_is_already_over(exchange):
@@ -62,10 +63,12 @@ def test_reading_an_expired_directory_works_with_a_warning_and_sending_refuses(e
     assert routed.exit_code != 0 and "Traceback" not in routed.output
 
 
-def test_a_week_before_expiry_every_command_says_so(exchange):
+def test_commands_warn_before_expiry_but_not_for_a_fresh_directory(exchange):
     root, _ = exchange
-    _resign(root, timedelta(days=3))
-    shown = run("directory", "show", "--dir", root)
-    assert shown.exit_code == 0 and "warning: the directory expires at" in shown.output
     _resign(root, timedelta(days=30))
     assert "warning" not in run("directory", "show", "--dir", root).output
+    _resign(root, timedelta(days=7))  # the default validity: a fresh one is not "expiring" yet
+    assert "warning" not in run("directory", "show", "--dir", root).output
+    _resign(root, timedelta(days=7), signed_ago=timedelta(days=6))  # one day left: within a quarter of its week
+    shown = run("directory", "show", "--dir", root)
+    assert shown.exit_code == 0 and "warning: the directory expires at" in shown.output

@@ -120,3 +120,29 @@ def test_a_participants_certified_system_is_recorded_in_the_directory(tmp_path, 
     forged = runner.invoke(cli, ["conformance", "register", "--dir", str(ex), "--participant", "la-886", str(cert),
                                  "--operator-key", str(tmp_path / "impostor.pub.jwk")])
     assert forged.exit_code == 2 and "not valid" in forged.output
+
+
+def _claims(cert):
+    return json.loads(base64.urlsafe_b64decode(cert.read_text().split(".")[1] + "=="))
+
+
+def test_a_certificate_claims_only_what_the_run_checked(tmp_path, operator):
+    key, _ = operator
+    only = tmp_path / "only"
+    only.mkdir()
+    (only / "SCN-INC-01.json").write_bytes((_produce(tmp_path / "all") / "SCN-INC-01.json").read_bytes())
+    result = _run(tmp_path, only, "--scenario", "SCN-INC-01", "--certify-key", str(key), "--system", "IncidentSys",
+                  "--system-version", "1")
+    assert result.exit_code == 0, result.output
+    claimed = set(_claims(tmp_path / "reports" / "certificate.jws")["requirements"])
+    assert {"INC-001", "INC-002", "CHD-001"} <= claimed
+    assert not claimed & {"ESC-001", "ACK-001", "RPT-001", "RPT-002", "ALG-001", "PLC-006", "CON-001"}
+
+
+def test_a_failing_run_removes_an_earlier_certificate_from_its_report_folder(tmp_path, operator):
+    key, public = operator
+    _certify(tmp_path, _produce(tmp_path / "out"), key)
+    assert (tmp_path / "reports" / "certificate.jws").exists()
+    failing = _certify(tmp_path, _produce(tmp_path / "broken", _no_confidential_label), key)
+    assert failing.exit_code == 1
+    assert not (tmp_path / "reports" / "certificate.jws").exists()
