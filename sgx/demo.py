@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import secrets
 import shutil
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -286,10 +287,11 @@ def demo(broker_url: str | None, rabbitmq_dir: Path | None, work_dir: Path) -> N
         ctl = RabbitNode.attach(rabbitmq_dir).ctl
     _fresh_folder(work_dir)
     run_demo(work_dir, broker_url, rabbitmqctl=ctl)
+    sgx = shutil.which("sgx") or str(Path(sys.executable).parent / "sgx")
     click.echo("\nRead what the LADOs received in their web inboxes (one command each; Ctrl-C stops it):")
-    for participant, email, name, password in _inbox_accounts(work_dir):
-        click.echo(f"  {name}: sgx inbox serve --dir {work_dir} --participant {participant}\n"
-                   f"      then open http://127.0.0.1:8025/ and sign in as {email} with {password}")
+    for port, (participant, email, name, password) in enumerate(_inbox_accounts(work_dir), start=8025):
+        click.echo(f"  {name}: {sgx} inbox serve --dir {work_dir} --participant {participant} --port {port}\n"
+                   f"      then open http://127.0.0.1:{port}/ and sign in as {email} with {password}")
     click.echo("\nThe standard's pages: sgx standard docs --out site/")
 
 

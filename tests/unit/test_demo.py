@@ -41,11 +41,11 @@ def test_the_demo_leaves_each_lados_inbox_ready_with_a_sign_in(tmp_path):
 
     result = CliRunner().invoke(cli, ["demo", "--dir", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output
-    found = re.search(r"--participant lado-886\n\s+then open (http://\S+) and sign in as (\S+) with (\S+)",
-                      result.output)
+    found = re.search(r"--participant lado-886 --port 8025\n\s+then open (http://\S+) and sign in as (\S+) with "
+                      r"(\S+)", result.output)
     assert found, result.output[-800:]
     url, email, password = found.groups()
-    assert url == "http://127.0.0.1:8025/"
+    assert url == "http://127.0.0.1:8025/" and "--participant lado-371 --port 8026" in result.output
     app = create_app(open_store(tmp_path / "demo", "lado-886"), "lado-886", key=b"k" * 32)
     client = app.test_client()
     page = client.get("/sign-in", base_url="https://localhost").data
