@@ -21,6 +21,7 @@ from broker.inbox import users
 from broker.inbox.facts import case_note
 from broker.inbox.store import STATUSES, Filters, InboxStore
 from standard import catalogue as cat
+from standard import terminology as term
 
 ASSETS = Path(__file__).resolve().parent / "assets" / "node_modules" / "govuk-frontend" / "dist" / "govuk"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -52,8 +53,25 @@ def secret_key(root: Path, participant: str) -> bytes:
     return bytes.fromhex(path.read_text().strip())
 
 
-def create_app(store: InboxStore, participant: str, *, key: bytes,
+def when(value: str | None) -> str:
+    """A timestamp as people read it ("26 Nov 2026, 14:58 UTC"); a date alone as a date; any other text (a
+    message's free text, a code) exactly as it is."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if len(value) <= 10:
+        return moment.strftime("%-d %b %Y")
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%-d %b %Y, %H:%M") + (" UTC" if moment.tzinfo is not None else "")
+
+
+def create_app(store: InboxStore, participant: str, *, key: bytes, names: dict[str, str] | None = None,
                now: Callable[[], datetime] = lambda: datetime.now(UTC), secure_cookies: bool = True) -> Flask:
+    """The inbox of `participant`; `names` gives participants' names (from the directory) for people to read."""
     app = Flask(__name__, static_folder=None)
     app.config.update(SECRET_KEY=key, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SECURE=secure_cookies,
                       SESSION_COOKIE_SAMESITE="Strict", PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
@@ -71,9 +89,15 @@ def create_app(store: InboxStore, participant: str, *, key: bytes,
             return view(*args, **kwargs)
         return wrapper
 
+    names = names or {}
+    app.jinja_env.filters["when"] = when
+    app.jinja_env.filters["named"] = lambda pid: names.get(pid, pid)
+    app.jinja_env.filters["label"] = lambda code: term.display("security-label", code)
+
     @app.context_processor
     def common() -> dict:
-        return {"participant": participant, "user": g.get("user"), "events": events, "statuses": STATUSES}
+        return {"participant": participant, "participant_name": names.get(participant, participant),
+                "user": g.get("user"), "events": events, "statuses": STATUSES}
 
     @app.after_request
     def headers(response):
@@ -141,11 +165,13 @@ def create_app(store: InboxStore, participant: str, *, key: bytes,
         found = store.body(message_id)
         if found is None:
             abort(404)
-        row, body, verified = found
+        row, body, verified, delivery = found
         note = case_note(orjson.loads(body))
         store.mark_read(message_id, g.user.email)
         store.log_access(g.user.email, "message", message_id, [c.key for c in note.children])
-        return render_template("message.html", title=note.title, row=row, note=note, verified=verified)
+        roles = [term.display("routing-role", r) for r in delivery.get("roles", [])]
+        return render_template("message.html", title=note.title, row=row, note=note, verified=verified,
+                               roles=roles, own_children=len(delivery.get("children") or []))
 
     @app.get("/messages/<message_id>/raw")
     @signed_in
@@ -154,7 +180,7 @@ def create_app(store: InboxStore, participant: str, *, key: bytes,
         found = store.body(message_id)
         if found is None:
             abort(404)
-        row, body, _ = found
+        row, body, _, _ = found
         note = case_note(orjson.loads(body))
         store.log_access(g.user.email, "raw message", message_id, [c.key for c in note.children])
         pretty = orjson.dumps(orjson.loads(body), option=orjson.OPT_INDENT_2).decode()

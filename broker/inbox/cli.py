@@ -76,7 +76,10 @@ def serve(root: Path, participant: str, host: str, port: int) -> None:
     if not ASSETS.is_dir():
         click.echo("note: GOV.UK Frontend is not installed, so pages will have no styles; run scripts/setup "
                    "(it needs npm)", err=True)
-    app = create_app(store, participant, key=secret_key(root, participant))
+    from broker.cli import load_signed
+
+    names = {pid: p.name for pid, p in load_signed(root, read_only=True).participants.items()}
+    app = create_app(store, participant, key=secret_key(root, participant), names=names)
     try:
         server = create_server(app, host=host, port=port, threads=8, ident="sgx-inbox")
     except OSError as exc:

@@ -155,18 +155,19 @@ class InboxStore:
             out[kind].append((value, label))
         return out
 
-    def body(self, message_id: str) -> tuple[Row, bytes, str] | None:
-        """The message's row, its bytes as they arrived, and how the node verified its signature."""
+    def body(self, message_id: str) -> tuple[Row, bytes, str, dict] | None:
+        """The message's row, its bytes as they arrived, how the node verified its signature, and the router's
+        delivery note (why this participant received it)."""
         row = self.db.execute("SELECT message_id, event, sender, received_at, setting_urn, setting_name, status, "
                               "node_rowid FROM messages WHERE message_id = ?", (message_id,)).fetchone()
         if row is None:
             return None
         node = sqlite3.connect(f"file:{self.node_inbox}?mode=ro", uri=True)
         try:
-            found = node.execute("SELECT body, verified FROM inbox WHERE rowid = ?", (row[7],)).fetchone()
+            found = node.execute("SELECT body, verified, delivery FROM inbox WHERE rowid = ?", (row[7],)).fetchone()
         finally:
             node.close()
-        return (Row(*row[:7]), found[0], found[1]) if found else None
+        return (Row(*row[:7]), found[0], found[1], orjson.loads(found[2] or "{}")) if found else None
 
     def mark_read(self, message_id: str, user: str) -> None:
         with sqlite_db.transaction(self.db):

@@ -55,6 +55,10 @@ def test_the_demo_leaves_each_lados_inbox_ready_with_a_sign_in(tmp_path):
     assert signed.status_code == 302
     inbox = client.get("/", base_url="https://localhost").data.decode()
     assert "Cross-boundary allegation notification" in inbox and "<strong>1</strong> new" in inbox
+    link = re.search(r'href="(/messages/[^"]+)"', inbox).group(1)
+    page = client.get(link, base_url="https://localhost").data.decode()
+    why = re.search(r'id="why">([^<]+)<', page).group(1)
+    assert "2 of your own children at the setting" in why
 
 
 def test_the_demo_never_clears_a_folder_it_did_not_make(tmp_path):

@@ -263,3 +263,19 @@ def test_accounts_refuse_weak_passwords_and_unknown_roles(inbox):
         users.add_user(store, "new@example.org", "New", "king", PASSWORD)
     stored = store.db.execute("SELECT password_hash FROM users WHERE email = 'officer@example.org'").fetchone()[0]
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
+
+
+def test_pages_speak_in_names_and_plain_dates_not_codes(inbox, tmp_path):
+    from broker.inbox.app import when
+
+    assert when("2026-03-01T22:15:00Z") == "1 Mar 2026, 22:15 UTC" and when("2012-05-14") == "14 May 2012"
+    assert when("Police attended; the child is safe.") == "Police attended; the child is safe."
+    _, store, clock, messages = inbox
+    names = {"lado-371": "Doncaster LADO", "provider-example-care": "Example Care Ltd"}
+    app = create_app(store, "lado-371", key=b"k" * 32, now=clock, names=names)
+    client = _client(app)
+    _sign_in(client)
+    listing = _get(client, "/").data.decode()
+    assert "Inbox of Doncaster LADO" in listing and "Example Care Ltd" in listing
+    page = _get(client, f"/messages/{messages[1]['identifier']['value']}").data.decode()
+    assert "1 Mar 2026, 22:15 UTC" in page and "2026-03-01T22:15:00Z" not in page
