@@ -18,7 +18,7 @@ EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 @click.group()
 def conformance() -> None:
-    """Prove a system sends and receives Safeguarding Exchange messages as the standard requires."""
+    """Prove a system's messages meet the standard (the messages kit; the sender and receiver kits are next)."""
 
 
 @conformance.command()

@@ -84,7 +84,8 @@ def create_app(store: InboxStore, participant: str, *, key: bytes, names: dict[s
         def wrapper(*args, **kwargs):
             user = users.find(store, session.get("user", ""))
             if user is None:
-                return redirect(url_for("sign_in", next=request.full_path))
+                wanted = request.full_path.rstrip("?")
+                return redirect(url_for("sign_in", next=wanted) if wanted != "/" else url_for("sign_in"))
             g.user = user
             return view(*args, **kwargs)
         return wrapper
@@ -138,7 +139,8 @@ def create_app(store: InboxStore, participant: str, *, key: bytes, names: dict[s
                 session.permanent = True
                 session["user"] = user.email
                 return redirect(_local_target(request.args.get("next", "")))
-        return render_template("sign_in.html", title="Sign in", error=error), 200 if error is None else 401
+        return render_template("sign_in.html", title="Sign in", error=error,
+                               email=request.form.get("email", "") if error else ""), 200 if error is None else 401
 
     @app.post("/sign-out")
     def sign_out():

@@ -42,11 +42,14 @@ def inbox() -> None:
 @click.option("--role", type=click.Choice(["officer", "manager", "administrator"]), default="officer",
               show_default=True, help="Managers and administrators can also read the access log.")
 def add_user(root: Path, participant: str, email: str, name: str, role: str) -> None:
-    """Give a person an account (the password is asked for, or read from SGX_INBOX_PASSWORD)."""
+    """Give a person an account (the password is asked for, read from SGX_INBOX_PASSWORD, or from a pipe)."""
     from broker.inbox import users
 
-    password = os.environ.get("SGX_INBOX_PASSWORD") or click.prompt(
-        "Password (at least 12 characters)", hide_input=True, confirmation_prompt=True)
+    password = os.environ.get("SGX_INBOX_PASSWORD")
+    if not password and not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\n")  # piped in by a script: nothing to hide, nobody to ask twice
+    if not password:
+        password = click.prompt("Password (at least 12 characters)", hide_input=True, confirmation_prompt=True)
     try:
         user = users.add_user(open_store(root, participant), email, name, role, password)
     except InboxError as exc:

@@ -52,3 +52,10 @@ def test_a_port_in_use_is_named_with_what_to_do(tmp_path):
         result = CliRunner().invoke(cli, ["inbox", "serve", "--dir", str(root), "--participant", "lado-371",
                                           "--port", str(port)])
     assert result.exit_code == 2 and f"127.0.0.1:{port}" in result.output and "--port" in result.output
+
+
+def test_a_password_can_be_piped_in_by_a_script_without_noise(tmp_path):
+    root = _exchange(tmp_path)
+    result = CliRunner().invoke(cli, ["inbox", "add-user", "--dir", str(root), "--participant", "lado-371",
+                                      "--email", "p@example.org", "--name", "P"], input="a long enough passphrase\n")
+    assert result.exit_code == 0 and "added p@example.org" in result.output and "Warning" not in result.output

@@ -113,6 +113,7 @@ def test_a_wrong_password_says_the_same_as_an_unknown_address_and_five_lock_the_
     app, _, clock, _ = inbox
     client = _client(app)
     unknown = _sign_in(client, email="nobody@example.org")
+    assert 'value="nobody@example.org"' in unknown.data.decode()  # the address is kept to correct, not retyped
     wrong = _sign_in(client, password="not the password at all")
     assert unknown.status_code == wrong.status_code == 401
     assert unknown.data.count(b"is not right") == wrong.data.count(b"is not right") == 1

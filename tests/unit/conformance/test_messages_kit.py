@@ -140,6 +140,12 @@ def test_each_broken_producer_fails_exactly_the_tests_meant_to_catch_it(tmp_path
     assert _failing(_results(_produce(tmp_path / "out", broken))) == caught_by
 
 
+def test_an_empty_folder_passes_nothing(tmp_path):
+    (tmp_path / "empty").mkdir()
+    results = _results(tmp_path / "empty")
+    assert Result.PASS not in set(results.values())
+
+
 def test_a_missing_scenario_fails_and_an_unselected_one_is_skipped_with_its_reason(tmp_path):
     folder = _produce(tmp_path / "out")
     (folder / "SCN-INC-01.json").unlink()
