@@ -6,6 +6,7 @@ Sessions are signed cookies (HttpOnly, Secure, SameSite=Strict, eight hours); ev
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -48,8 +49,16 @@ def secret_key(root: Path, participant: str) -> bytes:
     path = root / "keys" / f"inbox-{participant}.secret"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_hex(32))
+        # Written whole under another name, then renamed: never a moment readable by others, never half a key.
+        partial = path.with_name(path.name + f".{os.getpid()}.partial")
+        with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:
+            fh.write(secrets.token_hex(32))
+        try:
+            os.link(partial, path)  # the first to make it wins; a second server reads that one
+        except FileExistsError:
+            pass
+        finally:
+            partial.unlink()
     return bytes.fromhex(path.read_text().strip())
 
 

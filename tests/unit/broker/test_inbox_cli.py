@@ -59,3 +59,12 @@ def test_a_password_can_be_piped_in_by_a_script_without_noise(tmp_path):
     result = CliRunner().invoke(cli, ["inbox", "add-user", "--dir", str(root), "--participant", "lado-371",
                                       "--email", "p@example.org", "--name", "P"], input="a long enough passphrase\n")
     assert result.exit_code == 0 and "added p@example.org" in result.output and "Warning" not in result.output
+
+
+def test_the_session_key_is_made_once_owner_only_and_kept(tmp_path):
+    from broker.inbox.app import secret_key
+
+    first, again = secret_key(tmp_path, "lado-371"), secret_key(tmp_path, "lado-371")
+    made = tmp_path / "keys" / "inbox-lado-371.secret"
+    assert first == again and len(first) == 32 and stat.S_IMODE(made.stat().st_mode) == 0o600
+    assert [p.name for p in made.parent.iterdir()] == [made.name]  # nothing half-written left behind
