@@ -244,6 +244,25 @@ class RabbitTransport(Transport):
         channel.queue_declare(queue, durable=True, arguments=QUORUM)
         channel.queue_bind(queue, exchange, routing_key=queue)
 
+    def has_queue(self, queue: str) -> bool:
+        """A passive declare on a channel of its own (a missing queue closes the channel it was asked on,
+        which must not be the one consuming)."""
+        try:
+            self._channel()
+            channel = self._conn.channel()
+            try:
+                channel.queue_declare(queue, passive=True)
+            except ChannelClosedByBroker as exc:
+                if exc.reply_code == 404:
+                    return False
+                raise UnrecoverableBrokerError(f"RabbitMQ refused to say whether {queue!r} exists: "
+                                               f"{exc.reply_text}") from None
+            channel.close()
+            return True
+        except (AMQPConnectionError, AMQPChannelError) as exc:
+            self._reset()
+            raise TransportUnavailable(f"lost the connection to RabbitMQ ({type(exc).__name__})") from exc
+
     def depth(self, queue: str) -> int:
         return self._channel().queue_declare(queue, passive=True).method.message_count
 
