@@ -44,13 +44,18 @@ class InboxItem:
     body: bytes
 
 
+# Age is no reason for a node to refuse mail: the router judged freshness when the message entered the exchange,
+# and the inbox stores each message id once, so a replay cannot be stored twice. A node offline for a week
+# takes everything waiting for it.
+NO_AGE_LIMIT = 100 * 365 * 86400
+
+
 class Node:
     def __init__(self, participant_id: str, directory: Directory, transport: Transport, inbox_path: Path | str, *,
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC), window_seconds: int = 3600):
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC), window_seconds: int | None = None):
         self.participant_id, self.directory, self.transport = participant_id, directory, transport
         self.now = now
-        # A node may read its queue hours after routing; the router already enforced the short window.
-        self.window_seconds = window_seconds
+        self.window_seconds = window_seconds or NO_AGE_LIMIT
         self.db = sqlite_db.connect(inbox_path)
         self.db.executescript(_SCHEMA)
 
@@ -77,7 +82,9 @@ class Node:
 
     def receive_many(self, deliveries: list[Delivery]) -> int:
         """Verify each delivery, store the good ones in one transaction (a message id once), then ack them;
-        dead-letter the ones that fail verification. Returns how many were stored or already held."""
+        dead-letter the ones that fail verification (the router tells their sender). Returns how many were
+        stored or already held. A delivery that breaks the node is handled alone, so its batch-mates are stored;
+        it goes back to the queue (and is dead-lettered at the delivery limit, its sender told)."""
         rows, good = [], []
         for delivery in deliveries:
             try:
@@ -86,15 +93,29 @@ class Node:
                 log.warning("refused a delivery (%s): %s", type(exc).__name__, exc)
                 delivery.reject(requeue=False)
                 continue
+            except Exception:
+                log.exception("could not verify delivery %s; it goes back to the queue", delivery.envelope.message_id)
+                delivery.reject(requeue=True)
+                continue
             rows.append((signed.message_id, signed.event, signed.sender, self.now().isoformat(timespec="seconds"),
                          f"signature by {signed.sender} key {signed.kid} verified", orjson.dumps(note).decode(),
                          delivery.envelope.body))
             good.append(delivery)
-        if rows:
-            with sqlite_db.transaction(self.db):
-                self.db.executemany(
-                    "INSERT OR IGNORE INTO inbox (message_id, event, sender, received_at, verified, delivery, body) "
-                    "VALUES (?,?,?,?,?,?,?)", rows)
+        return self._store(rows, good)
+
+    def _store(self, rows: list[tuple], good: list[Delivery]) -> int:
+        try:
+            if rows:
+                with sqlite_db.transaction(self.db):
+                    self.db.executemany(
+                        "INSERT OR IGNORE INTO inbox (message_id, event, sender, received_at, verified, delivery, "
+                        "body) VALUES (?,?,?,?,?,?,?)", rows)
+        except Exception:
+            if len(good) > 1:
+                return sum(self._store([row], [d]) for row, d in zip(rows, good, strict=True))
+            log.exception("could not store delivery %s; it goes back to the queue", good[0].envelope.message_id)
+            good[0].reject(requeue=True)
+            return 0
         self.transport.ack_many(good)  # only now: the messages are durably stored
         return len(good)
 
@@ -104,6 +125,11 @@ class Node:
         return consume(self.transport, delivery_queue(self.participant_id), self.receive_many,
                        idle_timeout=idle_timeout, max_messages=max_messages, batch_size=batch_size,
                        should_stop=should_stop)
+
+    def acknowledgements(self, after: int = 0) -> list[tuple[int, bytes]]:
+        """(row, body) of the router's acknowledgements stored after row `after`, oldest first."""
+        return self.db.execute("SELECT rowid, body FROM inbox WHERE event = 'acknowledgement' AND sender = 'router' "
+                               "AND rowid > ? ORDER BY rowid", (after,)).fetchall()
 
     def inbox(self) -> list[InboxItem]:
         return [InboxItem(m, e, s, r, v, orjson.loads(d), b) for m, e, s, r, v, d, b in self.db.execute(

@@ -47,6 +47,7 @@ class RabbitNode:
         (self.base / "enabled_plugins").write_text("[].\n")
         (self.base / "rabbitmq.conf").write_text(
             "loopback_users = none\n"
+            "max_message_size = 5242880\n"  # broker/router.py MAX_BODY_BYTES: the ingress takes only what routes
             f"listeners.tcp.default = 127.0.0.1:{self.port}\n"
             "log.console = false\nlog.file.level = warning\n")
         (self.base / "advanced.config").write_text("[].\n")
