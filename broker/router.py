@@ -151,6 +151,9 @@ class Router:
     """Routes ingress messages. Its state (seen ids, the register, the audit chain) lives in one SQLite
     database, so that what a batch records is one commit."""
 
+    max_signature_bytes = MAX_SIGNATURE_BYTES
+    max_delivery_header_bytes = MAX_DELIVERY_HEADER_BYTES
+
     def __init__(self, directory: Directory, transport: Transport, key: SigningKey,
                  db: Path | str | sqlite3.Connection, register_secret: bytes, *, validator: Validator | None = None,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC), window_seconds: int = FUTURE_SKEW_SECONDS,
@@ -216,10 +219,10 @@ class Router:
         refusal = None
         if jws is None:
             refusal = ("signature-invalid", f"no {SIGNATURE} header: sign the message (the outbox does)")
-        elif len(jws.encode()) > MAX_SIGNATURE_BYTES:
+        elif len(jws.encode()) > self.max_signature_bytes:
             # Checked before anything is re-published: the router adds its delivery note to these headers.
             refusal = ("too-large", f"the {SIGNATURE} header is {len(jws.encode())} bytes; at most "
-                                    f"{MAX_SIGNATURE_BYTES} are accepted")
+                                    f"{self.max_signature_bytes} are accepted")
         elif len(body) > MAX_BODY_BYTES:
             refusal = ("too-large", f"the message is {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted")
         if refusal is not None:
@@ -287,7 +290,7 @@ class Router:
             return self._refuse(batch, decision, digest, notify=True,
                                 detail=f"not reachable: {','.join(no_queue)} (no queue on the exchange)")
         deliveries = [(delivery_queue(route.participant), self._delivery(envelope, route)) for route in routes]
-        too_big = [q for q, d in deliveries if header_bytes(d.headers) > MAX_DELIVERY_HEADER_BYTES]
+        too_big = [q for q, d in deliveries if header_bytes(d.headers) > self.max_delivery_header_bytes]
         if too_big:
             decision.reason = "too-large"
             return self._refuse(batch, decision, digest, notify=True,

@@ -299,12 +299,21 @@ class _ConfirmingPublisher:
         self.outstanding: set[int] = set()
         self.nacked: list[int] = []
         self.returned: list[str] = []
+        self.closed: list[Exception] = []
         selected: list[bool] = []
         self.channel.add_on_return_callback(lambda _ch, method, _props, _body: self.returned.append(
             method.routing_key))
+        # The broker closing the channel (a body over max_message_size, a refused user_id) ends the wait at once
+        # with its reason, instead of at the confirm timeout as if the broker were down.
+        self.channel.add_on_close_callback(self._on_close)
         self.channel.confirm_delivery(ack_nack_callback=self._on_confirm,
                                       callback=lambda _f: (selected.append(True), self._wake()))
         self._pump(lambda: bool(selected))
+
+    def _on_close(self, _channel, reason: Exception) -> None:
+        self.closed.append(reason)
+        if self.connection.is_open:  # a closing connection ends the wait by itself
+            self._wake()
 
     def _wake(self) -> None:
         # process_data_events returns early only for events of the blocking layer; a no-op callback
@@ -323,6 +332,8 @@ class _ConfirmingPublisher:
     def _pump(self, done) -> None:
         deadline = time.monotonic() + self.timeout
         while not done():
+            if self.closed:
+                raise self.closed[0]
             if time.monotonic() > deadline:
                 raise TransportUnavailable(f"RabbitMQ did not confirm within {self.timeout:.0f} s")
             self.connection.process_data_events(time_limit=1.0)
