@@ -336,7 +336,7 @@ class Router:
         if notify and decision.sender in self.directory.participants:
             code = _ACK_CODE.get(decision.reason or "", decision.reason or "payload-invalid")
             details = [("error", "invalid", code, f) for f in decision.findings] or [
-                ("error", "invalid", code, f"{decision.reason}: {detail}" if detail else decision.reason)]
+                ("error", "invalid", code, f"{decision.reason}: {detail}" if detail else None)]
             self._acknowledge(batch, decision.sender, decision.message_id, code, details)
         return decision
 

@@ -372,5 +372,26 @@ def test_the_route_command_exits_1_with_one_line_when_the_broker_cannot_be_reach
     result = CliRunner().invoke(broker, ["route", "--dir", str(tmp_path), "--once", "--give-up-after", "1",
                                          "--transport", "amqp://router:x@127.0.0.1:9/%2F"])
     assert result.exit_code == 1
-    assert result.output.startswith("Error: the router stopped: the router gave up after")
-    assert result.output.count("\n") == 1 and "Traceback" not in result.output
+    *attempts, reason = result.output.splitlines()  # each reconnection attempt is logged, then the reason
+    assert reason.startswith("Error: the router stopped: the router gave up after")
+    assert all(line.startswith("lost the broker") for line in attempts) and "Traceback" not in result.output
+
+
+def test_every_acknowledgement_the_router_sends_conforms_to_the_standard(net):
+    from standard.validator import Validator
+
+    network, transport, router = net
+    message = scenario.placement("la-886", 1, LODGE, TODAY)
+    _send(network, transport, router, "la-886", message)  # accepted, one outcome per recipient
+    _send(network, transport, router, "la-886", message)  # duplicate
+    _send(network, transport, router, "la-886", scenario.placement("la-383", 1, LODGE, TODAY, sender="la-886"))
+    router._queues.discard(delivery_queue("la-371"))
+    router.transport.has_queue = lambda queue: queue != delivery_queue("la-371")  # la-371 without a queue
+    _send(network, transport, router, "la-886", scenario.placement("la-886", 2, LODGE, TODAY))
+    acks = _inbox(transport, "la-886")
+    codes = [[i["details"]["coding"][0]["code"] for i in orjson.loads(a.body)["entry"][1]["resource"]["issue"]]
+             for a in acks]
+    assert codes == [["accepted", "accepted"], ["duplicate"], ["unauthorised-sender"], ["accepted", "delivery-failed"]]
+    validator = Validator()
+    for ack in acks:
+        validator.validate(ack.body)  # raises MessageInvalid naming the finding
