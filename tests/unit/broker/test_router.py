@@ -395,3 +395,35 @@ def test_every_acknowledgement_the_router_sends_conforms_to_the_standard(net):
     validator = Validator()
     for ack in acks:
         validator.validate(ack.body)  # raises MessageInvalid naming the finding
+
+
+class _NoSecondChance(Router):
+    """Broken twin: reports every ingress dead letter as failed, as the router did, without routing it alone."""
+
+    def _account_for(self, delivery):
+        self._failures.setdefault(delivery.envelope.message_id, "not retried")
+        return super()._account_for(delivery)
+
+
+@pytest.mark.parametrize("router_cls", [Router, _NoSecondChance], ids=["router", "twin-without-second-chance"])
+def test_messages_dead_lettered_by_restarts_are_routed_alone_once(tmp_path, router_cls):
+    network = demo_network(tmp_path)
+    transport = network.transport()
+    transport.delivery_limit = 1
+    messages = [scenario.placement("la-886", n, LODGE, TODAY) for n in (1, 2, 3)]
+    for message in messages:
+        transport.publish(INGRESS, scenario.signed_envelope(network, "la-886", message))
+    for _ in range(2):  # a router crashing on the batch twice: the broker dead-letters all of it
+        held = [transport.get(INGRESS) for _ in messages]
+        for d in held:
+            d.reject(requeue=True)
+    assert transport.depth("dead-letter") == 3
+    router = router_cls.in_folder(network.root, network.directory, transport, network.keys["router"])
+    router.run(idle_timeout=0)
+    delivered = sorted(e.message_id for e in _inbox(transport, "la-371"))
+    ids = sorted(m["identifier"]["value"] for m in messages)
+    if router_cls is Router:
+        assert delivered == ids and transport.depth("dead-letter") == 0
+        assert [r["decision"] for r in router.audit.records()] == ["accepted"] * 3
+    else:
+        assert delivered != ids
