@@ -39,6 +39,7 @@ SENDER = "sgx-sender"
 DELIVERY = "sgx-delivery"
 DELIVERY_SIGNATURE = "sgx-delivery-signature"
 DELIVERY_TYP = "sgx-delivery+jws"
+RETURNED = "sgx-returned"  # a delivery given back to its queue once after its node hit the delivery limit
 
 # -- limits ------------------------------------------------------------------------------------------------
 # Whatever the ingress takes must be deliverable, so every limit is checked before the router publishes.
@@ -496,6 +497,17 @@ class Router:
             # publisher; the original sender is the signer of the message, whose header travels with it (only
             # the router publishes to delivery queues, and only messages whose signature it verified).
             recipient = queue.removeprefix("deliver.")
+            if reason == "delivery_limit" and RETURNED not in env.headers and not delivery.redelivered:
+                # The node crashed on it (or on its batch) until the limit: give it back once, so that a node
+                # that crashed on a batch-mate, or restarted often, still gets it.
+                headers = {k: env.headers[k] for k in (SIGNATURE, DELIVERY, DELIVERY_SIGNATURE) if k in env.headers}
+                self.transport.publish(queue, Envelope(env.message_id, env.body, {**headers, RETURNED: "1"}))
+                self.audit.append_many([audit_entry(
+                    message_id=header.get("jti") or env.message_id, digest=hashlib.sha256(env.body).hexdigest(),
+                    sender=header.get("iss", ""), event=header.get("sgx-evt", ""), recipients=[recipient],
+                    decision="returned", reason=f"dead-lettered ({reason}); returned to {queue} once")])
+                delivery.ack()
+                return
             origin, message_id, recipients = header.get("iss", ""), header.get("jti") or env.message_id, [recipient]
             detail = f"recipient {recipient}: dead-lettered ({reason})"
         else:  # one of the router's own acknowledgements: audited, never answered (no loops)
