@@ -391,6 +391,16 @@ def _record_acknowledgements(root: Path, pid: str, receiver) -> int:
     return participant_outbox(root, pid).record_acknowledgements(receiver)
 
 
+def _drain(root: Path, url: str | None, outbox) -> int:
+    """Send what waits in the outbox; a refusal by the broker (permissions, size) is one line, not a traceback."""
+    from sgx.errors import UnrecoverableBrokerError
+
+    try:
+        return outbox.drain(_transport(root, url))
+    except UnrecoverableBrokerError as exc:
+        raise click.ClickException(f"the exchange refused the messages, which stay in the outbox: {exc}") from None
+
+
 @node.command()
 @DIR_OPTION
 @click.option("--participant", "pid", required=True)
@@ -434,7 +444,7 @@ def resend(root: Path, url: str | None, pid: str, message_ids: tuple[str, ...]) 
         if not outbox.resend(wanted):
             problems += 1
             click.echo(f"{wanted}: not resent: it is not a refused or failed message of {pid}", err=True)
-    sent = outbox.drain(_transport(root, url))
+    sent = _drain(root, url, outbox)
     click.echo(f"sent {sent}; waiting in the outbox {outbox.pending()}")
     sys.exit(1 if problems else 0)
 
@@ -456,7 +466,7 @@ def send(root: Path, url: str | None, pid: str, files: tuple[Path, ...]) -> None
         except MessageInvalid as exc:
             refused += 1
             click.echo(f"{file}: not queued: {exc}", err=True)
-    sent = outbox.drain(_transport(root, url))
+    sent = _drain(root, url, outbox)
     click.echo(f"sent {sent}; waiting in the outbox {outbox.pending()}; refused {refused}")
     sys.exit(1 if refused else 0)
 

@@ -91,3 +91,15 @@ def test_node_status_shows_the_state_and_each_recipients_outcome(tmp_path):
     assert "refused (unauthorised-sender" in shown.output and "sgx node resend" in shown.output
     missing = runner.invoke(node, ["status", "--dir", str(tmp_path), "--participant", "la-886", "urn:uuid:nope"])
     assert missing.exit_code == 1 and "is not in the outbox of la-886" in missing.output
+
+
+def test_node_resend_sends_a_refused_message_again_and_names_one_that_is_not(tmp_path):
+    from broker.cli import node
+
+    _, transport, outbox, good, refused = _exchange(tmp_path)
+    runner = CliRunner()
+    again = runner.invoke(node, ["resend", "--dir", str(tmp_path), "--participant", "la-886", refused])
+    assert again.exit_code == 0 and "sent 1; waiting in the outbox 0" in again.output
+    assert transport.depth("ingress") == 1
+    wrong = runner.invoke(node, ["resend", "--dir", str(tmp_path), "--participant", "la-886", good])
+    assert wrong.exit_code == 1 and "not resent: it is not a refused or failed message of la-886" in wrong.output
