@@ -427,3 +427,21 @@ def test_messages_dead_lettered_by_restarts_are_routed_alone_once(tmp_path, rout
         assert [r["decision"] for r in router.audit.records()] == ["accepted"] * 3
     else:
         assert delivered != ids
+
+
+def test_a_batch_is_split_by_bytes_so_one_publish_buffers_a_bounded_amount(net, monkeypatch):
+    import broker.router as router_module
+
+    network, transport, router = net
+    sizes = []
+    for n in range(1, 5):
+        envelope = scenario.signed_envelope(network, "la-886", scenario.placement("la-886", n, LODGE, TODAY))
+        transport.publish(INGRESS, envelope)
+        sizes.append(len(envelope.body))
+    monkeypatch.setattr(router_module, "MAX_BATCH_BYTES", sizes[0] + sizes[1])  # two messages a part
+    published = []
+    real = transport.publish_many
+    monkeypatch.setattr(transport, "publish_many", lambda items: (published.append(len(items)), real(items)))
+    router.run(idle_timeout=0, batch_size=4)
+    assert published == [6, 6]  # two parts, each two deliveries to two recipients and two acknowledgements
+    assert len(_inbox(transport, "la-371")) == 4
