@@ -381,7 +381,10 @@ def node_run(root: Path, url: str | None, pid: str, once: bool) -> None:
     receiver = Node(pid, directory_, _transport(root, url, directory_), root / "inbox" / f"{pid}.db")
     count = receiver.run(idle_timeout=0 if once else None)
     answered = _record_acknowledgements(root, pid, receiver)
-    click.echo(f"received {count} message(s)" + (f"; {answered} answer(s) to sent messages" if answered else ""))
+    not_stored = receiver.taken - count
+    click.echo(f"received {count} message(s)"
+               + (f"; {not_stored} not stored (refused or handed back: see the log; their senders are told)"
+                  if not_stored else "") + (f"; {answered} answer(s) to sent messages" if answered else ""))
 
 
 def _record_acknowledgements(root: Path, pid: str, receiver) -> int:

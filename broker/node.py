@@ -56,6 +56,7 @@ class Node:
         self.participant_id, self.directory, self.transport = participant_id, directory, transport
         self.now = now
         self.window_seconds = window_seconds or NO_AGE_LIMIT
+        self.taken = 0  # deliveries taken from the queue by the last run, stored or not
         self.db = sqlite_db.connect(inbox_path)
         self.db.executescript(_SCHEMA)
 
@@ -121,10 +122,19 @@ class Node:
 
     def run(self, *, idle_timeout: float | None = 1.0, max_messages: int | None = None, batch_size: int = 100,
             should_stop: Callable[[], bool] = lambda: False) -> int:
-        """Receive until none arrives for `idle_timeout` seconds (None: until `should_stop`)."""
-        return consume(self.transport, delivery_queue(self.participant_id), self.receive_many,
-                       idle_timeout=idle_timeout, max_messages=max_messages, batch_size=batch_size,
-                       should_stop=should_stop)
+        """Receive until none arrives for `idle_timeout` seconds (None: until `should_stop`). Returns how many
+        were stored (or already held); what else the run took (`self.taken` minus that) was refused or handed
+        back, and is never counted as received."""
+        stored = 0
+
+        def receive(batch: list[Delivery]) -> None:
+            nonlocal stored
+            stored += self.receive_many(batch)
+
+        self.taken = consume(self.transport, delivery_queue(self.participant_id), receive,
+                             idle_timeout=idle_timeout, max_messages=max_messages, batch_size=batch_size,
+                             should_stop=should_stop)
+        return stored
 
     def acknowledgements(self, after: int = 0) -> list[tuple[int, bytes]]:
         """(row, body) of the router's acknowledgements stored after row `after`, oldest first."""
