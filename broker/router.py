@@ -47,7 +47,7 @@ RETURNED = "sgx-returned"  # a delivery given back to its queue once after its n
 # in as many frames as it needs, up to max_message_size (which `sgx broker setup` sets to MAX_BODY_BYTES).
 FRAME_MAX = 131072
 MAX_BODY_BYTES = MAX_MESSAGE_BYTES  # 5 MiB: the validator's limit, the outbox's and the broker's
-MAX_SIGNATURE_BYTES = 4096  # a sender's signature header; a real one is about 400 bytes
+MAX_SIGNATURE_BYTES = 4096  # a sender's signature header; a real one is about 320 bytes
 MAX_NOTE_BYTES = 96 * 1024  # the router's delivery note (its children's pseudonyms grow with the setting)
 ROUTER_HEADER_OVERHEAD = 2048  # the note's signature (~400 bytes), header names, AMQP table and property framing
 # What a delivery's header frame can hold at most: the sender's signature, the note and the router's overhead.
