@@ -266,7 +266,7 @@ def _state_file(root: Path) -> Path:
     return path
 
 
-ROUTER_PREFETCH = 50  # x 5 MiB at most per message: 250 MiB buffered per router at worst (docs/operations.md)
+ROUTER_PREFETCH = 20  # peak memory about 60 MiB + 2 x prefetch x 5 MiB per router at worst (docs/operations.md)
 
 
 def _transport(root: Path, url: str | None, directory: d.Directory | None = None, **amqp_options):
@@ -289,7 +289,8 @@ TRANSPORT_OPTION = click.option("--transport", "url", default=None,
 @click.option("--workers", type=click.IntRange(1, 8), default=1, show_default=True,
               help="Routers side by side in this process, as competing consumers of the ingress queue.")
 @click.option("--prefetch", type=click.IntRange(1, 1000), default=ROUTER_PREFETCH, show_default=True,
-              help="Messages RabbitMQ hands each router ahead (each at most 5 MiB: this bounds the memory).")
+              help="Messages RabbitMQ hands each router ahead; with 5 MiB messages the router's memory peaks near "
+                   "60 MiB + 2 x prefetch x 5 MiB (docs/operations.md).")
 @click.option("--give-up-after", type=click.IntRange(0), default=3600, show_default=True,
               help="Seconds without the broker after which the router stops with exit code 1 (it reconnects "
                    "until then).")
