@@ -31,6 +31,24 @@ class Problem:
         return f"{where}: {self.code}: {self.message}"
 
 
+RowId = tuple[str, int]  # (file, row): where a row came from; every row read ends in one outcome (outcomes.py)
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A row a reader could not use (its problems come just before it). `rows` counts more than one when a
+    whole file is refused (a table not recognised): its rows are refused together, none silently."""
+
+    file: str
+    row: int | None
+    rows: int = 1
+    seq: int | None = None  # for XML, whose elements may share a line: the element's place in the file
+
+    @property
+    def where(self) -> RowId:
+        return (self.file, self.seq if self.seq is not None else self.row)
+
+
 @dataclass
 class Record:
     """One row of a recognised table, with its values cleaned (codes upper-cased, dates parsed)."""
@@ -39,6 +57,11 @@ class Record:
     row: int
     values: dict[str, Value] = field(default_factory=dict)
     file: str = ""
+    seq: int | None = None  # for XML, whose elements may share a line: the element's place in the file
+
+    @property
+    def where(self) -> RowId:
+        return (self.file, self.seq if self.seq is not None else self.row)
 
 
 class Reader(ABC):
@@ -49,8 +72,23 @@ class Reader(ABC):
     position: int = 0
 
     @abstractmethod
-    def read(self, path: Path) -> Iterator[Record | Problem]:
-        """Yield every record and every problem of a file, in file order."""
+    def read(self, path: Path) -> Iterator[Record | Problem | Refused]:
+        """Yield every record and every problem of a file, in file order, and a Refused for each row (or
+        whole file) not used."""
+
+
+def numbered(items: Iterator[Record | Problem | Refused]) -> Iterator[Record | Problem | Refused]:
+    """Records and refusals numbered in file order (`seq`), for XML readers: elements of a one-line file
+    share a line, and each must keep its own outcome."""
+    n = 0
+    for item in items:
+        if isinstance(item, Record):
+            n += 1
+            item.seq = n
+        elif isinstance(item, Refused) and item.rows == 1 and item.row is not None:
+            n += 1
+            item = Refused(item.file, item.row, 1, n)
+        yield item
 
 
 _MESSAGE_IDS = uuid.UUID("6f1c2a8e-5b1d-4c57-9a0e-3d2f8b7c9e41")

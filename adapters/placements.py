@@ -22,8 +22,9 @@ from pathlib import Path
 
 import orjson
 
-from adapters.authorities import Authorities, normalise_postcode
-from adapters.base import Problem, Record, message_id_for
+from adapters.authorities import OUTSIDE_ENGLAND, Authorities, normalise_postcode
+from adapters.base import Problem, Record, RowId, message_id_for
+from adapters.outcomes import HELD_BACK, NOT_NOTIFIABLE, UNCHANGED
 from broker import db as sqlite_db
 from broker.directory import Directory, Setting
 from standard import compose as c
@@ -49,18 +50,60 @@ class Placement:
     confidential: bool = False
     file: str = "episodes"
     columns: tuple[str, str] = ("PL_LA", "URN")  # what the export calls the authority and URN, for problems
+    rows: list[RowId] = field(default_factory=list)  # the rows it was made from (each episode)
+    held: bool = False  # its episodes overlap or cannot follow each other: a finding says so; nothing is sent
 
 
-@dataclass(frozen=True)
+@dataclass
 class ChildDetails:
     birth_date: date | None
     sex: str | None  # M, F or U
     row: int
     file: str = "header"
+    rows: list[RowId] = field(default_factory=list)  # every row that states the child's facts
+    conflict: tuple[str, ...] = ()  # fields on which those rows disagree: the child's messages are held
 
 
-def placements(episodes: Iterable[Record], *, file: str = "episodes") -> list[Placement]:
-    """Group each child's SSDA903 episodes into placements."""
+def child_facts(records: Iterable[Record], fields: dict[str, str], *, table_word: str = "rows",
+                conflicts: list[Problem] | None = None) -> dict[str, ChildDetails]:
+    """Each child's details from the rows that state them (`fields`: our name DOB/SEX/... -> the export's
+    column name, for findings). Rows that disagree on a field mark the child conflicting: its messages are
+    held (one finding per child and field, at the first row that disagrees) until the export is corrected."""
+    children: dict[str, ChildDetails] = {}
+    seen: dict[str, dict[str, object]] = {}
+    for r in records:
+        v = r.values
+        child = v["CHILD"]
+        known = children.get(child)
+        if known is None:
+            children[child] = ChildDetails(v.get("DOB"), v.get("SEX"), r.row, r.file, [r.where])
+            seen[child] = {f: v.get(f) for f in fields}
+            continue
+        known.rows.append(r.where)
+        for f, column in fields.items():
+            value, first = v.get(f), seen[child].get(f)
+            if value is None:
+                continue
+            if first is None:
+                seen[child][f] = value
+                if f == "DOB":
+                    known.birth_date = value
+                elif f == "SEX":
+                    known.sex = value
+            elif value != first and f not in known.conflict:
+                known.conflict = (*known.conflict, f)
+                if conflicts is not None:
+                    conflicts.append(Problem(
+                        "conflicting-child-facts", r.file, r.row, column, f"the export has {table_word} for this "
+                        f"child that disagree on {column} (first at {known.file} row {known.row}); nothing about "
+                        "the child is sent until the export gives one value: correct it in the case management "
+                        "system"))
+    return children
+
+
+def placements(episodes: Iterable[Record], problems: list[Problem] | None = None) -> list[Placement]:
+    """Group each child's SSDA903 episodes into placements. A child whose episodes overlap, follow an open
+    episode, or end before they start has every placement held, with a finding naming the row."""
     by_child: dict[str, list[Record]] = defaultdict(list)
     for record in episodes:
         by_child[record.values["CHILD"]].append(record)
@@ -68,13 +111,18 @@ def placements(episodes: Iterable[Record], *, file: str = "episodes") -> list[Pl
     for child, rows in by_child.items():
         rows.sort(key=lambda r: r.values["DECOM"] or date.min)
         current: Placement | None = None
+        mine: list[Placement] = []
+        broken = sequence_problem(rows)
+        if broken and problems is not None:
+            problems.append(broken)
         for r in rows:
             v = r.values
             if current is None or v.get("RNE") in STARTS:
                 current = Placement(child, v["DECOM"], v.get("PLACE") or "", v.get("URN"), v.get("LS") or "",
                                     v.get("PLACE_PROVIDER"), row=r.row, postcode=v.get("PL_POST"),
-                                    authority=v.get("PL_LA"), file=file)
-                out.append(current)
+                                    authority=v.get("PL_LA"), file=r.file, held=broken is not None)
+                mine.append(current)
+            current.rows.append(r.where)
             current.end = v.get("DEC")
             if v.get("REASON_PLACE_CHANGE"):
                 current.end_reason = ("ssda903-reason-placement-change", v["REASON_PLACE_CHANGE"])
@@ -82,7 +130,29 @@ def placements(episodes: Iterable[Record], *, file: str = "episodes") -> list[Pl
                 current.end_reason = ("ssda903-reason-episode-ceased", v["REC"])
             else:
                 current.end_reason = None
+        out.extend(mine)
     return out
+
+
+def sequence_problem(rows: list[Record], *, start: str = "DECOM", end: str = "DEC") -> Problem | None:
+    """The first impossible step in one child's episodes sorted by start (the finding names that row), or
+    None: an episode that ends before it starts, one that starts before the previous has ended, or one
+    that starts while the previous is still open. Two episodes at once would be two placements at once."""
+    previous: Record | None = None
+    for r in rows:
+        began, ended = r.values.get(start), r.values.get(end)
+        if began and ended and ended < began:
+            return Problem("impossible-episode", r.file, r.row, end, "the episode ends before it starts; nothing "
+                           "about the child is sent until it is corrected in the case management system")
+        if previous is not None:
+            last_end = previous.values.get(end)
+            if last_end is None or (began and last_end > began):
+                how = "still open" if last_end is None else "not yet ended"
+                return Problem("overlapping-episodes", r.file, r.row, start, f"the episode starts while the one at "
+                               f"row {previous.row} is {how}, which would be two placements at once; nothing about "
+                               "the child is sent until the episodes are corrected in the case management system")
+        previous = r
+    return None
 
 
 def child_resource(local_id: str, la_code: str, birth_date: date, sex: str | None) -> dict:
@@ -90,8 +160,10 @@ def child_resource(local_id: str, la_code: str, birth_date: date, sex: str | Non
     return c.child(local_id, la_code, birth_date.isoformat(), _GENDER.get(sex or "U", "unknown"))
 
 
-def children_of(headers: Iterable[Record]) -> dict[str, ChildDetails]:
-    return {r.values["CHILD"]: ChildDetails(r.values.get("DOB"), r.values.get("SEX"), r.row) for r in headers}
+def children_of(headers: Iterable[Record], problems: list[Problem] | None = None) -> dict[str, ChildDetails]:
+    """Each child of the Header table; Header rows that disagree about a child are a finding."""
+    return child_facts(headers, {"DOB": "DOB", "SEX": "SEX", "UPN": "UPN"}, table_word="Header rows",
+                       conflicts=problems)
 
 
 @dataclass
@@ -104,14 +176,26 @@ class Planned:
     placement: Placement | None = None
     file: str = "built message"  # where the facts came from, for a problem if the message fails validation
     row: int | None = None
+    rows: list[RowId] = field(default_factory=list)  # every row whose facts it carries: sent once it is queued
 
 
 @dataclass
 class Plan:
+    """What to send, what was found, and the outcome of every row that is not in a message."""
+
     messages: list[Planned] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-    unchanged: int = 0
-    out_of_scope: int = 0
+    unchanged: int = 0  # messages not built again: their facts were sent before
+    outcomes: list[tuple[list[RowId], str, str | None]] = field(default_factory=list)
+    held: set[str] = field(default_factory=set)  # children whose placement is held: their signals wait too
+
+    def settle(self, rows: Iterable[RowId], outcome: str, reason: str | None = None) -> None:
+        self.outcomes.append((list(rows), outcome, reason))
+
+    def hold(self, rows: Iterable[RowId], problem: Problem) -> None:
+        """Rows held back, with the finding that says why and what to do."""
+        self.problems.append(problem)
+        self.settle(rows, HELD_BACK)
 
 
 class ChangeStore:
@@ -125,6 +209,7 @@ class ChangeStore:
         self.db.execute("CREATE TABLE IF NOT EXISTS placement (child TEXT NOT NULL, start TEXT NOT NULL, "
                         "urn TEXT NOT NULL, end TEXT, PRIMARY KEY (child, start, urn))")
         self._known: dict[str, str] | None = None
+        self._assumed: list[Placement] = []  # a dry run's placements, as if sent, for the signals after them
 
     def digest_of(self, key: str) -> str | None:
         if self._known is None:  # one read of the whole table: exports are planned in one pass
@@ -146,8 +231,16 @@ class ChangeStore:
         if self._known is not None:
             self._known.update((p.key, p.digest) for p in planned)
 
+    def assume(self, planned: Iterable[Planned]) -> None:
+        """A dry run's placements, taken as told for this run only (never written), so that the signals
+        planned after them (missing episodes) show as they would be sent."""
+        self._assumed.extend(item.placement for item in planned if item.placement is not None)
+
     def setting_of(self, child: str, on: date) -> str | None:
         """The URN where this authority last told the exchange the child lived on a day."""
+        for p in sorted(self._assumed, key=lambda p: p.start, reverse=True):
+            if p.child == child and p.urn and p.start <= on and (p.end is None or p.end >= on):
+                return p.urn
         row = self.db.execute("SELECT urn FROM placement WHERE child = ? AND start <= ? AND (end IS NULL OR end >= ?) "
                               "ORDER BY start DESC LIMIT 1", (child, on.isoformat(), on.isoformat())).fetchone()
         return row[0] if row else None
@@ -165,52 +258,89 @@ class Locator:
     directory: Directory
     authorities: Authorities = field(default_factory=Authorities)
 
-    def locate(self, p: Placement, sender: str) -> tuple[Setting | None, Problem | None]:
-        """The setting when the exchange can route to it; otherwise None, with a problem when the placement
-        should be notified but cannot be yet."""
+    def locate(self, p: Placement, sender: str) -> tuple[Setting | None, Problem | None, str | None]:
+        """The setting when the exchange can route to it; otherwise None with either the reason the placement
+        is not notifiable or a problem saying what to fix so that it can be sent (never neither: a placement
+        that cannot be located is a finding, not a silent skip)."""
         named = self.authorities.find(p.authority)
         p.confidential = p.confidential or bool(named and named.confidential)
         setting = self.directory.setting(p.urn) if p.urn and p.urn != NO_URN else None
+        postcode_note = ""
         if setting is None and p.postcode and not p.confidential:
-            at = self.directory.settings_at(normalise_postcode(p.postcode) or "")
+            postcode = normalise_postcode(p.postcode)
+            at = self.directory.settings_at(postcode) if postcode else []
             setting = at[0] if len(at) == 1 else None
+            postcode_note = (" The placement postcode is not a full UK postcode." if postcode is None else
+                             f" {len(at)} settings in the directory are registered at the placement postcode."
+                             if len(at) > 1 else
+                             " No setting in the directory is registered at the placement postcode.")
         host = named.participant if named else None
         if setting is not None:
             if host and host != setting.host_la:
                 return setting, Problem("host-la-mismatch", p.file, p.row, p.columns[0],
                                         "the authority given for the placement is not the one the directory holds "
-                                        "for its setting; the directory's was used: check the record")
-            return setting, None
-        if host and host != sender and p.urn and p.urn != NO_URN:
+                                        "for its setting; the directory's was used: check the record"), None
+            return setting, None, None
+        if named and named.special in OUTSIDE_ENGLAND:
+            return None, None, "outside-england"
+        if host == sender:
+            return None, None, "own-area"
+        if p.urn == NO_URN:
+            return None, None, "not-at-registered-setting"
+        if p.urn:
+            where = (f"the placement is in the area of {host}, but its setting is not in the directory, so the "
+                     "exchange cannot route it" if host else
+                     f"the setting is not in the directory and {p.columns[0]} is empty, so the exchange cannot "
+                     "tell where the child lives or whose area it is")
             return None, Problem("setting-not-in-directory", p.file, p.row, p.columns[1],
-                                 f"the placement is in the area of {host}, but its setting is not in the "
-                                 "directory, so the exchange cannot route it; ask the operator to import the Ofsted "
-                                 "provider list ('sgx directory import-settings'); it will be sent on a later run")
-        return None, None
+                                 f"{where}; it is held: ask the operator to import the Ofsted provider list ('sgx "
+                                 f"directory import-settings'), check the URN, or fill {p.columns[0]} (your own "
+                                 "code when the setting is in your area); it will be sent on the run after"), None
+        fix = ("a confidential placement is never located by its address: record the setting's Ofsted URN" if
+               p.confidential else f"record the setting's Ofsted URN (XXXXXXX when it is not an Ofsted-registered "
+               f"setting), correct the placement postcode, or fill {p.columns[0]}")
+        return None, Problem("placement-not-located", p.file, p.row, p.columns[1],
+                             "the placement has no URN and the exchange cannot tell where the child lives."
+                             f"{postcode_note} It is held: {fix}; it will be sent on the run after"), None
 
 
 def plan_messages(la_code: str, children: dict[str, ChildDetails], found: Iterable[Placement],
                   directory: Directory, store: ChangeStore, *, locator: Locator | None = None) -> Plan:
-    """The messages to send for these placements, given what was sent before."""
+    """The messages to send for these placements, given what was sent before, and the outcome of every
+    row of the placements and of the children's Header rows."""
     sender = f"la-{la_code}"
     locator = locator or Locator(directory)
     plan = Plan()
     for p in found:
-        setting, problem = locator.locate(p, sender)
+        child = children.get(p.child)
+        rows = [*p.rows, *(child.rows if child else [])]
+        if p.held or (child is not None and child.conflict):  # the finding was given when the rows were read
+            plan.settle(rows, HELD_BACK)
+            plan.held.add(p.child)
+            continue
+        setting, problem, reason = locator.locate(p, sender)
+        if reason:
+            plan.settle(rows, NOT_NOTIFIABLE, reason)
+            continue
+        if setting is None:
+            plan.hold(rows, problem)
+            plan.held.add(p.child)
+            continue
         if problem:
             plan.problems.append(problem)
-        if setting is None or setting.host_la == sender:
-            plan.out_of_scope += 1
+        if setting.host_la == sender:
+            plan.settle(rows, NOT_NOTIFIABLE, "own-area")
             continue
         p.urn = setting.urn
-        child = children.get(p.child)
+        if child is None or child.birth_date is None:
+            plan.held.add(p.child)
         if child is None:
-            plan.problems.append(Problem("child-not-in-header", p.file, p.row, "CHILD", "the child has a placement "
-                                         "but no row in the Header table; include the Header file in the run"))
+            plan.hold(rows, Problem("child-not-in-header", p.file, p.row, "CHILD", "the child has a placement but no "
+                                    "row in the Header table; include the Header file in the run"))
             continue
         if child.birth_date is None:
-            plan.problems.append(Problem("missing-value", child.file, child.row, "DOB", "the child's date of birth "
-                                         "is needed for placement notifications; record it"))
+            plan.hold(rows, Problem("missing-value", child.file, child.row, "DOB", "the child's date of birth is "
+                                    "needed for placement notifications; record it"))
             continue
         facts = (p.child, p.start, p.place, p.urn, p.legal_status, p.provider, p.confidential)
         start_key = f"start|{p.child}|{p.start}|{p.urn}"
@@ -220,23 +350,25 @@ def plan_messages(la_code: str, children: dict[str, ChildDetails], found: Iterab
             event = "placement-started" if known is None else "placement-changed"
             message = _message(event, sender, la_code, p, child, setting.name, ended=False,
                                message_id=message_id_for(sender, start_key, digest))
-            plan.messages.append(Planned(start_key, digest, message, p, p.file, p.row))
+            plan.messages.append(Planned(start_key, digest, message, p, p.file, p.row, rows))
         else:
             plan.unchanged += 1
+            plan.settle(rows, UNCHANGED)
         if p.end is not None:
             end_key = f"end|{p.child}|{p.start}|{p.urn}"
             end_digest = facts_digest(*facts, p.end, p.end_reason)
             if store.digest_of(end_key) != end_digest:
                 if p.end_reason is None:
-                    plan.problems.append(Problem("missing-value", p.file, p.row, "REASON_PLACE_CHANGE",
-                                                 "an ended placement needs REASON_PLACE_CHANGE or REC; the end "
-                                                 "will be sent once it is recorded"))
+                    plan.hold(rows, Problem("missing-value", p.file, p.row, "REASON_PLACE_CHANGE",
+                                            "an ended placement needs REASON_PLACE_CHANGE or REC; the end will be "
+                                            "sent once it is recorded"))
                 else:
                     message = _message("placement-ended", sender, la_code, p, child, setting.name, ended=True,
                                        message_id=message_id_for(sender, end_key, end_digest))
-                    plan.messages.append(Planned(end_key, end_digest, message, p, p.file, p.row))
+                    plan.messages.append(Planned(end_key, end_digest, message, p, p.file, p.row, rows))
             else:
                 plan.unchanged += 1
+                plan.settle(rows, UNCHANGED)
     return plan
 
 

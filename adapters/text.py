@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from adapters.base import Problem
+from adapters.base import Problem, Refused
 
 MAX_LINE = 1_000_000
 OVERLONG = "\x00line-too-long"
@@ -78,10 +79,10 @@ class TextSource:
             yield OVERLONG + "\n" if line is None else line
 
     def csv_rows(self, lines: Iterator[str], *, delimiter: str = ",",
-                 max_field: int = 10_000) -> Iterator[tuple[int, list[str]] | Problem]:
-        """The rows after the header as (row number, cells), with problems for rows that cannot be read; blank
-        rows are skipped (exports often end with some). A field longer than `max_field` (an unclosed quote
-        swallowing the rows after it, usually) is a malformed row."""
+                 max_field: int = 10_000) -> Iterator[tuple[int, list[str]] | Problem | Refused]:
+        """The rows after the header as (row number, cells), with problems (and a Refused) for rows that cannot
+        be read; blank rows are skipped (exports often end with some). A field longer than `max_field` (an
+        unclosed quote swallowing the rows after it, usually) is a malformed row."""
         csv.field_size_limit(max_field)  # the csv module's limit is per process; every reader sets its own
         rows = csv.reader(lines, delimiter=delimiter)
         number = 1
@@ -94,14 +95,45 @@ class TextSource:
                 number += 1
                 yield Problem("malformed-row", self.name, number, None, "the row could not be read as CSV (an "
                               "unclosed quote or an over-long field); fix the export")
+                yield Refused(self.name, number)
                 continue
             number += 1
             yield from self.take_problems()
             if row == [OVERLONG]:
                 yield Problem("line-too-long", self.name, number, None, f"the line is longer than {MAX_LINE} "
                               "characters, which no export row is; it was skipped: check the export")
+                yield Refused(self.name, number)
             elif any(cell.strip() for cell in row):
                 yield number, row
+
+
+# What a spreadsheet runs when a cell starts with it (OWASP "CSV injection"): = + - @, also after a tab or
+# carriage return, which some programs take as the start of a cell.
+_FORMULA_START = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")  # with their full-width forms
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def formula_like(cell: str) -> bool:
+    """True when a text cell would be run as a formula by a spreadsheet that opens it. A plain number ("-3",
+    "+44") and a lone dash or dashes (a placeholder for "none") are not: a spreadsheet shows them as they are.
+    Callers check only free-text and identifier fields: dates are parsed and codes checked against their
+    code lists, which refuse anything else already."""
+    text = cell.lstrip(" ")
+    if text[:1] in _FORMULA_START:
+        return not (_NUMBER.fullmatch(text.strip()) or text.strip(" -") == "")
+    for mark in ("\t", "\r"):
+        at = text.find(mark)
+        while at != -1:
+            rest = text[at + 1:].lstrip(" \t\r\n")
+            if rest[:1] in _FORMULA_START and not _NUMBER.fullmatch(rest.strip()):
+                return True
+            at = text.find(mark, at + 1)
+    return False
+
+
+FORMULA_ADVICE = ("the value starts with =, +, - or @ (or has one after a tab or line break), which a spreadsheet "
+                  "would run as a formula; the row was not used: remove that character in the source and export "
+                  "again")
 
 
 def _bounded(readline: Callable, newline):

@@ -20,7 +20,7 @@ from pathlib import Path
 import openpyxl
 from openpyxl.utils import get_column_letter
 
-from adapters.base import Problem
+from adapters.base import Problem, Refused
 
 MAX_UNCOMPRESSED = 512 * 1024 * 1024
 MAX_RATIO = 200
@@ -93,10 +93,11 @@ def sheet_header(sheet) -> list[str]:
     return []
 
 
-def sheet_rows(sheet, file: str, used: Iterable[str]) -> Iterator[tuple[int, dict[str, Cell]] | Problem]:
+def sheet_rows(sheet, file: str, used: Iterable[str], *,
+               refusals: bool = False) -> Iterator[tuple[int, dict[str, Cell]] | Problem | Refused]:
     """Each data row of a sheet as heading -> Cell, after the first row (the headings). A formula or a
-    spreadsheet error is a problem naming the cell; a row with one in a `used` column is not yielded (its value
-    cannot be trusted), and elsewhere the cell is left empty."""
+    spreadsheet error is a problem naming the cell; a row with one in a `used` column is not used (its value
+    cannot be trusted; with `refusals`, a Refused says so), and elsewhere the cell is left empty."""
     header = sheet_header(sheet)
     used = set(used)
     for number, cells in enumerate(sheet.iter_rows(min_row=2), start=2):
@@ -118,7 +119,10 @@ def sheet_rows(sheet, file: str, used: Iterable[str]) -> Iterator[tuple[int, dic
                 continue
             unusable |= heading in used
             out[heading] = Cell(heading, address, None)
-        if not unusable and any(c.value is not None for c in out.values()):
+        if unusable:
+            if refusals:
+                yield Refused(file, number)
+        elif any(c.value is not None for c in out.values()):
             yield number, out
 
 

@@ -1,7 +1,7 @@
 """`sgx adapt ssda903` on a 100,000-episode export: from CSV files to validated messages queued in the outbox
 and signed onto the exchange's ingress (embedded transport), as an LA would run it.
 
-The export is generated from the public fake SSDA903 sample (../shared/data/legacy/ssda903/csv_validator_fake):
+The export is generated from the public fake SSDA903 sample (tests/corpus/public/ssda903/csv_validator_fake):
 its 5,050 episodes and 2,675 children are repeated with fresh child ids until there are 100,000 episodes. It is
 written to a temporary folder, never committed.
 
@@ -28,7 +28,7 @@ from results import add_rows
 
 from sgx.cli import cli
 
-SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "legacy" / "ssda903" / "csv_validator_fake"
+SAMPLE = Path(__file__).resolve().parents[1] / "tests" / "corpus" / "public" / "ssda903" / "csv_validator_fake"
 def generate(folder: Path, episodes_wanted: int) -> tuple[Path, Path, list[str]]:
     """Header and episodes CSV files with `episodes_wanted` episodes; returns them and the URNs used."""
     with open(SAMPLE / "header.csv", newline="", encoding="utf-8") as fh:

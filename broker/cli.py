@@ -4,9 +4,12 @@ Folder layout (one per deployment; a participant's machine holds only its own ke
     directory.draft.json   the directory being edited (unsigned)
     directory.json         the signed directory everyone loads
     operator.pub.jwk       the operator's public key: the trust anchor
-    keys/                  private keys, mode 0600 (never printed)
+    keys/                  private keys as PKCS#8 PEM, mode 0600 (never printed); <name>.pub.jwk beside each
+                           holds its public JWK and kid
     queues.db              the embedded transport (when no amqp:// URL is given)
     router.db              the router's state: seen ids, the register, the audit chain
+    audit-head.json        the audit chain's newest record (seq, hash), replaced after every batch
+    audit-checkpoints.jsonl  the audit head signed by the router at intervals, appended to (keep copies)
     inbox/<participant>.db outbox/<participant>.db
 """
 
@@ -21,7 +24,7 @@ import click
 import orjson
 
 from broker import directory as d
-from broker.keys import SigningKey, key_files, public_key_from_jwk
+from broker.keys import SigningKey, key_files, public_key_file, public_key_from_jwk
 
 DIR_OPTION = click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
                           show_default=True, help="The exchange folder.")
@@ -38,11 +41,15 @@ def _save_draft(root: Path, directory: d.Directory) -> None:
     (root / "directory.draft.json").write_bytes(orjson.dumps(directory.payload(), option=orjson.OPT_INDENT_2))
 
 
-def load_signed(root: Path) -> d.Directory:
+def _anchor(root: Path):
     anchor = root / "operator.pub.jwk"
     if not anchor.exists():
         raise click.ClickException(f"{anchor} is missing: the operator's public key is needed to trust the directory")
-    return d.load(root / "directory.json", public_key_from_jwk(orjson.loads(anchor.read_bytes())))
+    return public_key_from_jwk(orjson.loads(anchor.read_bytes()))
+
+
+def load_signed(root: Path) -> d.Directory:
+    return d.load(root / "directory.json", _anchor(root))
 
 
 @click.group()
@@ -91,13 +98,104 @@ def keygen(root: Path, pid: str, valid_days: int) -> None:
     from datetime import UTC, datetime
 
     directory_ = _draft(root)
-    participant = directory_.participant(pid)
-    kid = f"{pid}-{len(participant.keys) + 1}"
+    try:
+        participant = directory_.participant(pid)
+    except d.DirectoryError as exc:
+        raise click.ClickException(str(exc)) from None
+    taken = {k.get("kid") for k in participant.keys}
+    kid = next(f"{pid}-{n}" for n in range(len(participant.keys) + 1, len(participant.keys) + 2 + len(taken))
+               if f"{pid}-{n}" not in taken)
     key = SigningKey.generate(kid)
     key.save(root / "keys" / f"{kid}.key")
     directory_.add_key(pid, key, valid_until=datetime.now(UTC) + timedelta(days=valid_days))
     _save_draft(root, directory_)
-    click.echo(f"key {kid} for {pid}: private key in {root / 'keys' / (kid + '.key')}; sign the directory to publish")
+    click.echo(f"key {kid} for {pid}: private key in {root / 'keys' / (kid + '.key')} (mode 600), public key in "
+               f"{root / 'keys' / (kid + '.pub.jwk')}; sign the directory to publish")
+
+
+def _moment(value: str | None, option: str):
+    """An ISO 8601 date or date-time from an option; a time without an offset is UTC."""
+    from datetime import UTC, datetime
+
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 date or date-time (e.g. 2026-04-01 or "
+                                 "2026-04-01T09:00:00Z)", param_hint=option) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@directory.command("add-key")
+@DIR_OPTION
+@click.option("--participant", "pid", required=True, help="The participant the key belongs to.")
+@click.option("--public-key", "key_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The participant's public key: a JWK (OKP, Ed25519) or a PEM public key. Never a private key.")
+@click.option("--kid", default=None, help="Key id. Default: the JWK's kid, else the key's RFC 7638 thumbprint.")
+@click.option("--not-before", default=None, help="Valid from (ISO 8601, UTC if no offset). Default: now.")
+@click.option("--expires", default=None, help="Valid until (ISO 8601). Default: 365 days after --not-before.")
+def add_key(root: Path, pid: str, key_file: Path, kid: str | None, not_before: str | None,
+            expires: str | None) -> None:
+    """Register a public key a participant generated itself (its private key never leaves it). Sign the
+    directory to publish the key."""
+    from datetime import UTC, datetime
+
+    from broker.keys import KID_FORM, jwk_thumbprint, public_jwk, read_public_key
+
+    valid_from, valid_until = _moment(not_before, "--not-before"), _moment(expires, "--expires")
+    valid_until = valid_until or (valid_from or datetime.now(UTC)) + timedelta(days=365)
+    if valid_from and valid_until <= valid_from:
+        raise click.BadParameter("must be after --not-before", param_hint="--expires")
+    if valid_until <= datetime.now(UTC):
+        raise click.BadParameter("is in the past: the key could never be used", param_hint="--expires")
+    try:
+        data = key_file.read_bytes()
+    except OSError as exc:
+        raise click.ClickException(f"{key_file}: cannot read the public key file ({exc.strerror})") from None
+    directory_ = _draft(root)
+    try:
+        public, jwk_kid = read_public_key(data, str(key_file))
+        participant = directory_.participant(pid)
+    except d.DirectoryError as exc:
+        raise click.ClickException(str(exc)) from None
+    if kid and jwk_kid and kid != jwk_kid:
+        raise click.ClickException(f"{key_file}: the JWK's kid is {jwk_kid!r} but --kid says {kid!r}; give one "
+                                   "of them")
+    kid = kid or jwk_kid or jwk_thumbprint(public)
+    if not KID_FORM.fullmatch(kid):
+        raise click.ClickException(f"kid {kid!r} is not usable: 1 to 128 letters, digits and . _ : - , not "
+                                   "starting with a dot; give another with --kid")
+    if any(k.get("kid") == kid for k in participant.keys):
+        raise click.ClickException(f"participant {pid!r} already has a key {kid!r}; give the new key another "
+                                   "--kid (keys are never replaced: revoke the old one)")
+    x = public_jwk(kid, public)["x"]
+    for other in directory_.participants.values():
+        for existing in other.keys:
+            if existing.get("x") == x:
+                raise click.ClickException(f"this public key is already registered for {other.id!r} as "
+                                           f"{existing.get('kid')!r}; each participant needs a key of its own")
+    directory_.add_public_key(pid, kid, public, valid_from=valid_from, valid_until=valid_until)
+    _save_draft(root, directory_)
+    click.echo(f"key {kid} added for {pid}, valid until {valid_until.date().isoformat()}; the participant signs "
+               f"with kid {kid!r}; run 'sgx directory sign' to publish")
+
+
+@directory.command("migrate-keys")
+@DIR_OPTION
+def migrate_keys(root: Path) -> None:
+    """Rewrite key files of the earlier form (a 'kid:' line before the PEM) as plain PKCS#8 PEM with the public
+    JWK (and kid) beside each in <name>.pub.jwk. Files already plain are left alone."""
+    from broker.keys import migrate_key_file
+
+    migrated = []
+    for path in sorted((root / "keys").glob("*.key")):
+        try:
+            if migrate_key_file(path):
+                migrated.append(path.name)
+        except d.DirectoryError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"migrated {len(migrated)} key file(s)" + (f": {', '.join(migrated)}" if migrated else ""))
 
 
 @directory.command()
@@ -109,7 +207,9 @@ def revoke(root: Path, pid: str, kid: str) -> None:
     directory_ = _draft(root)
     directory_.revoke_key(pid, kid)
     _save_draft(root, directory_)
-    click.echo(f"revoked {kid}; run 'sgx directory sign' and, on RabbitMQ, 'sgx broker revoke' to cut connections")
+    click.echo(f"revoked {kid}; run 'sgx directory sign --dir {root}' (running routers and nodes take it up within "
+               f"{d.RECHECK_SECONDS} s) and, if {pid} must lose broker access too, 'sgx broker revoke --dir {root} "
+               f"--participant {pid} --rabbitmq-dir RABBITMQ_DIR'")
 
 
 @directory.command("add-setting")
@@ -253,8 +353,12 @@ def participant_outbox(root: Path, pid: str, **options):
     if not found:
         raise click.ClickException(f"no key for {pid} in {root / 'keys'}; run 'sgx directory keygen "
                                    f"--participant {pid}'")
+    key = SigningKey.load(found[-1])
+    if not public_key_file(found[-1]).exists() and (root / "directory.json").exists():
+        # A key file copied without its .pub.jwk: the directory knows the kid of its public key.
+        key = key.named_as_registered(load_signed(root).participant(pid).keys)
     (root / "outbox").mkdir(exist_ok=True)
-    return Outbox(root / "outbox" / f"{pid}.db", pid, SigningKey.load(found[-1]), **options)
+    return Outbox(root / "outbox" / f"{pid}.db", pid, key, **options)
 
 
 def _state_file(root: Path) -> Path:
@@ -271,15 +375,16 @@ ROUTER_PREFETCH = 20  # peak memory about 60 MiB + 2 x prefetch x 5 MiB per rout
 
 def _transport(root: Path, url: str | None, directory: d.Directory | None = None, **amqp_options):
     """The folder's exchange: RabbitMQ at `url`, or the embedded queues (which need the directory)."""
-    from broker.transport import exchange_transport, open_transport
+    from broker.transport import capabilities_of, exchange_transport, open_transport
 
-    if url and url.startswith("amqp"):
+    if url and not capabilities_of(url).declares_queues:  # a broker whose queues `sgx broker setup` made
         return open_transport(url, **amqp_options) if amqp_options else exchange_transport(url, ())
     return exchange_transport(str(root / "queues.db"), (directory or load_signed(root)).participants)
 
 
 TRANSPORT_OPTION = click.option("--transport", "url", default=None,
-                                help="amqp://user:password@host:port/vhost; default: the folder's embedded queues.")
+                                help="amqp://user:password@host:port/vhost (amqps://...?cafile=ca.pem for TLS); "
+                                     "default: the folder's embedded queues.")
 
 
 @broker.command()
@@ -302,21 +407,35 @@ def route(root: Path, url: str | None, once: bool, workers: int, prefetch: int, 
     from broker.router import Claims, Router, run_side_by_side
     from sgx.errors import SafeguardingExchangeError
 
-    directory_ = load_signed(root)
+    directory_ = _load_or_exit(root)
     key_file = key_files(root / "keys", "router")
     if not key_file:
         raise click.ClickException("no router key; run 'sgx directory keygen --participant router' and sign")
     key = SigningKey.load(key_file[-1])
     lock = _single_router(root)  # noqa: F841 - held for the life of the process
     claims = Claims()
+    routers = [Router.in_folder(root, directory_, _transport(root, url, directory_, prefetch=prefetch), key,
+                                claims=claims) for _ in range(workers)]
     try:
-        routers = [Router.in_folder(root, directory_, _transport(root, url, directory_, prefetch=prefetch), key,
-                                    claims=claims) for _ in range(workers)]
         count = run_side_by_side(routers, idle_timeout=0 if once else None, batch_size=prefetch,
                                  give_up_after=give_up_after)
-    except SafeguardingExchangeError as exc:
+    except d.DirectoryError as exc:
+        click.echo(f"stopped routing: {exc}; messages wait in the ingress queue", err=True)
+        sys.exit(1)
+    except SafeguardingExchangeError as exc:  # the broker gone for longer than --give-up-after: one line, exit 1
         raise click.ClickException(f"the router stopped: {exc}") from None
-    click.echo(f"routed {count} message(s); audit head {routers[0].audit.head()}")
+    finally:
+        checkpoint = routers[0].checkpoints.sign_now(routers[0].audit) if routers[0].checkpoints else None
+    head = f"audit head {checkpoint['hash']} (record {checkpoint['seq']}, signed)" if checkpoint else "no audit records"
+    click.echo(f"routed {count} message(s); {head}")
+
+
+def _load_or_exit(root: Path) -> d.Directory:
+    try:
+        return load_signed(root)
+    except d.DirectoryError as exc:
+        click.echo(f"refused: {exc}", err=True)
+        sys.exit(1)
 
 
 @broker.command()
@@ -334,6 +453,40 @@ def setup(root: Path, rabbitmq_dir: Path, admin_url: str, delivery_limit: int) -
     passwords = run_setup(RabbitNode.attach(rabbitmq_dir).ctl, admin_url, load_signed(root),
                           root / "keys" / "broker-passwords.json", delivery_limit=delivery_limit)
     click.echo(f"set up {len(passwords)} broker users; passwords in {root / 'keys' / 'broker-passwords.json'}")
+
+
+@broker.command("revoke")
+@DIR_OPTION
+@click.option("--participant", "pid", required=True)
+@click.option("--rabbitmq-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Folder of the RabbitMQ node (for rabbitmqctl); without it, the folder's embedded transport.")
+@click.option("--vhost", default="/", show_default=True, help="The RabbitMQ virtual host of the exchange.")
+def broker_revoke(root: Path, pid: str, rabbitmq_dir: Path | None, vhost: str) -> None:
+    """Cut a participant off the broker now: on RabbitMQ its permissions are cleared and its open connections
+    closed. Its keys are revoked separately ('sgx directory revoke', then sign): that is what makes the router
+    refuse what it signed, including messages already queued."""
+    directory_ = load_signed(root)
+    participant = directory_.participants.get(pid)
+    if participant is None:
+        raise click.ClickException(f"participant {pid!r} is not in the signed directory of {root}")
+    live = [k["kid"] for k in participant.keys if not k.get("revoked_at")]
+    if rabbitmq_dir is not None:
+        from broker.rabbitmq.server import RabbitNode
+        from broker.rabbitmq.setup import revoke as revoke_on_broker
+
+        closed = revoke_on_broker(RabbitNode.attach(rabbitmq_dir).ctl, pid, vhost)
+        click.echo(f"{pid}: RabbitMQ permissions cleared and {closed} open connection(s) closed; it can neither "
+                   "publish nor read until 'sgx broker setup' is run for it again")
+    else:
+        click.echo(f"{pid}: the embedded transport has no broker users or connections, so nothing was closed; "
+                   "on one machine access is the folder's file permissions")
+    if live:
+        click.echo(f"{pid} still has unrevoked keys in the signed directory ({', '.join(live)}): the router "
+                   f"accepts what they sign; run 'sgx directory revoke --dir {root} --participant {pid} --kid KID' "
+                   "and 'sgx directory sign'", err=True)
+    else:
+        click.echo(f"{pid}: every key is revoked in directory version {directory_.version}; routers refuse its "
+                   "messages, queued ones included")
 
 
 @broker.command("dev-server")
@@ -498,17 +651,54 @@ def audit() -> None:
 @audit.command("verify")
 @DIR_OPTION
 @click.option("--expect-head", default=None, help="A head hash recorded earlier: catches a truncated log.")
-def audit_verify(root: Path, expect_head: str | None) -> None:
-    """Check the hash chain; exit 1 if any record was edited, deleted, inserted or reordered."""
-    from broker.audit import AuditLog
+@click.option("--checkpoint", "kept", type=click.Path(exists=True, dir_okay=False, path_type=Path), multiple=True,
+              help="A signed checkpoint kept elsewhere (from 'sgx audit checkpoint'); may be repeated.")
+def audit_verify(root: Path, expect_head: str | None, kept: tuple[Path, ...]) -> None:
+    """Check the hash chain and check it against the router's signed checkpoints (the folder's and any kept
+    elsewhere); exit 1 if any record was edited, deleted, inserted or reordered, or the newest records were
+    removed, or the chain was rewritten and re-hashed."""
+    from broker.audit import AuditLog, Checkpoints, Problem, read_checkpoints, verify_checkpoints
 
     log = AuditLog(_state_file(root))
     problems = log.verify(expect_head=expect_head)
+    folder = Checkpoints(root)
+    checkpoints = folder.read() + [c for path in kept for c in read_checkpoints(path)]
+    seq, head = log.last()
+    if checkpoints:
+        try:  # an expired directory still holds the router's keys that signed older checkpoints
+            directory_ = d.load(root / "directory.json", _anchor(root), allow_expired=True)
+        except d.DirectoryError as exc:
+            raise click.ClickException(f"cannot check the signed checkpoints: {exc}") from None
+        problems += verify_checkpoints(log, checkpoints, directory_.public_key_for)
+    elif seq:
+        problems.append(Problem(seq, f"no signed checkpoint in {folder.path} (removed?): a log cut short or "
+                                     "rewritten cannot be told from an intact one; verify against a copy with "
+                                     "--checkpoint FILE"))
+    published = folder.published_head()
+    if published and (published.get("seq", 0) > seq or
+                      (published.get("seq") and log.hash_at(published["seq"]) != published.get("hash"))):
+        problems.append(Problem(published.get("seq", 0), f"the log does not hold the head published in "
+                                                         f"{folder.head_path}: removed or rewritten records"))
     for p in problems:
         click.echo(f"record {p.seq}: {p.what}", err=True)
     if problems:
         sys.exit(1)
-    click.echo(f"intact: {len(log.records())} records, head {log.head()}")
+    newest = max((c.get("seq", 0) for c in checkpoints), default=0)
+    click.echo(f"intact: {seq} records, head {head}; matches {len(checkpoints)} signed checkpoint(s) up to record "
+               f"{newest}")
+
+
+@audit.command("checkpoint")
+@DIR_OPTION
+def audit_checkpoint(root: Path) -> None:
+    """Print the router's latest signed checkpoint of the audit head (JSON), to keep outside this folder; check the
+    log against it later with 'sgx audit verify --checkpoint FILE'."""
+    from broker.audit import Checkpoints
+
+    latest = Checkpoints(root).latest()
+    if latest is None:
+        raise click.ClickException(f"no signed checkpoint in {root}: a router writes one after its first batch")
+    click.echo(orjson.dumps(latest).decode())
 
 
 @audit.command("show")

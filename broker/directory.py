@@ -3,12 +3,21 @@
 Published by the scheme operator as a JWS in flattened JSON serialisation (RFC 7515 §7.2.2),
 signed with the operator's Ed25519 key and carrying an expiry, like a trust list: a directory
 past its expiry, or not signed by the operator, is refused and the exchange fails closed.
+
+Long-running parts (the router, a node) follow the signed file with `LiveDirectory`: a newly signed
+directory takes effect at their next batch, a file that fails verification is never adopted (the last
+good directory stays in force, with an error logged, until its own expiry), and once the directory in
+force has expired they stop routing (`DirectoryExpired`) rather than trust a stale list of keys.
 """
 
 from __future__ import annotations
 
 import csv
 import functools
+import logging
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,10 +26,15 @@ import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from broker.keys import SigningKey, b64url, b64url_decode, public_key_from_jwk
-from sgx.errors import DirectoryError, ExpiredKey, RevokedKey, UnknownKey
+from broker.keys import SigningKey, b64url, b64url_decode, public_jwk, public_key_from_jwk
+from sgx.errors import DirectoryError, DirectoryExpired, ExpiredKey, RevokedKey, UnknownKey
+
+log = logging.getLogger("sgx.directory")
 
 DIRECTORY_TYP = "sgx-directory+jws"
+# A long-running part re-reads its signed directory file when the file changes (checked at every batch) and,
+# whatever the file's metadata says, at least this often.
+RECHECK_SECONDS = 30
 REFERENCE = Path(__file__).resolve().parents[1] / "standard" / "source" / "reference"
 
 # Participant kinds (the standard's participant-kind code system).
@@ -79,6 +93,8 @@ class Directory:
     issued_at: str = ""
     expires_at: str = ""
     _by_postcode: dict[str, list[Setting]] | None = field(default=None, repr=False, compare=False)
+    # The signed file and trust anchor it was loaded from (set by `load`), so that it can be followed.
+    source: tuple[Path, Ed25519PublicKey] | None = field(default=None, repr=False, compare=False)
 
     # -- reading ---------------------------------------------------------------------------------
     def participant(self, participant_id: str) -> Participant:
@@ -110,8 +126,15 @@ class Directory:
         pid = f"lado-{code}"
         return pid if code and pid in self.participants else None
 
-    def public_key_for(self, kid: str, sender: str, issued_at: int) -> Ed25519PublicKey:
-        """The sender's key `kid` if it was valid when the message was signed."""
+    def public_key_for(self, kid: str, sender: str, issued_at: int, *,
+                       checked_at: datetime | None = None) -> Ed25519PublicKey:
+        """The sender's key `kid` if it was valid when the message was signed.
+
+        Args:
+            checked_at: when the message is being checked. A key revoked by then is refused whatever the
+                message's issued-at says (the router passes it: a revocation also stops messages signed
+                before it and still queued, since when a key was compromised is rarely known).
+        """
         participant = self.participants.get(sender)
         jwk = next((k for k in participant.keys if k.get("kid") == kid), None) if participant else None
         if jwk is None:
@@ -120,6 +143,8 @@ class Directory:
         revoked = _parse_time(jwk.get("revoked_at"))
         if revoked and moment >= revoked:
             raise RevokedKey(f"key {kid!r} was revoked before the message was signed")
+        if revoked and checked_at is not None and checked_at >= revoked:
+            raise RevokedKey(f"key {kid!r} was revoked at {jwk['revoked_at']}, before the message was processed")
         valid_from, valid_until = _parse_time(jwk.get("valid_from")), _parse_time(jwk.get("valid_until"))
         if (valid_from and moment < valid_from) or (valid_until and moment >= valid_until):
             raise ExpiredKey(f"key {kid!r} was not valid when the message was signed")
@@ -132,11 +157,17 @@ class Directory:
 
     def add_key(self, participant_id: str, key: SigningKey, *, valid_from: datetime | None = None,
                 valid_until: datetime | None = None) -> None:
-        jwk = key.public_jwk()
+        self.add_public_key(participant_id, key.kid, key.public, valid_from=valid_from, valid_until=valid_until)
+
+    def add_public_key(self, participant_id: str, kid: str, public: Ed25519PublicKey, *,
+                       valid_from: datetime | None = None, valid_until: datetime | None = None) -> dict:
+        """Register a participant's public key (one it made itself, or from `add_key`) under `kid`."""
+        jwk = public_jwk(kid, public)
         jwk["valid_from"] = _iso(valid_from or datetime.now(UTC) - timedelta(minutes=5))
         if valid_until:
             jwk["valid_until"] = _iso(valid_until)
         self.participant(participant_id).keys.append(jwk)
+        return jwk
 
     def revoke_key(self, participant_id: str, kid: str, at: datetime | None = None) -> None:
         for jwk in self.participant(participant_id).keys:
@@ -153,6 +184,11 @@ class Directory:
         self.settings[setting.urn] = setting
         self._by_postcode = None
         return setting
+
+    def expired(self, now: datetime) -> bool:
+        """Whether the directory is past its expiry (one built in memory, never signed, has none)."""
+        expires = _parse_time(self.expires_at)
+        return expires is not None and now >= expires
 
     def payload(self) -> dict:
         return {"version": self.version, "issued_at": self.issued_at, "expires_at": self.expires_at,
@@ -185,8 +221,14 @@ class Directory:
                             option=orjson.OPT_INDENT_2)
 
 
-def load(path_or_bytes: Path | bytes, operator_public: Ed25519PublicKey, *, now: datetime | None = None) -> Directory:
-    """Read a signed directory; refuse one that is not the operator's or has expired."""
+def load(path_or_bytes: Path | bytes, operator_public: Ed25519PublicKey, *, now: datetime | None = None,
+         allow_expired: bool = False) -> Directory:
+    """Read a signed directory; refuse one that is not the operator's or has expired.
+
+    Args:
+        allow_expired: accept an expired directory (to check old signatures, e.g. audit checkpoints; never to
+            route).
+    """
     where = str(path_or_bytes) if isinstance(path_or_bytes, Path) else "directory"
     try:
         raw = path_or_bytes.read_bytes() if isinstance(path_or_bytes, Path) else path_or_bytes
@@ -206,10 +248,82 @@ def load(path_or_bytes: Path | bytes, operator_public: Ed25519PublicKey, *, now:
                              "fetch it again from the operator") from None
     directory = Directory.from_payload(orjson.loads(b64url_decode(payload)))
     expires = _parse_time(directory.expires_at)
-    if expires is None or (now or datetime.now(UTC)) >= expires:
-        raise DirectoryError(f"{where}: the directory expired at {directory.expires_at}; the exchange refuses to "
-                             "route on a stale directory; ask the operator for the current one")
+    if expires is None or (not allow_expired and (now or datetime.now(UTC)) >= expires):
+        raise DirectoryExpired(f"{where}: the directory expired at {directory.expires_at}; the exchange refuses to "
+                               "route on a stale directory; ask the operator for the current one")
+    if isinstance(path_or_bytes, Path):
+        directory.source = (path_or_bytes, operator_public)
     return directory
+
+
+def _file_state(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+class LiveDirectory:
+    """The directory a long-running part works with, kept current from the signed file it was loaded from.
+
+    `current(now)` is called at every batch boundary: it re-reads the file when its inode, size or mtime
+    changed, and at least every `recheck_seconds` anyway. A file that does not verify, or that is older
+    (version, issued-at) than the directory in force, is not adopted: the error is logged at every check and
+    the directory in force stays until its own expiry. Past that expiry `current` raises DirectoryExpired.
+    A directory built in memory (no file) is only checked for expiry.
+    """
+
+    def __init__(self, directory: Directory, *, recheck_seconds: float = RECHECK_SECONDS,
+                 clock: Callable[[], float] = time.monotonic):
+        self._directory, self.recheck_seconds, self._clock = directory, recheck_seconds, clock
+        self._source = directory.source
+        self._state = _file_state(self._source[0]) if self._source else None
+        self._checked = clock()
+        self._lock = threading.Lock()  # routers side by side may share one
+
+    @property
+    def directory(self) -> Directory:
+        """The directory in force (without checking the file or the expiry)."""
+        return self._directory
+
+    def current(self, now: datetime) -> Directory:
+        """The directory in force at `now`, after picking up a newly signed file.
+
+        Raises:
+            DirectoryExpired: the directory in force has expired and the file holds no valid newer one.
+        """
+        with self._lock:
+            if self._source is not None:
+                path, _ = self._source
+                state = _file_state(path)
+                if state != self._state or self._clock() - self._checked >= self.recheck_seconds:
+                    self._reload(state, now)
+            directory = self._directory
+        if directory.expired(now):
+            raise DirectoryExpired(f"the directory in force (version {directory.version}) expired at "
+                                   f"{directory.expires_at} and no valid newer one has been published: refusing to "
+                                   "go on; ask the operator for the current directory and sign it ('sgx directory "
+                                   "sign')")
+        return directory
+
+    def _reload(self, state: tuple[int, int, int] | None, now: datetime) -> None:
+        path, anchor = self._source  # type: ignore[misc] - only called with a source
+        self._state, self._checked = state, self._clock()
+        try:
+            fresh = load(path, anchor, now=now)
+        except DirectoryError as exc:
+            log.error("directory %s not adopted, keeping version %s (expires %s): %s", path,
+                      self._directory.version, self._directory.expires_at, exc)
+            return
+        if (fresh.version, fresh.issued_at) < (self._directory.version, self._directory.issued_at):
+            log.error("directory %s not adopted: version %s issued %s is older than version %s in force (a "
+                      "rollback would bring back revoked keys)", path, fresh.version, fresh.issued_at,
+                      self._directory.version)
+            return
+        if fresh.payload() != self._directory.payload():
+            log.warning("directory version %s (expires %s) adopted from %s", fresh.version, fresh.expires_at, path)
+            self._directory = fresh
 
 
 def _rows(name: str) -> list[dict]:

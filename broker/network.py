@@ -15,7 +15,7 @@ from broker.keys import SigningKey, key_files, public_key_from_jwk
 from broker.node import Node
 from broker.outbox import Outbox
 from broker.router import Router
-from broker.transport import Transport, exchange_transport
+from broker.transport import Transport, capabilities_of, exchange_transport, with_credentials
 
 
 @dataclass
@@ -76,12 +76,11 @@ class Network:
 
     def transport(self, as_participant: str | None = None) -> Transport:
         """A connection to the exchange. On RabbitMQ each participant connects as its own broker user
-        (credentials from `sgx broker setup`); the embedded transport has no users."""
+        (credentials from `sgx broker setup`); the embedded transport has no users. The URL keeps its
+        scheme and query: an amqps:// exchange is reached over TLS by every participant."""
         url = self.transport_url
-        if url.startswith("amqp") and as_participant:
-            password = self.credentials[as_participant]
-            rest = url.split("@", 1)[1]
-            url = f"amqp://{as_participant}:{password}@{rest}"
+        if as_participant and capabilities_of(url).participant_users:
+            url = with_credentials(url, as_participant, self.credentials[as_participant])
         return exchange_transport(url, self.directory.participants)
 
     def router(self, transport: Transport, *, now=None) -> Router:

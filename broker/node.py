@@ -12,11 +12,11 @@ import orjson
 
 from broker import db as sqlite_db
 from broker import signing
-from broker.directory import Directory
+from broker.directory import Directory, LiveDirectory
 from broker.router import DELIVERY, DELIVERY_SIGNATURE, DELIVERY_TYP, SIGNATURE
 from broker.transport import Delivery, Transport, delivery_queue
 from broker.transport.base import consume
-from sgx.errors import SignatureRejected
+from sgx.errors import DirectoryExpired, SignatureRejected
 
 log = logging.getLogger("sgx.node")
 
@@ -54,6 +54,7 @@ class Node:
     def __init__(self, participant_id: str, directory: Directory, transport: Transport, inbox_path: Path | str, *,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC), window_seconds: int | None = None):
         self.participant_id, self.directory, self.transport = participant_id, directory, transport
+        self.trust = LiveDirectory(directory)  # follows the signed file it was loaded from
         self.now = now
         self.window_seconds = window_seconds or NO_AGE_LIMIT
         self.taken = 0  # deliveries taken from the queue by the last run, stored or not
@@ -86,6 +87,12 @@ class Node:
         dead-letter the ones that fail verification (the router tells their sender). Returns how many were
         stored or already held. A delivery that breaks the node is handled alone, so its batch-mates are stored;
         it goes back to the queue (and is dead-lettered at the delivery limit, its sender told)."""
+        try:
+            self.directory = self.trust.current(self.now())  # a newly signed directory applies from this batch
+        except DirectoryExpired:
+            for delivery in deliveries:
+                delivery.reject(requeue=True)  # they wait for a current directory
+            raise
         rows, good = [], []
         for delivery in deliveries:
             try:
@@ -131,9 +138,13 @@ class Node:
             nonlocal stored
             stored += self.receive_many(batch)
 
+        def stop() -> bool:
+            self.directory = self.trust.current(self.now())  # raises once the directory has expired
+            return should_stop()
+
         self.taken = consume(self.transport, delivery_queue(self.participant_id), receive,
                              idle_timeout=idle_timeout, max_messages=max_messages, batch_size=batch_size,
-                             should_stop=should_stop)
+                             should_stop=stop)
         return stored
 
     def acknowledgements(self, after: int = 0) -> list[tuple[int, bytes]]:

@@ -4,6 +4,7 @@ register -> audit -> acknowledge. Every decision, accepted or refused, is audite
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -19,14 +20,22 @@ import orjson
 
 from broker import db as sqlite_db
 from broker import routing, signing
-from broker.audit import AuditLog
+from broker.audit import AuditLog, Checkpoints
 from broker.audit import entry as audit_entry
-from broker.directory import Directory
+from broker.directory import Directory, LiveDirectory
 from broker.keys import SigningKey
 from broker.register import Register
 from broker.transport import DEAD_LETTER, INGRESS, Delivery, Envelope, Transport, delivery_queue
-from broker.transport.base import consume
-from sgx.errors import IssuedAtOutsideWindow, RecoverableBrokerError, SignatureRejected, TransportUnavailable
+from broker.transport.base import CONNECTION_USER, consume
+from sgx import errors
+from sgx.errors import (
+    DirectoryExpired,
+    IssuedAtOutsideWindow,
+    RecoverableBrokerError,
+    SignatureRejected,
+    TransportUnavailable,
+    Unroutable,
+)
 from standard import catalogue as cat
 from standard import compose
 from standard.validator import HOT_PATH, MAX_MESSAGE_BYTES, Validator
@@ -62,13 +71,25 @@ RETENTION_SECONDS = 30 * 86400  # message ids are remembered this long (replays 
 _PRUNE_EVERY_SECONDS = 3600
 
 # Reasons the audit records whose acknowledgement code is another (the code system is the standard's).
-_ACK_CODE = {"stale": "replay", "too-large": "payload-invalid"}
+_ACK_CODE = {"too-large": "payload-invalid"}
 
 
 def header_bytes(headers: dict[str, str]) -> int:
     """The size of headers as an AMQP field table (a length byte, the name, a type byte, a 4-byte length, the
     value), which is what must fit the frame."""
     return sum(1 + len(k.encode()) + 1 + 4 + len(v.encode()) for k, v in headers.items())
+
+
+# Which check refused a signature, for the audit (the acknowledgement code stays the exception's `reason`).
+_SIGNATURE_CHECKS = ((errors.UnknownKey, "unknown-kid"), (errors.RevokedKey, "revoked-key"),
+                     (errors.ExpiredKey, "expired-key"), (errors.BadSignature, "bad-signature"),
+                     (errors.AlgorithmNotAllowed, "alg-not-allowed"), (errors.UnknownCritical, "crit-not-understood"),
+                     (errors.SenderMismatch, "sender-mismatch"), (errors.IssuedAtOutsideWindow, "iat-out-of-window"),
+                     (errors.MalformedSignature, "header-member-missing-or-wrong"))
+
+
+def _signature_check(exc: SignatureRejected) -> str:
+    return next((name for kind, name in _SIGNATURE_CHECKS if isinstance(exc, kind)), "signature-rejected")
 
 
 @dataclass
@@ -159,11 +180,16 @@ class Router:
                  db: Path | str | sqlite3.Connection, register_secret: bytes, *, validator: Validator | None = None,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC), window_seconds: int = FUTURE_SKEW_SECONDS,
                  max_age_seconds: int = MAX_AGE_SECONDS, retention_seconds: int = RETENTION_SECONDS,
-                 claims: Claims | None = None):
+                 claims: Claims | None = None, trust: LiveDirectory | None = None,
+                 checkpoints: Checkpoints | None = None):
+        """`directory` is followed (LiveDirectory) when it was loaded from its signed file; `trust` replaces
+        that; `checkpoints` publishes the audit head after each batch and signs it at intervals."""
         if max_age_seconds >= retention_seconds:
             raise ValueError("message ids must be remembered longer than a message may wait, or an old message "
                              "could be replayed after its id was forgotten")
         self.directory, self.transport, self.key = directory, transport, key
+        self.trust = trust or LiveDirectory(directory)
+        self.checkpoints = checkpoints
         self.db = sqlite_db.connect(db)
         self.register, self.audit = Register(self.db, register_secret), AuditLog(self.db)
         self.seen = _Seen(self.db, now=now)
@@ -185,7 +211,14 @@ class Router:
             secret.parent.mkdir(parents=True, exist_ok=True)
             secret.write_bytes(os.urandom(32))
             secret.chmod(0o600)
+        kwargs.setdefault("checkpoints", Checkpoints(root, key))
         return cls(directory, transport, key, root / STATE_FILE, secret.read_bytes(), **kwargs)
+
+    def refresh_directory(self) -> Directory:
+        """Take up a newly signed directory (at every batch boundary). Raises DirectoryExpired once the
+        directory in force has expired with no valid newer one: nothing is routed on a stale directory."""
+        self.directory = self.trust.current(self.now())
+        return self.directory
 
     # -- the pipeline ------------------------------------------------------------------------------
     def process(self, envelope: Envelope) -> Decision:
@@ -199,10 +232,18 @@ class Router:
             return self._process_batch(envelopes)
 
     def _process_batch(self, envelopes: list[Envelope]) -> list[Decision]:
+        self.refresh_directory()
         batch = _Batch()
         decisions = [self._decide(envelope, batch) for envelope in envelopes]
         if batch.outgoing:
-            self.transport.publish_many(batch.outgoing)  # durable at every recipient before anything is recorded
+            try:
+                self.transport.publish_many(batch.outgoing)  # durable at every recipient before anything is recorded
+            except Unroutable as exc:
+                if not exc.undelivered:
+                    raise
+                # Every other message of the batch is durable (the transport contract): record the batch as
+                # done and report only what found no queue, since retrying would deliver the others twice.
+                self._undeliverable(batch, [batch.outgoing[i] for i in exc.undelivered])
         with sqlite_db.transaction(self.db):  # register, seen ids and audit: one commit
             if batch.placements:
                 self.register.record_many(batch.placements)
@@ -210,40 +251,64 @@ class Router:
                 self.seen.remember(list(batch.seen.items()), self.now())
             if batch.audit:
                 self.audit.append_many(batch.audit)
+        if batch.audit and self.checkpoints is not None:
+            try:  # the batch is recorded: a head that cannot be written must not make it look failed
+                self.checkpoints.after_batch(self.audit, now=self.now())
+            except OSError as exc:
+                log.error("could not publish or sign the audit head (%s); routing goes on", exc)
         return decisions
 
     def _decide(self, envelope: Envelope, batch: _Batch) -> Decision:
         body = envelope.body
         digest = hashlib.sha256(body).hexdigest()
         claimed = envelope.headers.get(SENDER, "")
+        # Who sent it: on RabbitMQ the AMQP user_id the broker checked against the connection (required); the
+        # embedded transport has no users, so there the sender header stands for it. Refusals go to this
+        # identity only, never to a participant that a header merely names.
+        connection = envelope.headers.get(CONNECTION_USER)
+        identity = claimed if connection is None else connection
+        known = identity in self.directory.participants
         jws = envelope.headers.get(SIGNATURE)
-        refusal = None
-        if jws is None:
-            refusal = ("signature-invalid", f"no {SIGNATURE} header: sign the message (the outbox does)")
-        elif len(jws.encode()) > self.max_signature_bytes:
-            # Checked before anything is re-published: the router adds its delivery note to these headers.
-            refusal = ("too-large", f"the {SIGNATURE} header is {len(jws.encode())} bytes; at most "
-                                    f"{self.max_signature_bytes} are accepted")
+        # Size first, before even the signature's header is read: the router adds its delivery note to these
+        # headers, and nothing it cannot re-publish may get further.
+        too_large = None
+        if jws is not None and len(jws.encode()) > self.max_signature_bytes:
+            too_large = f"the {SIGNATURE} header is {len(jws.encode())} bytes; at most {self.max_signature_bytes} " \
+                        "are accepted"
         elif len(body) > MAX_BODY_BYTES:
-            refusal = ("too-large", f"the message is {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted")
-        if refusal is not None:
-            message_id = str((_signed_id(envelope) if refusal[0] != "too-large" else None) or envelope.message_id)
-            return self._refuse(batch, Decision(message_id, claimed, "", "rejected", refusal[0]), digest,
-                                notify=claimed in self.directory.participants, detail=refusal[1])
+            too_large = f"the message is {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted"
+        if too_large is not None:
+            return self._refuse(batch, Decision(envelope.message_id, identity, "", "rejected", "too-large"), digest,
+                                notify=known, detail=too_large)
+        refused = Decision(str(_signed_id(envelope) or envelope.message_id), identity, "", "rejected")
+        if jws is None:
+            refused.reason = "signature-invalid"
+            return self._refuse(batch, refused, digest, notify=known,
+                                detail=f"signature-missing: no {SIGNATURE} header")
+        if connection == "":
+            refused.reason = "unknown-sender"
+            return self._refuse(batch, refused, digest, notify=False,
+                                detail=f"no AMQP user_id (the {SENDER} header said {claimed!r}): the broker vouches "
+                                       "for no sender")
+        if connection is not None and claimed != connection:
+            refused.reason = "unknown-sender"
+            return self._refuse(batch, refused, digest, notify=known,
+                                detail=f"the {SENDER} header says {claimed!r} but the AMQP user_id is "
+                                       f"{connection!r}")
         now = self.now()
         try:
             # Age is judged against issued-at, which the outbox sets when it publishes to the ingress, so the
             # time a message waited on the ingress (a router outage) counts, up to max_age_seconds.
-            signed = signing.verify(body, jws, self.directory.public_key_for, expected_sender=claimed or None,
-                                    now=now, window_seconds=self.max_age_seconds)
+            signed = signing.verify(body, jws, functools.partial(self.directory.public_key_for, checked_at=now),
+                                    expected_sender=identity or None, now=now, window_seconds=self.max_age_seconds)
             if signed.issued_at > now.timestamp() + self.window_seconds:
                 raise IssuedAtOutsideWindow(f"issued-at is more than {self.window_seconds} s ahead of the "
                                             "exchange's clock; check the sender's clock")
         except SignatureRejected as exc:
-            reason = "stale" if isinstance(exc, IssuedAtOutsideWindow) else exc.reason
-            message_id = str(_signed_id(envelope) or envelope.message_id)
-            return self._refuse(batch, Decision(message_id, claimed, "", "rejected", reason), digest,
-                                notify=claimed in self.directory.participants, detail=str(exc))
+            # Outside the window is `replay` to the standard's codes; the detail (iat-out-of-window) says it is a
+            # stale message, not a reused id.
+            refused.reason = exc.reason
+            return self._refuse(batch, refused, digest, notify=known, detail=f"{_signature_check(exc)}: {exc}")
 
         decision = Decision(signed.message_id, signed.sender, signed.event, "rejected")
         doc, findings = self.validator.parse(body)  # parsed once, for validation and for routing
@@ -290,7 +355,8 @@ class Router:
             decision.reason = "no-recipients"
             return self._refuse(batch, decision, digest, notify=True,
                                 detail=f"not reachable: {','.join(no_queue)} (no queue on the exchange)")
-        deliveries = [(delivery_queue(route.participant), self._delivery(envelope, route)) for route in routes]
+        deliveries = [(delivery_queue(route.participant), self._delivery(envelope, facts.message_id, route))
+                      for route in routes]
         too_big = [q for q, d in deliveries if header_bytes(d.headers) > self.max_delivery_header_bytes]
         if too_big:
             decision.reason = "too-large"
@@ -328,6 +394,30 @@ class Router:
         self._queues.add(queue)
         return True
 
+    def _undeliverable(self, batch: _Batch, items: list[tuple[str, Envelope]]) -> None:
+        """Audit each message that found no queue (one removed since it was checked) and tell its sender that
+        delivery failed."""
+        notices, told = _Batch(), set()
+        for queue, envelope in items:
+            self._queues.discard(queue)
+            sender = envelope.headers.get(SENDER, "")
+            batch.audit.append(audit_entry(message_id=envelope.message_id,
+                                           digest=hashlib.sha256(envelope.body).hexdigest(), sender=sender,
+                                           event="", recipients=[], decision="undeliverable",
+                                           reason=f"unroutable: no queue {queue}"))
+            log.warning("message %s from %s not delivered: no queue %s", envelope.message_id, sender, queue)
+            if sender in self.directory.participants and sender != "router" and envelope.message_id not in told:
+                told.add(envelope.message_id)
+                recipient = queue.removeprefix("deliver.")
+                self._acknowledge(notices, sender, envelope.message_id, "delivery-failed",
+                                  [("error", "transient", "delivery-failed",
+                                    f"recipient {recipient}: not reachable (no queue on the exchange)")])
+        if notices.outgoing:
+            try:
+                self.transport.publish_many(notices.outgoing)
+            except Unroutable:
+                log.warning("could not tell %d sender(s) of undelivered messages: no queue", len(notices.outgoing))
+
     def _refuse(self, batch: _Batch, decision: Decision, digest: str, *, notify: bool,
                 detail: str | None = None) -> Decision:
         reason = decision.reason if not detail else f"{decision.reason}: {detail}"
@@ -341,17 +431,19 @@ class Router:
             self._acknowledge(batch, decision.sender, decision.message_id, code, details)
         return decision
 
-    def _delivery(self, envelope: Envelope, route: routing.Route) -> Envelope:
-        note = {"recipient": route.participant, "roles": route.roles, "message_id": envelope.message_id,
+    def _delivery(self, envelope: Envelope, message_id: str, route: routing.Route) -> Envelope:
+        # The verified message id (signed jti = Bundle.identifier), never the transport's unsigned message_id
+        # property, which a sender may leave out or set otherwise.
+        note = {"recipient": route.participant, "roles": route.roles, "message_id": message_id,
                 "routed_at": compose.timestamp(self.now())}
         if route.children is not None:
             note["children"] = route.children
         note_bytes = orjson.dumps(note)
         note_signature = signing.sign(note_bytes, self.key, signing.SignedHeader(
-            self.key.kid, "router", envelope.message_id, "delivery", int(self.now().timestamp()), DELIVERY_TYP))
+            self.key.kid, "router", message_id, "delivery", int(self.now().timestamp()), DELIVERY_TYP))
         headers = {SIGNATURE: envelope.headers[SIGNATURE], SENDER: envelope.headers.get(SENDER, ""),
                    DELIVERY: note_bytes.decode(), DELIVERY_SIGNATURE: note_signature}
-        return Envelope(envelope.message_id, envelope.body, headers)
+        return Envelope(message_id, envelope.body, headers)
 
     def _placements(self, facts: routing.MessageFacts, batch: _Batch) -> None:
         if not (facts.children and facts.settings and facts.placement_start):
@@ -395,7 +487,7 @@ class Router:
             return [decision for part in _by_bytes(deliveries, MAX_BATCH_BYTES) for decision in self.handle_batch(part)]
         try:
             decisions = self.process_batch([d.envelope for d in deliveries])
-        except RecoverableBrokerError:
+        except (RecoverableBrokerError, DirectoryExpired):  # a stale directory: stop, the messages wait
             for d in deliveries:
                 d.reject(requeue=True)
             raise
@@ -436,11 +528,15 @@ class Router:
             self.drain_dead_letters()
             self.prune_seen()
 
+        def stop() -> bool:
+            self.refresh_directory()  # before taking messages: raises once the directory has expired
+            return should_stop()
+
         while True:
             try:
                 consume(self.transport, INGRESS, handle, idle_timeout=idle_timeout,
                         max_messages=None if max_messages is None else max_messages - handled,
-                        batch_size=batch_size, should_stop=should_stop, on_idle=idle)
+                        batch_size=batch_size, should_stop=stop, on_idle=idle)
                 return handled
             except RecoverableBrokerError as exc:
                 down_since = down_since or time.monotonic()
@@ -490,7 +586,9 @@ class Router:
                 else:
                     delivery.ack()
                     return
-            origin, message_id, recipients = env.headers.get(SENDER, ""), env.message_id, []
+            # Who published it (the broker-checked user), not whom its header names.
+            origin = env.headers.get(CONNECTION_USER, env.headers.get(SENDER, ""))
+            message_id, recipients = env.message_id, []
             detail = f"dead-lettered ({reason}" + (f" after {failure})" if failure else ")")
         elif DELIVERY in env.headers:
             # A delivery its recipient's node refused or could not take. The broker names the router as its

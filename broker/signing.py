@@ -106,7 +106,8 @@ def verify(payload: bytes, jws: str, public_key_for: Callable[[str, str, int], E
     if header.get("typ") != typ:
         raise MalformedSignature(f"typ must be {typ!r}")
     fields = {k: header.get(k) for k in ("kid", "iss", "jti", "sgx-evt")}
-    if not all(isinstance(v, str) and v for v in fields.values()) or not isinstance(header.get("iat"), int):
+    # type() rather than isinstance: JSON true is a Python bool, which isinstance counts as an int.
+    if not all(isinstance(v, str) and v for v in fields.values()) or type(header.get("iat")) is not int:
         raise MalformedSignature("the header needs kid, iss, jti, sgx-evt (strings) and iat (integer seconds)")
     signed = SignedHeader(fields["kid"], fields["iss"], fields["jti"], fields["sgx-evt"], header["iat"], typ)
     if expected_sender is not None and signed.sender != expected_sender:
@@ -122,3 +123,41 @@ def verify(payload: bytes, jws: str, public_key_for: Callable[[str, str, int], E
     except InvalidSignature:
         raise BadSignature("the signature does not verify over the bytes received") from None
     return signed
+
+
+def sign_attached(claims: dict, key: SigningKey, typ: str) -> str:
+    """A standalone compact JWS (payload attached) over JSON claims: for documents kept on their own, such as
+    conformance certificates, rather than messages that travel beside their signature."""
+    protected = b64url(orjson.dumps({"alg": ALG, "typ": typ, "kid": key.kid}))
+    payload = b64url(orjson.dumps(claims))
+    signature = key.private.sign(f"{protected}.{payload}".encode("ascii"))
+    return f"{protected}.{payload}.{b64url(signature)}"
+
+
+def verify_attached(jws: str, public: Ed25519PublicKey, typ: str) -> tuple[dict, dict]:
+    """The protected header and claims of a standalone compact JWS, once its signature checks out.
+
+    Raises:
+        MalformedSignature: not a compact JWS of that type with a JSON object as payload.
+        AlgorithmNotAllowed: not EdDSA.
+        BadSignature: the signature does not verify with `public`.
+    """
+    parts = jws.strip().split(".") if isinstance(jws, str) else []
+    if len(parts) != 3 or not parts[1]:
+        raise MalformedSignature("not a compact JWS with its payload (three dot-separated parts)")
+    try:
+        header, claims = orjson.loads(b64url_decode(parts[0])), orjson.loads(b64url_decode(parts[1]))
+        signature = b64url_decode(parts[2])
+    except (ValueError, orjson.JSONDecodeError):
+        raise MalformedSignature("the JWS parts are not base64url JSON") from None
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        raise MalformedSignature("the JWS header and payload must be JSON objects")
+    if header.get("alg") != ALG:
+        raise AlgorithmNotAllowed(f"alg {header.get('alg')!r} is not accepted; EdDSA (Ed25519) only")
+    if header.get("typ") != typ or "crit" in header or any(h in header for h in _REFUSED_HEADERS):
+        raise MalformedSignature(f"the JWS header must have typ {typ!r} and no crit or key members")
+    try:
+        public.verify(signature, f"{parts[0]}.{parts[1]}".encode("ascii"))
+    except InvalidSignature:
+        raise BadSignature("the signature does not verify with the given public key") from None
+    return header, claims

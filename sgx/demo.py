@@ -11,7 +11,8 @@ signed, verified, validated, routed, audited and stored by each recipient's node
 from __future__ import annotations
 
 import logging
-import tempfile
+import secrets
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from broker import signing
 from broker.keys import SigningKey
 from broker.network import Network
 from broker.router import SENDER, SIGNATURE
-from broker.transport import INGRESS, Envelope
+from broker.transport import INGRESS, Envelope, capabilities_of
 from standard import compose as c
 from standard.generate.examples import synthetic_nhs_number
 
@@ -141,7 +142,7 @@ def run_demo(root: Path, transport_url: str | None = None, echo=click.echo, *,
     logging.getLogger("sgx").setLevel(logging.ERROR)  # refusals are shown below, not as log lines
     net = demo_network(root, transport_url)
     connections: dict[str, object] = {}  # one per participant on RabbitMQ, each as its own broker user
-    if transport_url and transport_url.startswith("amqp"):
+    if transport_url and capabilities_of(transport_url).participant_users:
         from broker.rabbitmq.setup import setup
 
         net.credentials = setup(rabbitmqctl, transport_url, net.directory, root / "keys" / "broker-passwords.json",
@@ -234,16 +235,46 @@ def run_demo(root: Path, transport_url: str | None = None, echo=click.echo, *,
     return received
 
 
+DEMO_MARK = ".sgx-demo"  # marks a folder the demo made, so a re-run may clear it and nothing else
+INBOX_PEOPLE = {"lado-886": ("kent.lado@example.org", "Kim (Kent LADO)"),
+                "lado-371": ("doncaster.lado@example.org", "Dee (Doncaster LADO)")}
+
+
+def _fresh_folder(folder: Path) -> None:
+    """Make the demo's folder empty, refusing to clear one the demo did not make."""
+    if folder.exists() and any(folder.iterdir()):
+        if not (folder / DEMO_MARK).exists():
+            raise click.UsageError(f"{folder} holds files the demo did not make; choose another folder with --dir")
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / DEMO_MARK).write_text("made by sgx demo; cleared by its next run\n")
+
+
+def _inbox_accounts(root: Path) -> list[tuple[str, str, str, str]]:
+    """An account for each demo LADO's web inbox, with a password made for this run."""
+    from broker.inbox.cli import open_store
+    from broker.inbox.users import add_user
+
+    accounts = []
+    for participant, (email, name) in INBOX_PEOPLE.items():
+        password = "-".join(secrets.token_hex(3) for _ in range(3))
+        add_user(open_store(root, participant), email, name, "manager", password)
+        accounts.append((participant, email, name, password))
+    return accounts
+
+
 @click.command()
 @click.option("--broker", "broker_url", default=None, help="amqp://user:pass@host:port/vhost to use RabbitMQ "
               "(set up with 'sgx broker setup'); default: the embedded transport.")
 @click.option("--rabbitmq-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Folder of a node started with 'sgx broker dev-server', so the demo can create broker users.")
-@click.option("--dir", "work_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Keep the network's files here (default: a temporary folder).")
-def demo(broker_url: str | None, rabbitmq_dir: Path | None, work_dir: Path | None) -> None:
+@click.option("--dir", "work_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path.home() / "sgx-demo", show_default=True,
+              help="Keep the network's files here, to open the LADOs' inboxes afterwards (cleared on each run).")
+def demo(broker_url: str | None, rabbitmq_dir: Path | None, work_dir: Path) -> None:
     """Run the exchange end to end: placements, a Regulation 40, an allegation referral and the LADO's
-    cross-boundary notification, with signing, routing, the register and the audit log."""
+    cross-boundary notification, with signing, routing, the register and the audit log; then leave the LADOs'
+    web inboxes ready to open."""
     click.secho("Safeguarding Exchange demo (all people invented; organisations are real public codes)\n", bold=True)
     ctl = None
     if broker_url:
@@ -253,11 +284,12 @@ def demo(broker_url: str | None, rabbitmq_dir: Path | None, work_dir: Path | Non
         from broker.rabbitmq.server import RabbitNode
 
         ctl = RabbitNode.attach(rabbitmq_dir).ctl
-    if work_dir:
-        run_demo(work_dir, broker_url, rabbitmqctl=ctl)
-    else:
-        with tempfile.TemporaryDirectory(prefix="sgx-demo-") as tmp:
-            run_demo(Path(tmp), broker_url, rabbitmqctl=ctl)
+    _fresh_folder(work_dir)
+    run_demo(work_dir, broker_url, rabbitmqctl=ctl)
+    click.echo("\nRead what the LADOs received in their web inboxes (one command each; Ctrl-C stops it):")
+    for participant, email, name, password in _inbox_accounts(work_dir):
+        click.echo(f"  {name}: sgx inbox serve --dir {work_dir} --participant {participant}\n"
+                   f"      then open http://127.0.0.1:8025/ and sign in as {email} with {password}")
     click.echo("\nThe standard's pages: sgx standard docs --out site/")
 
 

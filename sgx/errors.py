@@ -7,12 +7,15 @@
     ├── BrokerError                      routing, signing, directory, transport
     │   ├── RecoverableBrokerError       try again later (broker down, confirm timed out)
     │   │   └── TransportUnavailable     the transport cannot be reached now
-    │   └── UnrecoverableBrokerError     retrying will not help (refused, misconfigured)
-    │       ├── DirectoryError           the directory is missing, expired or not signed by the operator
-    │       ├── Unroutable               the transport has no queue for the message
-    │       └── SignatureRejected        one class per reason: BadSignature, UnknownKey, RevokedKey,
-    │                                    ExpiredKey, AlgorithmNotAllowed, UnknownCritical, SenderMismatch,
-    │                                    Replay, IssuedAtOutsideWindow, MalformedSignature
+    │   ├── UnrecoverableBrokerError     retrying will not help (refused, misconfigured)
+    │   │   ├── DirectoryError           the directory is missing, expired or not signed by the operator
+    │   │   │   └── DirectoryExpired     the directory in force has expired: stop routing, get a new one
+    │   │   ├── Unroutable               the transport has no queue for some messages (the others went)
+    │   │   ├── BrokerNotTrusted         TLS: the broker's certificate does not verify against the CA given
+    │   │   └── SignatureRejected        one class per reason: BadSignature, UnknownKey, RevokedKey,
+    │   │                                ExpiredKey, AlgorithmNotAllowed, UnknownCritical, SenderMismatch,
+    │   │                                Replay, IssuedAtOutsideWindow, MalformedSignature
+    │   └── InboxError                   the web inbox: accounts, sign-in, its database
     ├── AdapterError                     reading legacy exports and building messages
     └── ConformanceError                 the conformance kit itself could not run
 
@@ -72,8 +75,26 @@ class DirectoryError(UnrecoverableBrokerError):
     """The participant directory cannot be trusted: missing, malformed, expired or badly signed."""
 
 
+class DirectoryExpired(DirectoryError):
+    """The directory in force has expired and no valid newer one has been published: routing stops."""
+
+
 class Unroutable(UnrecoverableBrokerError):
-    """The transport has no queue bound for the message (AMQP basic.return); nothing was delivered."""
+    """The transport has no queue bound for some messages (AMQP basic.return); nothing was delivered there.
+
+    Attributes:
+        undelivered: for a batch publish, the positions of the messages that reached no queue; every other
+            message of the batch is durable (the transport contract, same on every transport).
+    """
+
+    def __init__(self, message: str, undelivered: tuple[int, ...] = ()):
+        super().__init__(message)
+        self.undelivered = tuple(undelivered)
+
+
+class BrokerNotTrusted(UnrecoverableBrokerError):
+    """The broker's TLS certificate did not verify against the certificate authority configured for it (or
+    the TLS handshake failed); nothing was sent, and there is no fallback to plaintext."""
 
 
 class SignatureRejected(UnrecoverableBrokerError):
@@ -126,6 +147,10 @@ class IssuedAtOutsideWindow(SignatureRejected):
     """The issued-at time is too far from now."""
 
     reason = "replay"
+
+
+class InboxError(BrokerError):
+    """The web inbox cannot do what was asked (an account, its set-up or its database)."""
 
 
 class AdapterError(SafeguardingExchangeError):

@@ -24,3 +24,13 @@ def schema(event_code: str) -> dict:
         return orjson.loads(path.read_bytes())
     except FileNotFoundError:
         raise BuildError(f"{path} is missing; run 'sgx standard build' to generate the standard's artefacts") from None
+
+
+@cache
+def schema_findings(event_code: str) -> dict:
+    """The findings side file of one message schema: finding code and hint by JSON pointer of the schema node."""
+    path = SCHEMAS / f"{event_code}.findings.json"
+    try:
+        return orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise BuildError(f"{path} is missing; run 'sgx standard build' to generate the standard's artefacts") from None

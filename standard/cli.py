@@ -42,8 +42,13 @@ def validate(paths: tuple[Path, ...], fmt: str, hot_path: bool) -> None:
       sgx standard validate --format json message.json
     """
     validator = Validator(HOT_PATH if hot_path else FULL)
+    files = _message_files(paths)
+    if not files:
+        click.echo(f"no message files (*.json) under {', '.join(map(str, paths))}: nothing was validated; "
+                   "name the message files or a folder that holds them", err=True)
+        sys.exit(EXIT_USAGE)
     results = []
-    for file in _message_files(paths):
+    for file in files:
         findings = list(validator.iter_findings(file.read_bytes()))
         results.append((file, findings))
     invalid = sum(1 for _, f in results if any(x.severity == "error" for x in f))
@@ -52,8 +57,14 @@ def validate(paths: tuple[Path, ...], fmt: str, hot_path: bool) -> None:
                 "findings": [x.as_dict() for x in f]} for file, f in results]
         click.echo(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
     elif fmt == "operationoutcome":
-        outcomes = [operation_outcome(f) for _, f in results]
-        click.echo(orjson.dumps(outcomes[0] if len(outcomes) == 1 else outcomes, option=orjson.OPT_INDENT_2).decode())
+        if len(results) == 1:
+            out = operation_outcome(results[0][1])
+        else:
+            # One OperationOutcome per file in a collection Bundle; each entry's fullUrl names its file.
+            out = {"resourceType": "Bundle", "type": "collection",
+                   "entry": [{"fullUrl": file.resolve().as_uri(), "resource": operation_outcome(f)}
+                             for file, f in results]}
+        click.echo(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
     else:
         for file, findings in results:
             if not findings:
@@ -68,9 +79,14 @@ def validate(paths: tuple[Path, ...], fmt: str, hot_path: bool) -> None:
 @click.option("--check", is_flag=True, help="Write nothing; fail if the committed artefacts are stale.")
 def build(check: bool) -> None:
     """Regenerate the FHIR package, JSON Schemas, examples and case suite from the profile definitions."""
+    from sgx.errors import BuildError
     from standard.generate.build import build as run_build
 
-    changed = run_build(check=check)
+    try:
+        changed = run_build(check=check)
+    except BuildError as e:  # a profile the base definitions refuse, or a missing vendored definition
+        click.echo(f"error: {e}", err=True)
+        sys.exit(EXIT_INVALID)
     root = Path.cwd()
     for path in changed:
         shown = path.relative_to(root) if path.is_relative_to(root) else path

@@ -9,8 +9,8 @@ import pytest
 
 from standard import artefacts
 
-# The public sample exports live in shared/ beside the checkout (as in CI); they are not copied into the repo.
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# Public synthetic sample exports from other projects' test suites, copied with their provenance and licence.
+PUBLIC_SAMPLES = Path(__file__).resolve().parent / "corpus" / "public"
 
 
 def load_cases() -> list[tuple[str, str, dict]]:
@@ -51,3 +51,35 @@ def foreign_node() -> Path:
     """The folder whose node_modules hold the foreign implementations (installed by scripts/test)."""
     assert (FOREIGN / "node_modules").is_dir(), "run scripts/test (it installs tests/foreign with npm ci)"
     return FOREIGN
+
+
+OUTPUT = Path(__file__).resolve().parents[1] / "test-output"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium from Debian's packages, driven through its own chromedriver (no downloads)."""
+    import shutil
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    assert chromium and driver, "install chromium and chromium-driver (scripts/test does, as root)"
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1280,1000", "--no-first-run", "--disable-extensions"):
+        options.add_argument(argument)
+    session = webdriver.Chrome(service=Service(driver), options=options)
+    session.set_page_load_timeout(30)
+    yield session
+    session.quit()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    """Where page tests keep screenshots for review (test-output/screenshots, ignored by git)."""
+    folder = OUTPUT / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-from adapters.base import Problem, Reader, Record
-from adapters.placements import ChildDetails, Placement
+from adapters.base import Problem, Reader, Record, Refused
+from adapters.placements import ChildDetails, Placement, child_facts, sequence_problem
 from adapters.ssda903_csv.reader import parse_date
+from adapters.text import FORMULA_ADVICE, formula_like
 from adapters.xlsx import opened, sheet_header, sheet_rows, where
 from standard import terminology as term
 
@@ -34,6 +35,7 @@ LIST_8: dict[str, str] = {
     "PL_LA": r"^la of placement",
     "DEC": r"date ceased to be looked after",
     "REC": r"reason ceased to be looked after",
+    "LA": r"^(la|local authority|la code|la name)$",  # regional files: whose row it is (checked against --la)
 }
 REQUIRED = ("CHILD", "DOB", "DECOM", "PLACE")
 DATES = frozenset({"DOB", "DECOM", "DEC"})
@@ -84,15 +86,17 @@ class AnnexAReader(Reader):
             yield Problem("missing-column", file, 1, None, "List 8 has no column for " + ", ".join(missing) +
                           "; keep Ofsted's column headings")
             return
-        for item in sheet_rows(sheet, file, used=(h for h in columns.values() if h)):
-            if isinstance(item, Problem):
+        for item in sheet_rows(sheet, file, used=(h for h in columns.values() if h), refusals=True):
+            if isinstance(item, Problem | Refused):
                 yield item
                 continue
             number, cells = item
             values: dict[str, object] = {}
             problems: list[Problem] = []
             for field, header in columns.items():
-                cell = cells.get(header) if header else None
+                if not header:
+                    continue  # the workbook has no such column (LA, in a single authority's workbook)
+                cell = cells.get(header)
                 values[field], problem = self._clean(field, cell.value if cell else None, file, number, header)
                 if problem:
                     problems.append(problem)
@@ -101,7 +105,9 @@ class AnnexAReader(Reader):
                     problems.append(Problem("missing-value", file, number, columns[field], "a value is needed here "
                                             "for placement notifications; record it"))
             yield from problems
-            if not problems:
+            if problems:
+                yield Refused(file, number)
+            else:
                 yield Record("list_8", number, values, file)
 
     def _clean(self, field: str, raw: object, file: str, number: int, header: str) -> tuple[object, Problem | None]:
@@ -122,23 +128,43 @@ class AnnexAReader(Reader):
                 return None, Problem("bad-code", file, number, header, "the value holds no SSDA903 code the "
                                      "exchange knows; use the Annex A category list")
             return code, None
+        if formula_like(text):
+            return None, Problem("formula-text", file, number, header, FORMULA_ADVICE)
         if field == "URN":
             return text.upper(), None
         return text, None
 
 
-def placements_from(records: list[Record]) -> tuple[dict[str, ChildDetails], list[Placement]]:
-    """Each List 8 row as the child's current placement (ended when the child ceased to be looked after)."""
-    children: dict[str, ChildDetails] = {}
+def placements_from(records: list[Record], problems: list[Problem] | None = None,
+                    ) -> tuple[dict[str, ChildDetails], list[Placement]]:
+    """Each List 8 row as the child's current placement (ended when the child ceased to be looked after).
+    Rows for one child that disagree on date of birth or sex, or whose placements overlap, hold the child's
+    messages back with a finding."""
+    children = child_facts(records, {"DOB": "Date of Birth", "SEX": "Gender"}, table_word="List 8 rows",
+                           conflicts=problems)
+    by_child: dict[str, list[Record]] = {}
+    for r in records:
+        by_child.setdefault(r.values["CHILD"], []).append(r)
+    held: set[str] = set()
+    for child, rows in by_child.items():
+        rows.sort(key=lambda r: r.values["DECOM"])
+        broken = sequence_problem(rows, start="DECOM", end="DEC")
+        if broken:
+            held.add(child)
+            if problems is not None:
+                problems.append(Problem(broken.code, broken.file, broken.row, _HEADING.get(broken.field, broken.field),
+                                        broken.message.replace("episode", "placement")))
     found: list[Placement] = []
     for r in records:
         v = r.values
-        children[v["CHILD"]] = ChildDetails(v["DOB"], v.get("SEX"), r.row, file=r.file)
         p = Placement(v["CHILD"], v["DECOM"], v["PLACE"], v.get("URN"), v.get("LS") or "", v.get("PLACE_PROVIDER"),
                       row=r.row, postcode=v.get("PL_POST"), authority=v.get("PL_LA"), file=r.file,
-                      columns=("LA of Placement", "URN of Placement"))
+                      columns=("LA of Placement", "URN of Placement"), rows=[r.where], held=v["CHILD"] in held)
         if v.get("DEC"):
             p.end = v["DEC"]
             p.end_reason = ("ssda903-reason-episode-ceased", v["REC"]) if v.get("REC") else None
         found.append(p)
     return children, found
+
+
+_HEADING = {"DECOM": "Start Date of Most Recent Placement", "DEC": "Date Ceased to be Looked After"}

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-from adapters.base import Problem, Reader, Record
+from adapters.base import Problem, Reader, Record, Refused, numbered
 from adapters.concerns import Signal
-from adapters.placements import ChildDetails
+from adapters.placements import ChildDetails, child_facts
 from adapters.xmlsafe import elements, local
 
 _SIGNALS = {"S47ActualStartDate": "s47", "CPPstartDate": "cpp"}  # element -> record table
@@ -37,7 +37,10 @@ class CinCensusReader(Reader):
     def _moved(self, position: int) -> None:
         self.position = position
 
-    def read(self, path: Path) -> Iterator[Record | Problem]:
+    def read(self, path: Path) -> Iterator[Record | Problem | Refused]:
+        return numbered(self._read(path))
+
+    def _read(self, path: Path) -> Iterator[Record | Problem | Refused]:
         name = path.name
         for element in elements(path, ("Source", "Child"), self._moved):
             if isinstance(element, Problem):
@@ -71,6 +74,7 @@ class CinCensusReader(Reader):
         if child is None:
             yield Problem("missing-value", name, line, "LAchildID", "every child needs its LA child id; the child "
                           "was skipped")
+            yield Refused(name, line)
             return
         yield from stray
         values: dict[str, object] = {"CHILD": child}
@@ -91,6 +95,7 @@ class CinCensusReader(Reader):
             if started is None:
                 yield Problem("bad-date", name, node.sourceline, tag, "not a date in yyyy-mm-dd form; the record "
                               "was skipped: correct it in the case management system")
+                yield Refused(name, node.sourceline or line)
                 continue
             record = {"CHILD": child, "DATE": started}
             if _SIGNALS[tag] == "cpp":
@@ -100,17 +105,20 @@ class CinCensusReader(Reader):
 
 
 def signals_of(la_code: str, records: dict[str, list[Record]]) -> tuple[list[Signal], dict[str, ChildDetails],
-                                                                    list[Problem]]:
-    """The census's Section 47 enquiries and child protection plans as signals, with the children's details;
-    nothing when the file is another authority's."""
+                                                                    list[Problem], bool]:
+    """The census's Section 47 enquiries and child protection plans as signals, with the children's details
+    and the problems found (children whose entries disagree); nothing, and True, when the file is another
+    authority's."""
     for source in records.get("source", []):
         if source.values.get("LEA") and source.values["LEA"] != la_code:
             return [], {}, [Problem("wrong-authority", source.file, source.row, "LEA", f"the file is from LA "
                                     f"{source.values['LEA']}, not {la_code}; nothing in it was sent: run it with "
-                                    "that authority's --la")]
-    children = {r.values["CHILD"]: ChildDetails(r.values.get("DOB"), r.values.get("SEX"), r.row, r.file)
-                for r in records.get("child", [])}
-    signals = [Signal(concern_type, r.values["CHILD"], r.values["DATE"], r.file, r.row, r.values.get("CATEGORY"))
+                                    "that authority's --la")], True
+    problems: list[Problem] = []
+    children = child_facts(records.get("child", []), {"DOB": "PersonBirthDate", "SEX": "Sex"},
+                           table_word="Child entries", conflicts=problems)
+    signals = [Signal(concern_type, r.values["CHILD"], r.values["DATE"], r.file, r.row, r.values.get("CATEGORY"),
+                      r.where)
                for kind, concern_type in (("s47", "section-47-enquiry"), ("cpp", "child-protection-plan"))
                for r in records.get(kind, [])]
-    return signals, children, []
+    return signals, children, problems, False

@@ -34,10 +34,12 @@ from standard import terminology as term
 
 # event -> (required fields, optional fields); fields named after what they fill in the message.
 _CHILD = ("child_id", "child_la", "child_birth_date", "child_sex")
+# `la` is the authority a row belongs to, in a log several authorities keep together: checked against the
+# sender's own authority, so that no row goes out under another authority's identity.
 EVENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "allegation-referral": (("reference", "date", "setting_urn", "category", "staff_id"),
-                            ("job", "summary", "employer", *_CHILD)),
-    "concern-notification": (("date", "setting_urn", "concern_type"), ("reference", "summary", *_CHILD)),
+                            ("job", "summary", "employer", "la", *_CHILD)),
+    "concern-notification": (("date", "setting_urn", "concern_type"), ("reference", "summary", "la", *_CHILD)),
 }
 DATE_FIELDS = frozenset({"date", "child_birth_date"})
 # Coded fields and the code system their values must come from after translation.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from adapters.base import Problem, Record, message_id_for
 from adapters.mapped.mapping import Mapping
+from adapters.outcomes import UNCHANGED
 from adapters.placements import ChangeStore, Plan, Planned, child_resource, facts_digest
 from broker.directory import Directory
 from standard import compose as c
@@ -17,7 +18,7 @@ def plan_mapped(mapping: Mapping, sender: str, rows: list[Record], directory: Di
         v = r.values
         setting = directory.setting(v["setting_urn"])
         if setting is None:
-            plan.problems.append(Problem("setting-not-in-directory", r.file, r.row, mapping.columns.get(
+            plan.hold([r.where], Problem("setting-not-in-directory", r.file, r.row, mapping.columns.get(
                 "setting_urn"), "the setting is not in the directory, so the exchange cannot route the message; "
                 "check the URN, or ask the operator to import the Ofsted provider list; it will be sent on a "
                 "later run"))
@@ -26,18 +27,19 @@ def plan_mapped(mapping: Mapping, sender: str, rows: list[Record], directory: Di
         key = f"mapped|{mapping.event}|{v.get('reference') or digest}"
         if store.digest_of(key) == digest:
             plan.unchanged += 1
+            plan.settle([r.where], UNCHANGED)
             continue
         b = c.MessageBuilder(mapping.event, sender, message_id=message_id_for(sender, key, digest),
                              security=["allegation-detail"] if mapping.event == "allegation-referral" else [])
         setting_ref = b.add(c.setting(setting.urn, setting.name))
         child_ref, problem = _child(b, v, sender_la, mapping, r)
         if problem:
-            plan.problems.append(problem)
+            plan.hold([r.where], problem)
             continue
         if mapping.event == "allegation-referral":
             lado = directory.lado_of(setting.host_la)
             if lado is None:
-                plan.problems.append(Problem("no-lado", r.file, r.row, None, f"the directory has no LADO "
+                plan.hold([r.where], Problem("no-lado", r.file, r.row, None, f"the directory has no LADO "
                                              f"for {setting.host_la}, the setting's host; ask the operator"))
                 continue
             employer = v.get("employer") or setting.provider or sender
@@ -48,7 +50,7 @@ def plan_mapped(mapping: Mapping, sender: str, rows: list[Record], directory: Di
         else:
             b.add(c.concern(v["concern_type"], setting_ref, sender, v["date"].isoformat(), child_ref=child_ref,
                             summary=v.get("summary")), focus=True)
-        plan.messages.append(Planned(key, digest, b.build(), file=r.file, row=r.row))
+        plan.messages.append(Planned(key, digest, b.build(), file=r.file, row=r.row, rows=[r.where]))
     return plan
 
 

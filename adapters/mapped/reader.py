@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 
-from adapters.base import Problem, Reader, Record
+from adapters.base import Problem, Reader, Record, Refused
 from adapters.mapped.mapping import CODED, DATE_FIELDS, SEX, Mapping
-from adapters.text import TextSource
+from adapters.text import FORMULA_ADVICE, TextSource, formula_like
 from adapters.xlsx import opened, sheet_header, sheet_rows, where
 from standard import terminology as term
 
@@ -44,13 +44,14 @@ class MappedReader(Reader):
                 return
             for item in source.csv_rows(lines, delimiter=self.mapping.delimiter, max_field=MAX_FIELD):
                 self.position = source.position
-                if isinstance(item, Problem):
+                if isinstance(item, Problem | Refused):
                     yield item
                     continue
                 number, row = item
                 if len(row) != len(header):
                     yield Problem("row-length", name, number, None, f"the row has {len(row)} values for "
                                   f"{len(header)} columns; check for an unquoted delimiter or a missing value")
+                    yield Refused(name, number)
                     continue
                 yield from self._record(dict(zip(header, row, strict=True)), name, number)
 
@@ -71,8 +72,8 @@ class MappedReader(Reader):
             if not self._headings_present(headings):
                 yield from self._missing_headings(headings, file)
                 return
-            for item in sheet_rows(sheet, file, used=self.mapping.columns.values()):
-                if isinstance(item, Problem):
+            for item in sheet_rows(sheet, file, used=self.mapping.columns.values(), refusals=True):
+                if isinstance(item, Problem | Refused):
                     yield item
                     continue
                 number, cells = item
@@ -107,6 +108,7 @@ class MappedReader(Reader):
                                         f"{self.mapping.event} needs {fld}; record it in the log"))
         if problems:
             yield from problems
+            yield Refused(file, number)
         else:
             yield Record("row", number, values, file)
 
@@ -124,6 +126,9 @@ class MappedReader(Reader):
             return None, Problem("bad-date", file, number, heading, "not a date in the form the mapping gives "
                                  f"({' or '.join(self.mapping.date_formats)}); correct it in the log")
         text = str(value)
+        if isinstance(value, str) and fld not in CODED and fld != "child_sex" and formula_like(text):
+            # Free text and identifiers (codes are checked against their lists below, dates parsed above).
+            return None, Problem("formula-text", file, number, heading, FORMULA_ADVICE)
         table = self.mapping.codes.get(fld)
         if table is not None:
             text = table.get(text, table.get(text.lower(), text))

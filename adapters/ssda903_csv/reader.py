@@ -1,6 +1,7 @@
 """Read SSDA903 CSV tables. Quirks of the format stay here:
 
-- a table is recognised by its exact header set (liia's cleaned outputs add LA and YEAR, allowed);
+- a table is recognised by its required columns; a column no table has is a finding and is ignored (liia's
+  cleaned outputs add LA and YEAR, allowed; LA, in regional files, is checked against the sender);
 - dates come as dd/mm/yyyy (DfE) or yyyy-mm-dd (liia cleaned files);
 - SEX is 1/2 up to 2023-24 and M/F/U from 2024-25: both read, returned as M/F/U;
 - files may carry a UTF-8 BOM, CRLF line ends, no final newline, or be saved as Windows-1252
@@ -15,8 +16,8 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-from adapters.base import Problem, Reader, Record
-from adapters.text import TextSource
+from adapters.base import Problem, Reader, Record, Refused
+from adapters.text import FORMULA_ADVICE, TextSource, formula_like
 from standard import terminology as term
 
 TABLES: dict[str, tuple[str, ...]] = {
@@ -39,7 +40,8 @@ DATE_FIELDS = frozenset({"DOB", "MC_DOB", "DECOM", "DEC", "DUC", "MIS_START", "M
                          "DATE_MATCH", "DATE_PLACED", "DATE_PLACED_CEASED", "DATE_PERM", "SW_DECOM", "SW_DEC",
                          "DOLO_START", "DOLO_END"})
 # Free text and identifiers keep their case; codes are upper-cased (the DfE validator does the same).
-KEEP_CASE = frozenset({"CHILD", "SW_ID"})
+KEEP_CASE = frozenset({"CHILD", "SW_ID", "LA"})
+# Numeric fields: a negative or signed number there is a number, not a formula (see text.formula_like).
 ALLOWED_EXTRA = frozenset({"LA", "YEAR"})
 # Columns some exports add that the exchange uses: the placement's LA (DfE derives it from PL_POST;
 # case management systems that record it can export it) helps find where a child lives.
@@ -69,12 +71,14 @@ def parse_date(text: str) -> date | None:
 
 
 def recognise(columns: list[str]) -> tuple[str | None, str]:
-    """The table a header names, or None with what is missing or extra from the closest table."""
+    """The table a header names (the one with most columns all present; columns beyond it are reported by
+    `unknown_columns` and ignored), or None with what is missing or extra from the closest table."""
     got = {c.strip().upper() for c in columns}
+    complete = [table for table, expected in TABLES.items() if set(expected) <= got]
+    if complete:
+        return max(complete, key=lambda t: (len(TABLES[t]), -len(got - set(TABLES[t])))), ""
     best, best_score = next(iter(TABLES)), float("-inf")
     for table, expected in TABLES.items():
-        if set(expected) <= got and got - set(expected) <= ALLOWED_EXTRA | OPTIONAL.get(table, frozenset()):
-            return table, ""
         score = len(set(expected) & got) - len(got ^ set(expected))
         if score > best_score:
             best, best_score = table, score
@@ -84,6 +88,12 @@ def recognise(columns: list[str]) -> tuple[str | None, str]:
     detail = (f"closest is the {best} table: missing {', '.join(missing) or 'nothing'}; "
               f"unexpected {', '.join(extra) or 'nothing'}")
     return None, detail
+
+
+def unknown_columns(table: str, columns: list[str]) -> list[str]:
+    """Columns of a recognised table that no SSDA903 table of that name has (nor LA, YEAR, PL_LA)."""
+    known = set(TABLES[table]) | ALLOWED_EXTRA | OPTIONAL.get(table, frozenset())
+    return [c for c in columns if c not in known]
 
 
 def clean(column: str, cell: str, file: str, row: int) -> tuple[object, Problem | None]:
@@ -104,10 +114,12 @@ def clean(column: str, cell: str, file: str, row: int) -> tuple[object, Problem 
             return None, Problem("bad-code", file, row, column,
                                  "SEX must be 1 or 2 (to 2023-24) or M, F or U (from 2024-25)")
         return code, None
+    valid = _valid_codes().get(column)
+    if valid is None and formula_like(cell):
+        return None, Problem("formula-text", file, row, column, FORMULA_ADVICE)
     if column in KEEP_CASE:
         return cell, None
     code = cell.upper()
-    valid = _valid_codes().get(column)
     if valid is not None and code not in valid:
         return None, Problem("bad-code", file, row, column, f"not a {column} code of the SSDA903 guide for any year "
                              "the exchange knows; correct it in the case management system")
@@ -132,7 +144,9 @@ class Ssda903CsvReader(Reader):
             if "," not in first_line and (";" in first_line or "\t" in first_line):
                 sep = "semicolons" if ";" in first_line else "tabs"
                 yield Problem("wrong-delimiter", name, 1, None, f"the columns are separated by {sep}; SSDA903 "
-                              "files are comma-separated: re-export as CSV (comma delimited)")
+                              "files are comma-separated: re-export as CSV (comma delimited); its rows were not "
+                              "read")
+                yield self._refuse_rest(name, lines)
                 return
             if not first_line.strip():
                 yield Problem("empty-file", name, None, None, "the file is empty; export the table again")
@@ -141,36 +155,48 @@ class Ssda903CsvReader(Reader):
             table, detail = recognise(header)
             if table is None:
                 yield Problem("unknown-table", name, 1, None, f"the header matches no SSDA903 table ({detail}); "
-                              "check the export settings")
+                              "check the export settings; its rows were not read")
+                yield self._refuse_rest(name, lines)
                 return
             columns = [c.strip().upper() for c in header]
+            extra = unknown_columns(table, columns)
+            for column in extra:
+                yield Problem("unknown-column", name, 1, column, f"the {table} table has no such column; it was "
+                              "ignored and the rest of the table read: remove it from the export, or ignore this")
+            skip = ALLOWED_EXTRA - {"LA"} | set(extra)
             for item in source.csv_rows(lines, max_field=MAX_FIELD):
                 self.position = source.position
-                if isinstance(item, Problem):
+                if isinstance(item, Problem | Refused):
                     yield item
                     continue
                 number, row = item
-                record = self._record(table, columns, row, number, name)
+                record = self._record(table, columns, row, number, name, skip)
                 if isinstance(record, list):
                     yield from record
+                    yield Refused(name, number)
                 else:
                     yield record
             yield from source.take_problems()
 
+    @staticmethod
+    def _refuse_rest(name: str, lines) -> Refused:
+        """The rows of a file not read, refused together: counted, so that none goes unaccounted."""
+        return Refused(name, None, sum(1 for line in lines if line.strip()))
+
     def _record(self, table: str, columns: list[str], row: list[str], number: int,
-                name: str) -> Record | list[Problem]:
+                name: str, skip: set[str]) -> Record | list[Problem]:
         if len(row) != len(columns):
             return [Problem("row-length", name, number, None, f"the row has {len(row)} values for {len(columns)} "
                             "columns; check for an unquoted comma or a missing value")]
         problems: list[Problem] = []
         values: dict[str, object] = {}
         for column, cell in zip(columns, row, strict=True):
-            if column in ALLOWED_EXTRA:
+            if column in skip:
                 continue
             values[column], problem = clean(column, cell, name, number)
             if problem:
                 problems.append(problem)
-        if values.get("CHILD") is None:
+        if values.get("CHILD") is None and not any(p.field == "CHILD" for p in problems):
             problems.append(Problem("missing-value", name, number, "CHILD", "every row needs the child's id"))
         if problems:
             return problems

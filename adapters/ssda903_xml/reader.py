@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from adapters.base import Problem, Reader, Record
+from adapters.base import Problem, Reader, Record, Refused, numbered
 from adapters.ssda903_csv.reader import TABLES, clean
 from adapters.xmlsafe import elements
 
@@ -22,7 +22,10 @@ class Ssda903XmlReader(Reader):
     def _moved(self, position: int) -> None:
         self.position = position
 
-    def read(self, path: Path) -> Iterator[Record | Problem]:
+    def read(self, path: Path) -> Iterator[Record | Problem | Refused]:
+        return numbered(self._read(path))
+
+    def _read(self, path: Path) -> Iterator[Record | Problem | Refused]:
         name = path.name
         child_id = None
         for element in elements(path, ("HEADER", "EPISODE"), self._moved):
@@ -46,5 +49,6 @@ class Ssda903XmlReader(Reader):
                 problems.append(Problem("missing-value", name, line, "CHILDID", "every child needs its id"))
             if problems:
                 yield from problems
+                yield Refused(name, line or 0)
             else:
-                yield Record(table, line or 0, values)
+                yield Record(table, line or 0, values, name)

@@ -7,6 +7,7 @@ package (`apt-get install rabbitmq-server`); the node runs as a child process, w
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 from sgx.errors import TransportUnavailable
 
@@ -27,9 +29,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files for a TLS listener: the server's certificate chain and key, and the CA that issued it."""
+
+    certfile: Path
+    keyfile: Path
+    cafile: Path
+
+
 @dataclass
 class RabbitNode:
-    """One RabbitMQ node in `base`; `start`, `stop`, `kill` (SIGKILL) and start again on the same data."""
+    """One RabbitMQ node in `base`; `start`, `stop`, `kill` (SIGKILL) and start again on the same data.
+
+    With `tls`, the node also listens for amqps on `tls_port` (loopback), with that certificate and key.
+    """
 
     base: Path
     port: int = field(default_factory=free_port)
@@ -37,18 +51,31 @@ class RabbitNode:
     epmd_port: int = field(default_factory=free_port)
     name: str = ""
     process: subprocess.Popen | None = None
+    tls: TlsFiles | None = None
+    tls_port: int = field(default_factory=free_port)
 
     def __post_init__(self) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
         self.name = self.name or f"sgx{self.port}@localhost"
-        (self.base / "node.json").write_text(
-            f'{{"port": {self.port}, "dist_port": {self.dist_port}, "epmd_port": {self.epmd_port}, '
-            f'"name": "{self.name}"}}')
+        info = {"port": self.port, "dist_port": self.dist_port, "epmd_port": self.epmd_port, "name": self.name}
+        if self.tls:
+            info |= {"tls_port": self.tls_port, "tls": {k: str(v) for k, v in vars(self.tls).items()}}
+        (self.base / "node.json").write_text(json.dumps(info))
         (self.base / "enabled_plugins").write_text("[].\n")
+        tls = "" if self.tls is None else (
+            f"listeners.ssl.default = 127.0.0.1:{self.tls_port}\n"
+            f"ssl_options.cacertfile = {self.tls.cafile}\n"
+            f"ssl_options.certfile = {self.tls.certfile}\n"
+            f"ssl_options.keyfile = {self.tls.keyfile}\n"
+            # Clients are authenticated by password, not by certificate; TLS 1.2 or newer only.
+            "ssl_options.verify = verify_none\n"
+            "ssl_options.fail_if_no_peer_cert = false\n"
+            "ssl_options.versions.1 = tlsv1.3\nssl_options.versions.2 = tlsv1.2\n")
         (self.base / "rabbitmq.conf").write_text(
             "loopback_users = none\n"
             "max_message_size = 5242880\n"  # broker/router.py MAX_BODY_BYTES: the ingress takes only what routes
             f"listeners.tcp.default = 127.0.0.1:{self.port}\n"
+            f"{tls}"
             "log.console = false\nlog.file.level = warning\n")
         (self.base / "advanced.config").write_text("[].\n")
         (self.base / "rabbitmq-env.conf").write_text("")
@@ -67,10 +94,10 @@ class RabbitNode:
     @classmethod
     def attach(cls, base: Path) -> RabbitNode:
         """The node whose folder is `base` (started earlier, e.g. by `sgx broker dev-server`)."""
-        import json
-
         info = json.loads((base / "node.json").read_text())
-        return cls(base, info["port"], info["dist_port"], info["epmd_port"], info["name"])
+        tls = TlsFiles(**{k: Path(v) for k, v in info["tls"].items()}) if "tls" in info else None
+        return cls(base, info["port"], info["dist_port"], info["epmd_port"], info["name"], tls=tls,
+                   tls_port=info.get("tls_port", 0))
 
     def ctl(self, *args: str, timeout: float = 60) -> str:
         out = subprocess.run([str(CTL), "-n", self.name, *args], env=self.env, capture_output=True, text=True,
@@ -120,3 +147,11 @@ class RabbitNode:
     def url(self, user: str = "guest", password: str = "guest", vhost: str = "%2F") -> str:  # noqa: S107 - RabbitMQ's
         # loopback-only default account of a fresh node; `sgx broker setup` deletes it.
         return f"amqp://{user}:{password}@127.0.0.1:{self.port}/{vhost}"
+
+    def tls_url(self, user: str = "guest", password: str = "guest", vhost: str = "%2F", *,  # noqa: S107 - as url()
+                cafile: Path | None = None, host: str = "127.0.0.1") -> str:
+        """The amqps:// URL of the TLS listener, verifying the broker against `cafile` (default: its own CA)."""
+        if self.tls is None:
+            raise TransportUnavailable("this RabbitMQ node has no TLS listener; create it with tls=TlsFiles(...)")
+        query = urlencode({"cafile": str(cafile or self.tls.cafile)})
+        return f"amqps://{user}:{password}@{host}:{self.tls_port}/{vhost}?{query}"

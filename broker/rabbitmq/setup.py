@@ -93,11 +93,15 @@ def set_max_message_size(ctl: Callable[..., str], size: int = MAX_BODY_BYTES) ->
     ctl("eval", f"application:set_env(rabbit, max_message_size, {int(size)}).")
 
 
-def revoke(ctl: Callable[..., str], participant_id: str, vhost: str = "/") -> None:
+def revoke(ctl: Callable[..., str], participant_id: str, vhost: str = "/") -> int:
     """Remove a participant's access now: permissions cleared and its open connections closed (RabbitMQ
-    caches permissions per connection, so closing them is what makes the revocation immediate)."""
+    caches permissions per connection, so closing them is what makes the revocation immediate). Returns how
+    many connections were closed."""
     ctl("clear_permissions", "-p", vhost, participant_id)
+    closed = 0
     for line in ctl("list_connections", "--silent", "user", "pid").splitlines():
         parts = line.split("\t")
         if len(parts) == 2 and parts[0] == participant_id:
             ctl("close_connection", parts[1], "access revoked by the operator")
+            closed += 1
+    return closed

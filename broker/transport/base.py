@@ -4,6 +4,11 @@ Two implementations share it and one contract test suite: the embedded SQLite tr
 machine, the demo, tests) and RabbitMQ (quorum queues, publisher confirms, manual acks).
 Semantics both keep:
 - `publish` returns only once the message is durable; unknown queues raise Unroutable.
+- `publish_many` delivers every message whose queue exists, durably, even when some have none; it then
+  raises Unroutable whose `undelivered` lists the positions of the ones that went nowhere. A caller
+  therefore never needs to publish the others again (which would deliver them twice).
+- an unreachable broker or queue database raises TransportUnavailable (recoverable: try later).
+- `depth` counts the messages waiting, not those a consumer holds; `ack_many` settles deliveries together.
 - a delivery stays owned by the consumer until `ack`; if the consumer dies it comes back,
   marked redelivered; each failed delivery counts, and once a message has failed more times than
   the delivery limit it is dead-lettered with its reason (RabbitMQ's quorum-queue rule).
@@ -15,14 +20,37 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from sgx.errors import Unroutable
+
 INGRESS = "ingress"
 DEAD_LETTER = "dead-letter"
 DEFAULT_DELIVERY_LIMIT = 5
+# Set on each delivery by a transport that authenticates publishers (RabbitMQ: the AMQP user_id, which the
+# broker checks against the connection's user; "" when the publisher sent none). A publisher's own copy of it
+# is dropped. Absent: the transport authenticates nobody (the embedded one, on one machine).
+CONNECTION_USER = "sgx-connection-user"
 
 
 def delivery_queue(participant_id: str) -> str:
     """The queue a participant reads its messages from."""
     return f"deliver.{participant_id}"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a transport does beyond the shared contract, so callers ask it rather than check its class or URL.
+
+    Attributes:
+        declares_queues: queues come into being when a client declares them (no setup step); the exchange's
+            queues are declared on connecting. False on RabbitMQ, whose topology `sgx broker setup` creates.
+        participant_users: each participant connects as its own broker user, with a password from
+            `sgx broker setup`; the broker checks the sender against that user.
+        encrypted: the connection is TLS, with the broker's certificate verified.
+    """
+
+    declares_queues: bool = False
+    participant_users: bool = False
+    encrypted: bool = False
 
 
 @dataclass(frozen=True)
@@ -51,18 +79,30 @@ class Delivery(ABC):
 
 
 class Transport(ABC):
-    """A named transport (`embedded`, `amqp`)."""
+    """A named transport (`embedded`, `amqp`) and what it can do (`capabilities`)."""
 
     name: str
+    capabilities: Capabilities = Capabilities()
 
     @abstractmethod
     def publish(self, queue: str, envelope: Envelope) -> None:
         """Publish and wait until the message is durable. Raises Unroutable or TransportUnavailable."""
 
     def publish_many(self, items: Sequence[tuple[str, Envelope]]) -> None:
-        """Publish several messages, confirmed together; all are durable when it returns."""
-        for queue, envelope in items:
-            self.publish(queue, envelope)
+        """Publish several messages, confirmed together; all are durable when it returns.
+
+        Raises:
+            Unroutable: some had no queue; `undelivered` gives their positions and every other one is durable.
+            TransportUnavailable: the transport could not be reached or did not confirm; publish them again.
+        """
+        undelivered = []
+        for i, (queue, envelope) in enumerate(items):
+            try:
+                self.publish(queue, envelope)
+            except Unroutable:
+                undelivered.append(i)
+        if undelivered:
+            raise unroutable(items, undelivered)
 
     @abstractmethod
     def get(self, queue: str, timeout: float = 0.0) -> Delivery | None:
@@ -94,6 +134,14 @@ class Transport(ABC):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def unroutable(items: Sequence[tuple[str, Envelope]], undelivered: Sequence[int]) -> Unroutable:
+    """The error for a batch publish in which the items at `undelivered` found no queue."""
+    queues = sorted({items[i][0] for i in undelivered})
+    return Unroutable(f"no queue {', '.join(map(repr, queues))}: {len(undelivered)} of {len(items)} message(s) "
+                      "were not delivered (the others were); is the participant in the directory and the "
+                      "topology set up ('sgx broker setup')?", undelivered=tuple(undelivered))
 
 
 def consume(transport: Transport, queue: str, handle: Callable[[list[Delivery]], object], *,

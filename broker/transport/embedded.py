@@ -12,8 +12,16 @@ from pathlib import Path
 import orjson
 
 from broker import db as sqlite_db
-from broker.transport.base import DEAD_LETTER, DEFAULT_DELIVERY_LIMIT, Delivery, Envelope, Transport
-from sgx.errors import TransportUnavailable, Unroutable
+from broker.transport.base import (
+    DEAD_LETTER,
+    DEFAULT_DELIVERY_LIMIT,
+    Capabilities,
+    Delivery,
+    Envelope,
+    Transport,
+    unroutable,
+)
+from sgx.errors import TransportUnavailable
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queues (name TEXT PRIMARY KEY);
@@ -51,6 +59,7 @@ class EmbeddedTransport(Transport):
     """
 
     name = "embedded"
+    capabilities = Capabilities(declares_queues=True)
 
     def __init__(self, path: Path | str, *, delivery_limit: int = DEFAULT_DELIVERY_LIMIT, lease_seconds: float = 30.0,
                  poll_interval: float = 0.01):
@@ -79,29 +88,39 @@ class EmbeddedTransport(Transport):
         self._db().execute("INSERT OR IGNORE INTO queues (name) VALUES (?)", (queue,))
         self._known.add(queue)
 
-    def _check_routable(self, db: sqlite3.Connection, queue: str) -> None:
+    def _routable(self, db: sqlite3.Connection, queue: str) -> bool:
         if queue in self._known:
-            return
+            return True
         if db.execute("SELECT 1 FROM queues WHERE name = ?", (queue,)).fetchone() is None:
-            raise Unroutable(f"no queue {queue!r}; nothing was delivered (is the participant in the directory and "
-                             "the topology set up?)")
+            return False
         self._known.add(queue)
+        return True
 
     def publish(self, queue: str, envelope: Envelope) -> None:
         self.publish_many([(queue, envelope)])
 
     def publish_many(self, items: Sequence[tuple[str, Envelope]]) -> None:
+        """One transaction for the batch. Messages without a queue are left out and reported by Unroutable
+        after the others are committed, as on RabbitMQ (the transport contract)."""
         db = self._db()
-        db.execute("BEGIN IMMEDIATE")
+        undelivered = []
         try:
-            for queue, envelope in items:
-                self._check_routable(db, queue)
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise TransportUnavailable(f"the embedded queue database {self.path} is not writable now: {exc}") from exc
+        try:
+            for i, (queue, envelope) in enumerate(items):
+                if not self._routable(db, queue):
+                    undelivered.append(i)
+                    continue
                 db.execute("INSERT INTO messages (queue, message_id, body, headers) VALUES (?, ?, ?, ?)",
                            (queue, envelope.message_id, envelope.body, orjson.dumps(envelope.headers).decode()))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        if undelivered:
+            raise unroutable(items, undelivered)
 
     def get(self, queue: str, timeout: float = 0.0) -> EmbeddedDelivery | None:
         deadline = time.monotonic() + timeout

@@ -4,14 +4,21 @@
 Topology (created by `sgx broker setup`): exchange `sgx.ingress` -> queue `ingress`; exchange
 `sgx.deliver` -> one `deliver.<participant>` queue each; `sgx.dead-letter` -> `dead-letter`.
 Delivery limit and dead-lettering are policies, so they can change without redeclaring queues.
+
+TLS: `amqps://user:password@host:port/vhost?cafile=/path/ca.pem` connects with TLS and verifies the
+broker's certificate (chain and host name) against that CA file; without `cafile`, against the system's
+CAs. A certificate that does not verify raises BrokerNotTrusted; an amqps URL never falls back to plaintext.
 """
 
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import replace
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
@@ -23,8 +30,17 @@ from pika.exceptions import (
     NackError,
 )
 
-from broker.transport.base import DEAD_LETTER, INGRESS, Delivery, Envelope, Transport
-from sgx.errors import TransportUnavailable, UnrecoverableBrokerError, Unroutable
+from broker.transport.base import (
+    CONNECTION_USER,
+    DEAD_LETTER,
+    INGRESS,
+    Capabilities,
+    Delivery,
+    Envelope,
+    Transport,
+    unroutable,
+)
+from sgx.errors import BrokerNotTrusted, TransportUnavailable, UnrecoverableBrokerError
 
 log = logging.getLogger("sgx.transport.amqp")
 
@@ -108,12 +124,57 @@ class RabbitDelivery(Delivery):
         self._settle("reject", requeue)
 
 
+def connection_parameters(url: str) -> pika.URLParameters:
+    """pika's parameters for an amqp:// or amqps:// URL. For amqps, TLS with the broker's certificate verified
+    (chain and host name) against the CA file named by the URL's `cafile` query value, or the system's CAs."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    cafile = next((value for name, value in query if name == "cafile"), None)
+    if cafile is not None and parts.scheme != "amqps":
+        raise UnrecoverableBrokerError("a cafile is given for a plaintext amqp:// URL; use amqps:// for TLS")
+    rest = [(name, value) for name, value in query if name != "cafile"]
+    params = pika.URLParameters(urlunsplit(parts._replace(query=urlencode(rest))))
+    if parts.scheme == "amqps":
+        try:
+            context = ssl.create_default_context(cafile=cafile)  # CERT_REQUIRED and host name checked
+        except (OSError, ssl.SSLError) as exc:
+            raise UnrecoverableBrokerError(f"the CA file {cafile} named by the URL's cafile cannot be used "
+                                           f"({type(exc).__name__}: {exc}); give the PEM file of the CA that "
+                                           "issued the broker's certificate") from None
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        params.ssl_options = pika.SSLOptions(context, server_hostname=parts.hostname)
+    return params
+
+
+def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind a failed connection attempt if the handshake was refused (a certificate that does
+    not verify, a server that does not speak TLS); pika wraps it in layers."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLError):
+            # A connection cut mid-handshake (a broker stopping) is transient, not a refusal of trust.
+            transient = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)
+            return None if isinstance(current, transient) else current
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+        pending += [e for e in getattr(current, "exceptions", None) or [] if isinstance(e, BaseException)]
+        pending += [e for e in current.args if isinstance(e, BaseException)]
+    return None
+
+
 class RabbitTransport(Transport):
     name = "amqp"
+    capabilities = Capabilities(participant_users=True)
 
     def __init__(self, url: str, *, prefetch: int = 100, publish_attempts: int = 5, retry_delay: float = 1.0,
                  heartbeat: int = 30):
-        self.params = pika.URLParameters(url)
+        self.params = connection_parameters(url)
+        if self.params.ssl_options is not None:
+            self.capabilities = replace(type(self).capabilities, encrypted=True)
         self.params.heartbeat = heartbeat
         self.params.blocked_connection_timeout = 60
         self.user = self.params.credentials.username
@@ -133,8 +194,15 @@ class RabbitTransport(Transport):
         try:
             self._conn = pika.BlockingConnection(self.params)
             self._ch = self._conn.channel()  # administration only: publishing has its own confirming channel
-        except AMQPConnectionError as exc:
+        except (AMQPConnectionError, ssl.SSLError) as exc:  # pika re-raises a failed handshake's own error
             self._reset()
+            tls = _tls_failure(exc) if self.params.ssl_options is not None else None
+            if tls is not None:
+                raise BrokerNotTrusted(
+                    f"TLS to RabbitMQ at {self.params.host}:{self.params.port} failed: "
+                    f"{getattr(tls, 'verify_message', None) or tls.reason or type(tls).__name__}; check the "
+                    "broker's certificate and the CA file given by the URL's cafile (nothing was sent, and "
+                    "there is no fallback to plaintext)") from None
             raise TransportUnavailable(f"cannot reach RabbitMQ at {self.params.host}:{self.params.port} "
                                        f"({type(exc).__name__}); messages wait in the outbox") from exc
         self._generation += 1
@@ -164,15 +232,15 @@ class RabbitTransport(Transport):
 
     def publish_many(self, items: Sequence[tuple[str, Envelope]]) -> None:
         """Publish with asynchronous confirms and `mandatory`, waiting once for the whole batch. After a
-        lost connection, reconnect and republish the batch (the receiver drops duplicates by message id)."""
+        lost connection, reconnect and republish the batch (the receiver drops duplicates by message id).
+        Messages the broker returns (no queue bound) are reported by Unroutable once the rest are confirmed."""
         for attempt in range(1, self.publish_attempts + 1):
             try:
                 self._channel()
                 if self._pub is None:
                     self._pub = _ConfirmingPublisher(self._conn)
                 self._pub.publish([(exchange_for(q), q, e.body, self._properties(e)) for q, e in items])
-                return
-            except Unroutable:
+            except BrokerNotTrusted:
                 raise
             except ChannelClosedByBroker as exc:
                 self._reset()
@@ -182,6 +250,12 @@ class RabbitTransport(Transport):
             except (NackError, AMQPConnectionError, AMQPChannelError, TransportUnavailable) as exc:
                 self._reset()
                 error = exc
+            else:
+                returned = self._pub.returned
+                undelivered = [i for i, (q, e) in enumerate(items) if (q, e.message_id) in returned]
+                if undelivered:  # the others are confirmed: the caller must not publish them again
+                    raise unroutable(items, undelivered)
+                return
             if attempt < self.publish_attempts:
                 time.sleep(self.retry_delay)
         raise TransportUnavailable(f"publish not confirmed after {self.publish_attempts} attempts "
@@ -229,8 +303,9 @@ class RabbitTransport(Transport):
             return None
         headers = {k: v.decode() if isinstance(v, bytes) else v for k, v in (properties.headers or {}).items()}
         count = int(headers.pop("x-delivery-count", 0) or 0) + 1
-        if properties.user_id:
-            headers["sgx-sender"] = properties.user_id  # validated by the broker against the connection
+        # The publisher's sgx-sender header stays as sent; the user id, which the broker checked against the
+        # connection, travels beside it for the router to compare (a publisher cannot set this one).
+        headers[CONNECTION_USER] = properties.user_id or ""
         envelope = Envelope(properties.message_id or "", body,
                             {k: v for k, v in headers.items() if isinstance(v, str)} | _death(properties.headers))
         return RabbitDelivery(self, channel, self._generation, method.delivery_tag, envelope, method.redelivered,
@@ -298,11 +373,11 @@ class _ConfirmingPublisher:
         self.next_tag = 1
         self.outstanding: set[int] = set()
         self.nacked: list[int] = []
-        self.returned: list[str] = []
+        self.returned: set[tuple[str, str | None]] = set()  # (routing key, message id) of each returned
         self.closed: list[Exception] = []
         selected: list[bool] = []
-        self.channel.add_on_return_callback(lambda _ch, method, _props, _body: self.returned.append(
-            method.routing_key))
+        self.channel.add_on_return_callback(lambda _ch, method, props, _body: self.returned.add(
+            (method.routing_key, props.message_id)))
         # The broker closing the channel (a body over max_message_size, a refused user_id) ends the wait at once
         # with its reason, instead of at the confirm timeout as if the broker were down.
         self.channel.add_on_close_callback(self._on_close)
@@ -345,9 +420,6 @@ class _ConfirmingPublisher:
             self.channel.basic_publish(exchange, routing_key, body, properties, mandatory=True)
             self.outstanding.add(self.next_tag)
             self.next_tag += 1
-        self._pump(lambda: not self.outstanding)
-        if self.returned:
-            raise Unroutable(f"no queue bound for {self.returned[0]!r}; nothing was delivered there (is the "
-                             "participant in the directory and 'sgx broker setup' run?)")
+        self._pump(lambda: not self.outstanding)  # a returned message is confirmed too, after its return
         if self.nacked:
             raise NackError([])

@@ -12,7 +12,7 @@ import orjson
 from sgx.errors import BuildError
 from standard import artefacts
 from standard import catalogue as cat
-from standard.generate import cases, conformance, examples, schemas
+from standard.generate import cases, conformance, examples, schemas, snapshot
 
 _JSON = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
 
@@ -43,6 +43,7 @@ def _index_entry(filename: str, r: dict) -> dict:
 def planned_files() -> Iterator[tuple[Path, bytes]]:
     """Every generated file and its content, in a stable order."""
     resources = conformance.all_resources()
+    snapshot.add_snapshots(resources)  # from the vendored HL7 R4 definitions: no network, no npm
     index = {"index-version": 1, "files": []}
     for r in resources:
         name = f"{r['resourceType']}-{r['id']}.json"

@@ -3,6 +3,7 @@ NamingSystems, Questionnaires, MessageDefinitions, a CapabilityStatement and the
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from standard import catalogue as cat
@@ -70,6 +71,22 @@ def _element(profile: Profile, el: El) -> dict:
     return out
 
 
+def _required_pattern_slice(profile: Profile, el: El) -> list[dict]:
+    """A pattern on a repeating element, written as a required slice (as US Core writes Observation.category).
+
+    A pattern on the element itself would apply to each repetition, which tools read differently (some compare
+    the whole list with it and refuse every instance); a slice discriminated by the pattern on $this means
+    "one repetition matches it" to every tool.
+    """
+    elem = _element(profile, replace(el, fixed=None))
+    elem["slicing"] = {"discriminator": [{"type": "pattern", "path": "$this"}], "rules": "open"}
+    info = fhirmodel.walk(profile.type, el.path)[-1]
+    codes = [c["code"] for c in el.fixed.get("coding", []) if "code" in c]
+    name = codes[0] if codes else "pattern"
+    return [elem, {"id": f"{elem['id']}:{name}", "path": elem["path"], "sliceName": name, "min": 1, "max": "1",
+                   f"pattern{info.type_name}": el.fixed, "mustSupport": True}]
+
+
 def structure_definition(profile: Profile) -> dict:
     differential: list[dict] = []
     sliced: set[str] = set()
@@ -94,6 +111,8 @@ def structure_definition(profile: Profile) -> dict:
             _, child_path = _element_id(profile.type, f"{el.path}.{disc}")
             key = "pattern" + disc_info.type_name[:1].upper() + disc_info.type_name[1:]
             differential.append({"id": f"{elem['id']}.{disc}", "path": child_path, key: el.fixed[disc]})
+        elif isinstance(el.fixed, dict) and fhirmodel.walk(profile.type, el.path)[-1].is_list:
+            differential += _required_pattern_slice(profile, el)
         else:
             differential.append(_element(profile, el))
     return {

@@ -24,6 +24,7 @@ main{max-width:72rem;margin:0 auto;padding:1rem 1.5rem}
 table{border-collapse:collapse;width:100%;margin:1rem 0}th,td{border:1px solid #b1b4b6;padding:.3rem .5rem;
 text-align:left;vertical-align:top;font-size:.92rem}th{background:#f3f2f1}
 code,pre{font-family:ui-monospace,monospace;font-size:.85rem}pre{background:#f3f2f1;padding:1rem;overflow:auto}
+pre.wrap{white-space:pre-wrap;word-break:break-all}
 .tag{display:inline-block;background:#e8f1f8;border-radius:3px;padding:0 .4rem;margin:0 .2rem .2rem 0}
 dl.res{display:grid;grid-template-columns:16rem 1fr;gap:.2rem 1rem}dl.res dt{color:#505a5f}
 section.card{border-left:4px solid #1d70b8;padding:.2rem 1rem;margin:1rem 0;background:#fafafa}
@@ -31,7 +32,8 @@ section.card{border-left:4px solid #1d70b8;padding:.2rem 1rem;margin:1rem 0;back
 <header><strong>Safeguarding Exchange {{ version }}</strong> &nbsp;
 <a href="{{ root }}index.html">Messages</a><a href="{{ root }}profiles.html">Profiles</a>
 <a href="{{ root }}terminology.html">Code systems</a><a href="{{ root }}requirements.html">Requirements</a>
-<a href="{{ root }}findings.html">Finding codes</a><a href="{{ root }}{{ tgz }}">Download package</a></header>
+<a href="{{ root }}findings.html">Finding codes</a><a href="{{ root }}signatures.html">Signatures</a>
+<a href="{{ root }}{{ tgz }}">Download package</a></header>
 <main>{{ body }}</main></body></html>"""
 
 _INDEX = """<h1>Safeguarding Exchange standard</h1>
@@ -39,7 +41,9 @@ _INDEX = """<h1>Safeguarding Exchange standard</h1>
 between placing local authorities, host local authorities and their LADOs, host ICBs, Ofsted, CQC, police and
 providers. Canonical base <code>{{ canonical }}</code>; FHIR {{ fhir }}; package <code>{{ package }}</code>.</p>
 <p>Download: <a href="{{ tgz }}">{{ tgz }}</a> (FHIR npm package with profiles, terminology, MessageDefinitions,
-examples), the <a href="schemas/">JSON Schemas</a> (draft 2020-12) and the <a href="cases/">case suite</a>.</p>
+examples), the <a href="schemas/">JSON Schemas</a> (draft 2020-12, standard keywords only: they compile in strict
+validators such as ajv 8; the finding code of each schema node is in the <code>&lt;event&gt;.findings.json</code>
+beside each schema, by JSON pointer) and the <a href="cases/">case suite</a>.</p>
 <h2>Messages</h2><table><tr><th>Event</th><th>Sent by</th><th>Routed to</th><th>Focus</th><th>Legal basis</th></tr>
 {% for e in events %}<tr><td><a href="message/{{ e.code }}.html">{{ e.display }}</a><br><code>{{ e.code }}</code></td>
 <td>{% for s in e.senders %}<span class="tag">{{ s }}</span>{% endfor %}</td>
@@ -61,7 +65,8 @@ setting now, each told only of its own children{% elif r.of == 'sender' %}: the 
 {% else %}none{% endfor %}</td></tr>
 <tr><th>Requirements</th><td>{% for r in e.requirements %}<a class="tag" href="../requirements.html#{{ r }}">{{ r }}</a>
 {% endfor %}</td></tr>
-<tr><th>Definitions</th><td><a href="../schemas/{{ e.code }}.schema.json">JSON Schema</a> &middot;
+<tr><th>Definitions</th><td><a href="../schemas/{{ e.code }}.schema.json">JSON Schema</a>
+(<a href="../schemas/{{ e.code }}.findings.json">finding codes of its nodes</a>) &middot;
 MessageDefinition <code>{{ e.definition_url }}</code></td></tr></table>
 <h2>Contents</h2><table><tr><th>Resource</th><th>Profile</th><th>Needed</th></tr>
 {% for pid, need in contents %}<tr><td>{{ profiles[pid].type }}</td>
@@ -106,6 +111,72 @@ location and a message that says what to fix. Messages never repeat values from 
 <table><tr><th>Code</th><th>Layer</th><th>Meaning</th></tr>{% for code, (layer, title) in codes %}
 <tr id="{{ code }}"><td><code>{{ code }}</code></td><td>{{ layer }}</td><td>{{ title }}</td></tr>{% endfor %}</table>"""
 
+_SIGNATURES = """<h1>Signatures</h1><p>{{ c.summary }}</p>
+<p>The same contract as JSON, with its worked examples: <a href="signature-contract.json">signature-contract.json</a>
+(version {{ c.contractVersion }}).</p>
+<h2>Algorithm and serialisation</h2><table>
+<tr><th>alg</th><td><code>{{ c.algorithm.alg }}</code> with an {{ c.algorithm.curve }} key.
+{{ c.algorithm.rule }}</td></tr>
+<tr><th>Form</th><td>{{ c.serialization.form }}: <code>{{ c.serialization.layout }}</code></td></tr>
+<tr><th>Signing input</th><td><code>{{ c.serialization.signingInput }}</code></td></tr>
+<tr><th>Payload</th><td>{{ c.serialization.payload }}</td></tr>
+<tr><th>b64</th><td>{{ c.serialization.b64 }}</td></tr>
+<tr><th>base64url</th><td>{{ c.serialization.base64url }}</td></tr>
+<tr><th>Header bytes</th><td>{{ c.serialization.headerBytes }}</td></tr></table>
+{% for key, title in [("message", "The protected header of a message"),
+                      ("deliveryNote", "The protected header of a delivery note")] %}
+{% set h = c.protectedHeader[key] %}<h2 id="{{ key }}-header">{{ title }} (typ <code>{{ h.typ }}</code>)</h2>
+<table><tr><th>Member</th><th>Type</th><th>Rule</th></tr>{% for m in h.members %}<tr><td><code>{{ m.name }}</code></td>
+<td>{{ m.type }}</td><td>{% if m.value is defined %}<code>{{ m.value }}</code>: {% endif %}{{ m.rule }}</td></tr>
+{% endfor %}</table>{% endfor %}
+<p>{{ c.protectedHeader.otherMembers }} Refused members: {% for m in c.protectedHeader.refusedMembers %}
+<code>{{ m }}</code> {% endfor %}({{ c.protectedHeader.refusedMembersRule }})</p>
+<h2 id="clock">Clock window</h2><p>{{ c.clock.rule }} {{ c.clock.receivingNodeRule }} Key validity is measured at
+{{ c.clock.keyValidityMeasuredAt }}.</p>
+<h2 id="checks">What the router checks, in order</h2><table><tr><th>Check</th><th>Refusal code</th><th>Error</th></tr>
+{% for v in c.verificationOrder %}<tr><td>{{ v.check }}</td><td><code>{{ v.refusal }}</code></td>
+<td>{{ v.error or "" }}</td></tr>{% endfor %}</table><p>{{ c.refusalReporting }}</p>
+<h2 id="transport">Transport (AMQP)</h2><p>Publish to exchange <code>{{ c.transport.amqp.publishTo.exchange }}</code>,
+routing key <code>{{ c.transport.amqp.publishTo.routingKey }}</code>; {{ c.transport.amqp.publishing }}. Body:
+{{ c.transport.amqp.body }}. Receive from {{ c.transport.amqp.receiveFrom }}.</p>
+<table><tr><th>Property</th><th>Value</th></tr>{% for k, v in c.transport.amqp.properties.items() %}
+<tr><td><code>{{ k }}</code></td><td>{{ v }}</td></tr>{% endfor %}</table>
+<table><tr><th>Header</th><th>On</th><th>Value</th></tr>{% for t in c.transport.headers %}
+<tr><td><code>{{ t.name }}</code></td><td>{{ t.on }}</td><td>{{ t.value }}</td></tr>{% endfor %}</table>
+<h2 id="delivery-note">The delivery note</h2><p>{{ c.deliveryNote.purpose }}</p>
+<table><tr><th>Member</th><th>Type</th><th>Rule</th></tr>{% for m in c.deliveryNote.members %}
+<tr><td><code>{{ m.name }}</code>{% if m.required is false %} (optional){% endif %}</td><td>{{ m.type }}</td>
+<td>{{ m.rule }}</td></tr>{% endfor %}</table><p>Signed in <code>sgx-delivery-signature</code> with the delivery-note
+header above. A receiving node {{ c.deliveryNote.receivingNode }}.</p>
+<h2 id="keys">Keys</h2><table>
+<tr><th>Public (JWK)</th><td>{% for k, v in c["keys"].public.jwk.items() %}<code>{{ k }}</code>: {{ v }}<br>
+{% endfor %}</td></tr>
+<tr><th>Public (PEM)</th><td>{{ c["keys"].public.pem }}</td></tr>
+<tr><th>In the directory</th><td>{{ c["keys"].public.inDirectory }}</td></tr>
+<tr><th>Private</th><td>{{ c["keys"].private.format }}. {{ c["keys"].private.rule }}
+{{ c["keys"].private.kidBeside }}</td></tr>
+<tr><th>kid</th><td>Form <code>{{ c.kid.form }}</code>. {{ c.kid.rule }}</td></tr>
+<tr><th>Rotation</th><td>{{ c.kid.rotation }}</td></tr>
+<tr><th>Registering</th><td>{% for r in c["keys"].registration %}<code>{{ r }}</code><br>{% endfor %}</td></tr></table>
+<h2 id="directory">The directory</h2><p>{{ c.directory.file }}: {% for k, v in c.directory.layout.items() %}
+<code>{{ k }}</code> = {{ v }}; {% endfor %}protected header {% for k, v in c.directory.protectedHeader.items()
+if k != "rule" %}<code>{{ k }}</code>: {{ v }}; {% endfor %}{{ c.directory.protectedHeader.rule }}.
+Trust anchor: {{ c.directory.trustAnchor }}.</p><table><tr><th>Payload member</th><th>Content</th></tr>
+{% for k, v in c.directory.payload.items() %}<tr><td><code>{{ k }}</code></td><td>{{ v }}</td></tr>{% endfor %}
+</table><p>Expiry: {{ c.directory.expiry }}.</p>
+<h2 id="worked-example">Worked example</h2><p><strong>{{ w.testKey.warning }}</strong></p>
+<table><tr><th>Private JWK</th><td><code>{{ w.testKey.privateJwk|tojson }}</code></td></tr>
+<tr><th>Private key, PKCS#8</th><td><pre>{{ w.testKey.privatePkcs8Pem }}</pre></td></tr>
+<tr><th>Public JWK</th><td><code>{{ w.testKey.publicJwk|tojson }}</code></td></tr>
+<tr><th>Public key, PEM</th><td><pre>{{ w.testKey.publicSpkiPem }}</pre></td></tr></table>
+{% for key, text, title in [("message", "payloadUtf8", "A message"), ("deliveryNote", "noteUtf8", "A delivery note")] %}
+{% set e = w[key] %}<h3>{{ title }}</h3><table>
+<tr><th>Payload (UTF-8, exact bytes)</th><td><pre>{{ e[text] }}</pre></td></tr>
+<tr><th>Protected header (exact bytes)</th><td><pre>{{ e.protectedHeaderJson }}</pre></td></tr>
+<tr><th>Signing input</th><td><pre class="wrap">{{ e.signingInput }}</pre></td></tr>
+<tr><th>Detached compact JWS</th><td><pre class="wrap">{{ e.compactDetachedJws }}</pre>
+</td></tr></table>{% endfor %}"""
+
 
 def _render_resource(resource: dict) -> list[tuple[str, str]]:
     """Flatten a resource into (element, value) lines a person can read; codes show their display text."""
@@ -131,16 +202,17 @@ def _render_resource(resource: dict) -> list[tuple[str, str]]:
 
 def write_site(out: Path) -> list[Path]:
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
-    base = env.from_string(_BASE)
     tgz = f"{cat.PACKAGE_NAME}-{cat.VERSION}.tgz"
     written: list[Path] = []
 
     def page(rel: str, title: str, template: str, **ctx) -> None:
         root = "../" * rel.count("/")
-        body = env.from_string(template).render(root=root, **ctx)
+        # The page's template goes inside the base and the whole is rendered once: rendering the body first and
+        # passing it in as a value escaped it a second time, and every page showed its tags as text.
+        whole = env.from_string(_BASE.replace("{{ body }}", template))
         path = out / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(base.render(title=title, body=body, root=root, tgz=tgz, version=cat.VERSION),
+        path.write_text(whole.render(title=title, root=root, version=cat.VERSION, **{"tgz": tgz, **ctx}),
                         encoding="utf-8")
         written.append(path)
 
@@ -164,6 +236,7 @@ def write_site(out: Path) -> list[Path]:
          sets=list(term.value_sets().values()))
     page("requirements.html", "Requirements", _REQUIREMENTS, requirements=cat.REQUIREMENTS)
     page("findings.html", "Finding codes", _FINDINGS, codes=sorted(FINDING_CODES.items()))
+    _signature_page(out, page)
 
     from standard import artefacts
 
@@ -178,3 +251,12 @@ def write_site(out: Path) -> list[Path]:
                                            f"<h1>{folder}</h1><ul>{listing}</ul>", encoding="utf-8")
     (out / tgz).write_bytes(package_tarball())
     return written
+
+
+def _signature_page(out: Path, page) -> None:
+    """The signature contract: a page for people and the JSON file itself, for programs."""
+    from broker.signature_contract import CONTRACT_FILE
+
+    contract = orjson.loads(CONTRACT_FILE.read_bytes())
+    page("signatures.html", "Signatures", _SIGNATURES, c=contract, w=contract["workedExamples"])
+    (out / CONTRACT_FILE.name).write_bytes(CONTRACT_FILE.read_bytes())

@@ -21,22 +21,23 @@ _DEFAULT_BY_KIND = {
 
 
 @cache
-def compiled(event_code: str) -> tuple[Any, dict]:
-    """The compiled validator and the raw schema for an event."""
+def compiled(event_code: str) -> tuple[Any, dict, dict]:
+    """The compiled validator, the raw schema and its annotations (finding and hint by node pointer) for an event."""
     schema = artefacts.schema(event_code)
-    return jsonschema_rs.validator_for(schema), schema
+    return jsonschema_rs.validator_for(schema), schema, artefacts.schema_findings(event_code)["nodes"]
 
 
-def _node_at(schema: dict, path: list) -> tuple[dict, str]:
-    """The schema object holding the failing keyword, and the keyword itself."""
+def _node_at(schema: dict, path: list) -> tuple[dict, str, str]:
+    """The schema object holding the failing keyword, the keyword itself, and the object's JSON pointer."""
     node: Any = schema
     for step in path[:-1]:
         node = node[step]
-    return node, path[-1]
+    pointer = "".join("/" + str(step).replace("~", "~0").replace("/", "~1") for step in path[:-1])
+    return node, path[-1], pointer
 
 
-def _message(kind_name: str, kind: Any, node: dict, keyword: str, doc: Any, instance_path: list) -> str:
-    hint = node.get("x-hint")
+def _message(kind_name: str, kind: Any, node: dict, keyword: str, doc: Any, instance_path: list,
+             hint: str | None) -> str:
     if kind_name == "Required":
         return f"'{kind.property}' is required here; add it" + (f" ({hint})" if hint else "")
     if kind_name == "Constant":
@@ -62,15 +63,16 @@ def _message(kind_name: str, kind: Any, node: dict, keyword: str, doc: Any, inst
 
 def findings(event_code: str, doc: dict) -> Iterator[Finding]:
     """Schema findings for a parsed message whose event is known."""
-    validator, schema = compiled(event_code)
+    validator, schema, annotations = compiled(event_code)
     if validator.is_valid(doc):
         return
     seen = set()
     for error in validator.iter_errors(doc):
         kind_name = type(error.kind).__name__
         schema_path = list(error.schema_path)
-        node, keyword = _node_at(schema, schema_path)
-        code = node.get("x-finding") or _DEFAULT_BY_KIND.get(kind_name, "profile-cardinality")
+        node, keyword, pointer = _node_at(schema, schema_path)
+        marks = annotations.get(pointer, {})
+        code = marks.get("finding") or _DEFAULT_BY_KIND.get(kind_name, "profile-cardinality")
         instance_path = list(error.instance_path)
         location = fhirpath(doc, instance_path)
         if kind_name == "Required":
@@ -79,5 +81,6 @@ def findings(event_code: str, doc: dict) -> Iterator[Finding]:
         if key in seen:
             continue
         seen.add(key)
-        yield Finding(code, location, _message(kind_name, error.kind, node, keyword, doc, instance_path),
+        yield Finding(code, location,
+                      _message(kind_name, error.kind, node, keyword, doc, instance_path, marks.get("hint")),
                       layer="schema")

@@ -18,6 +18,7 @@ from broker.keys import b64url
 from broker.rabbitmq.setup import set_max_message_size, setup
 from broker.router import DELIVERY, SENDER, SIGNATURE, Router
 from broker.transport import DEAD_LETTER, INGRESS, Envelope, delivery_queue
+from broker.transport.base import CONNECTION_USER
 from broker.transport.rabbitmq import RabbitTransport
 from sgx import demo as scenario
 from sgx.demo import LODGE, demo_network
@@ -193,7 +194,7 @@ class _BlamesTheRouter(Router):
 
     def _account_for(self, delivery) -> None:
         env = delivery.envelope
-        sender = env.headers.get(SENDER, "")
+        sender = env.headers.get(CONNECTION_USER, env.headers.get(SENDER, ""))
         from broker.router import _Batch
 
         batch = _Batch()
@@ -215,7 +216,7 @@ def test_a_delivery_its_recipient_refuses_is_reported_to_the_original_sender(net
     assert _run(router) is None
     recipient = _as(net, "la-371")
     refused = recipient.get(delivery_queue("la-371"), timeout=5)
-    assert refused.envelope.headers[SENDER] == "router"  # RabbitMQ names the publisher: the router
+    assert refused.envelope.headers[CONNECTION_USER] == "router"  # RabbitMQ names the publisher: the router
     assert DELIVERY in refused.envelope.headers
     refused.reject(requeue=False)  # as a node does with a delivery it cannot verify
     recipient.close()

@@ -8,6 +8,7 @@ from pika.exceptions import ChannelClosedByBroker, ProbableAccessDeniedError
 
 from broker.rabbitmq.setup import revoke, setup
 from broker.transport import INGRESS, Envelope, delivery_queue
+from broker.transport.base import CONNECTION_USER
 from broker.transport.rabbitmq import DELIVER_EXCHANGE, INGRESS_EXCHANGE, RabbitTransport
 from sgx.demo import demo_network, run_demo
 from sgx.errors import UnrecoverableBrokerError
@@ -83,7 +84,7 @@ def test_a_participant_can_publish_to_ingress_and_read_its_own_queue(secured):
     kent.close()
     router = RabbitTransport(rabbit.url("router", net.credentials["router"]))
     delivery = router.get(INGRESS, timeout=5)
-    assert delivery.envelope.headers["sgx-sender"] == "la-886"  # from the broker-validated user_id
+    assert delivery.envelope.headers[CONNECTION_USER] == "la-886"  # the user_id the broker checked
     delivery.ack()
     router.close()
 

@@ -31,3 +31,34 @@ def test_each_participant_receives_exactly_what_the_catalogue_routes_to_it(tmp_p
     assert events["lado-886"] == events["lado-383"] == ["allegation-notification"]
     assert events["ofsted"] == ["allegation-notification", "serious-incident", "serious-incident"]
     assert all(v.startswith("signature by ") for items in received.values() for _, v in items)
+
+
+def test_the_demo_leaves_each_lados_inbox_ready_with_a_sign_in(tmp_path):
+    import re
+
+    from broker.inbox.app import create_app
+    from broker.inbox.cli import open_store
+
+    result = CliRunner().invoke(cli, ["demo", "--dir", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    found = re.search(r"--participant lado-886\n\s+then open (http://\S+) and sign in as (\S+) with (\S+)",
+                      result.output)
+    assert found, result.output[-800:]
+    url, email, password = found.groups()
+    assert url == "http://127.0.0.1:8025/"
+    app = create_app(open_store(tmp_path / "demo", "lado-886"), "lado-886", key=b"k" * 32)
+    client = app.test_client()
+    page = client.get("/sign-in", base_url="https://localhost").data
+    token = re.search(rb'name="csrf_token" value="([^"]+)"', page).group(1).decode()
+    signed = client.post("/sign-in", base_url="https://localhost", headers={"Referer": "https://localhost/sign-in"},
+                         data={"email": email, "password": password, "csrf_token": token})
+    assert signed.status_code == 302
+    inbox = client.get("/", base_url="https://localhost").data.decode()
+    assert "Cross-boundary allegation notification" in inbox and "<strong>1</strong> new" in inbox
+
+
+def test_the_demo_never_clears_a_folder_it_did_not_make(tmp_path):
+    (tmp_path / "mine.txt").write_text("not the demo's")
+    result = CliRunner().invoke(cli, ["demo", "--dir", str(tmp_path)])
+    assert result.exit_code == 2 and "did not make" in result.output
+    assert (tmp_path / "mine.txt").exists()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import orjson
+from click.testing import CliRunner
 
+from sgx.cli import cli
 from tests.unit.adapters.conftest import routed, summary
 
 HEADER = "CHILD,SEX,DOB,ETHNIC,UPN,MOTHER,MC_DOB\nC1,1,27/03/2010,WBRI,,,\nC2,2,01/01/2011,WBRI,,,\n"
@@ -16,12 +18,15 @@ def test_same_export_twice_sends_nothing_new_and_a_later_one_sends_the_change(tm
     header.write_text(HEADER)
     episodes.write_text(EPISODES + "C1,01/02/2026,S,C2,N1,K2,PR4,,,,,,SC900001\n"
                                    "C2,01/02/2026,S,C2,N1,K2,PR4,,,,,,SC123456\n")  # a setting not in the directory
-    dry = summary("adapt", "ssda903", "--dir", root, "--la", "886", header, episodes, "--dry-run")
-    assert dry["messages_built"] == {"placement-started": 1} and dry["sent"] == 0 and dry["out_of_scope"] == 1
-    first = summary("adapt", "ssda903", "--dir", root, "--la", "886", header, episodes)
+    dry = summary("adapt", "ssda903", "--dir", root, "--la", "886", header, episodes, "--dry-run", code=1)
+    assert dry["messages_built"] == {"placement-started": 1} and dry["sent"] == 0
+    # C2's setting is not in the directory: its episode and Header rows are held back with a finding.
+    assert dry["rows"] == {"sent": 2, "unchanged": 0, "not_notifiable": 0, "held_back": 2, "refused": 0}
+    assert dry["findings"] == {"setting-not-in-directory": 1}
+    first = summary("adapt", "ssda903", "--dir", root, "--la", "886", header, episodes, code=1)
     assert first["messages_built"] == {"placement-started": 1} and first["sent"] == 1
-    again = summary("adapt", "ssda903", "--dir", root, "--la", "886", header, episodes)
-    assert again["messages_built"] == {} and again["unchanged"] == 1
+    again = summary("adapt", "ssda903", "--dir", root, "--la", "886", header, episodes, code=1)
+    assert again["messages_built"] == {} and again["unchanged"] == 1 and again["rows"]["unchanged"] == 2
     episodes.write_text(EPISODES + "C1,01/02/2026,S,C2,N1,K2,PR4,20/02/2026,X1,ALLEG,,,SC900001\n")
     later = summary("adapt", "ssda903", "--dir", root, "--la", "886", header, episodes)
     assert later["messages_built"] == {"placement-ended": 1}
@@ -49,6 +54,9 @@ def test_xml_export_goes_through_the_same_path(tmp_path, exchange):
                    "<PLACE_PROVIDER>PR4</PLACE_PROVIDER><DEC /></EPISODE></CHILD></EXPSSDA903>")
     out = summary("adapt", "ssda903-xml", "--dir", root, "--la", "886", xml)
     assert out["messages_built"] == {"placement-started": 1} and out["sent"] == 1
+    renamed = xml.rename(tmp_path / "return.txt")  # the kind is told from the content, not the name
+    again = summary("adapt", "ssda903-xml", "--dir", root, "--la", "886", renamed)
+    assert again["unchanged"] == 1 and again["rows"]["unchanged"] == 2 and again["findings"] == {}
 
 
 def test_progress_is_shown_on_request_and_the_html_report_lists_findings(tmp_path, exchange):
@@ -90,3 +98,11 @@ def test_a_missing_episode_of_a_child_placed_elsewhere_is_a_concern_to_the_host(
     again = summary("adapt", "ssda903", "--dir", exchange, "--la", "886", header, episodes, missing)
     assert again["messages_built"] == {} and again["unchanged"] == 2
     assert routed(exchange) == 2
+
+
+def test_the_xml_adapter_has_its_own_help():
+    runner = CliRunner()
+    xml_help = runner.invoke(cli, ["adapt", "ssda903-xml", "--help"]).output
+    csv_help = runner.invoke(cli, ["adapt", "ssda903", "--help"]).output
+    assert "Expanded SSDA903 XML export" in xml_help and "CSV" not in xml_help.split("Options:")[0]
+    assert "CSV" in csv_help

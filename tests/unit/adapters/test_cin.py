@@ -7,10 +7,10 @@ import pytest
 
 from adapters.base import Problem
 from adapters.cin_census import CinCensusReader
-from tests.conftest import SHARED_DATA
+from tests.conftest import PUBLIC_SAMPLES
 from tests.unit.adapters.conftest import routed, summary
 
-CIN = SHARED_DATA / "legacy" / "cin_census" / "xml"
+CIN = PUBLIC_SAMPLES / "cin_census" / "xml"
 
 
 def cin_file(path, *, lea="886", s47="2026-03-01", cpp=None, sex="<Sex>F</Sex>", extra=""):
@@ -66,13 +66,30 @@ def test_a_section_47_about_a_child_placed_elsewhere_is_a_concern_to_the_host_on
 def test_signals_before_the_placement_or_for_unplaced_children_are_not_sent(tmp_path, exchange):
     _placed(tmp_path, exchange)
     out = summary("adapt", "cin", "--dir", exchange, "--la", "886", cin_file(tmp_path / "c.xml", s47="2025-12-01"))
-    assert out["messages_built"] == {} and out["out_of_scope"] == 1
+    assert out["messages_built"] == {} and out["findings"] == {}
+    # The file's header, the child and its Section 47 are each accounted for, none silently.
+    assert out["rows"]["not_notifiable"] == 3 == out["rows_read"]
+    assert out["not_notifiable"] == {"file-header": 1, "not-placed-elsewhere": 2}
 
 
 def test_a_file_from_another_authority_sends_nothing(tmp_path, exchange):
     _placed(tmp_path, exchange)
     out = summary("adapt", "cin", "--dir", exchange, "--la", "886", cin_file(tmp_path / "c.xml", lea="201"), code=1)
     assert out["messages_built"] == {} and out["findings"] == {"wrong-authority": 1}
+    assert out["rows"]["refused"] == out["rows_read"] == 3
+    split = summary("adapt", "cin", "--dir", exchange, "--la", "886", "--split-by-la",
+                    cin_file(tmp_path / "c.xml", lea="201"))
+    assert split["findings"] == {} and split["not_notifiable"] == {"other-la": 3} and split["messages_built"] == {}
+
+
+def test_a_census_whose_entries_disagree_about_a_child_holds_its_concerns(tmp_path, exchange):
+    _placed(tmp_path, exchange)
+    twice = "<Child><ChildIdentifiers><LAchildID>C1</LAchildID><PersonBirthDate>2011-01-01</PersonBirthDate>" \
+            "</ChildIdentifiers></Child>"
+    out = summary("adapt", "cin", "--dir", exchange, "--la", "886", "--report", tmp_path / "r.json",
+                  cin_file(tmp_path / "c.xml", s47="2026-03-01", extra=twice), code=1)
+    assert out["messages_built"] == {} and out["findings"] == {"conflicting-child-facts": 1}
+    assert out["rows"]["held_back"] == 3  # both entries for the child and its Section 47
 
 
 def test_entity_attacks_are_refused_and_a_truncated_file_keeps_what_came_before(tmp_path):

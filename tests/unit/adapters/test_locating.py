@@ -47,13 +47,18 @@ def test_a_setting_outside_the_directory_in_another_area_is_held_with_a_finding(
 
 def test_a_placement_in_the_placing_authoritys_own_area_is_not_notified(tmp_path, exchange):
     out = _ssda903(tmp_path, exchange, "C1,01/02/2026,S,C2,N1,K2,PR4,,,,,,SC123456,886")
-    assert out["messages_built"] == {} and out["out_of_scope"] == 1 and out["findings"] == {}
+    assert out["messages_built"] == {} and out["findings"] == {}
+    assert out["rows"]["not_notifiable"] == 2 and out["not_notifiable"] == {"own-area": 2}
 
 
-def test_a_confidential_placement_is_never_located_by_address(tmp_path, exchange):
+def test_a_confidential_placement_is_never_located_by_address_and_is_held_asking_for_the_urn(tmp_path, exchange):
     book = annex_a(tmp_path / "annex.xlsx", list_8_row("A1", postcode=SETTING_POSTCODE, la="CON"))
-    out = summary("adapt", "annex-a", "--dir", exchange, "--la", "886", book, "--dry-run")
-    assert out["messages_built"] == {} and out["out_of_scope"] == 1
+    out = summary("adapt", "annex-a", "--dir", exchange, "--la", "886", book, "--dry-run", "--report",
+                  tmp_path / "r.json", code=1)
+    assert out["messages_built"] == {} and out["rows"]["held_back"] == 1
+    assert out["findings"] == {"placement-not-located": 1}
+    (problem,) = _problems(tmp_path)
+    assert "never located by its address" in problem["message"] and problem["field"] == "URN of Placement"
 
 
 def test_a_confidential_placement_at_a_known_setting_is_sent_labelled_confidential(tmp_path, exchange):
@@ -67,3 +72,17 @@ def test_a_confidential_placement_at_a_known_setting_is_sent_labelled_confidenti
     message = orjson.loads(body)
     labels = {c["code"] for c in message["meta"]["security"]}
     assert "confidential-placement" in labels
+
+
+def test_a_postcode_several_settings_share_or_a_junk_one_is_held_with_what_to_do(tmp_path, exchange):
+    draft = exchange / "directory.draft.json"
+    data = orjson.loads(draft.read_bytes())
+    data["settings"].append({**data["settings"][0], "urn": "SC900002", "name": "Second Lodge"})
+    draft.write_bytes(orjson.dumps(data))
+    sgx("directory", "sign", "--dir", exchange)
+    out = _ssda903(tmp_path, exchange, f"C1,01/02/2026,S,C2,N1,K2,PR4,,,,,{SETTING_POSTCODE},,", code=1)
+    assert out["messages_built"] == {} and out["findings"] == {"placement-not-located": 1}
+    assert "2 settings in the directory are registered at the placement postcode" in _problems(tmp_path)[0]["message"]
+    out = _ssda903(tmp_path, exchange, "C1,01/02/2026,S,C2,N1,K2,PR4,,,,,not a postcode,,", code=1)
+    assert out["findings"] == {"placement-not-located": 1} and out["rows"]["held_back"] == 2
+    assert "not a full UK postcode" in _problems(tmp_path)[0]["message"]

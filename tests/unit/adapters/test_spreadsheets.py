@@ -11,7 +11,7 @@ from adapters.annex_a import AnnexAReader
 from adapters.base import Problem
 from adapters.ofsted_providers import ProviderListReader
 from broker.cli import load_signed
-from tests.conftest import SHARED_DATA
+from tests.conftest import PUBLIC_SAMPLES
 from tests.unit.adapters.conftest import routed, sgx, summary
 from tests.unit.adapters.workbooks import annex_a, list_8_row, workbook
 
@@ -62,13 +62,15 @@ def test_import_settings_fills_the_signed_directory(tmp_path, exchange):
 
 @pytest.mark.parametrize("name", ["ch_fake.xlsx", "scp_ch_2025_fake.xlsx"])
 def test_the_public_provider_lists_read_with_only_their_real_data_problems(name):
-    records, problems = _read(ProviderListReader(), SHARED_DATA / "legacy" / "ofsted_provider_lists" / name)
-    # Both fake lists carry URNs that are not Ofsted URNs ("njascn", 1): a real problem, reported by row.
-    assert records == [] and [(p.code, p.row, p.field) for p in problems] == [("bad-urn", 2, "URN")]
+    records, problems = _read(ProviderListReader(), PUBLIC_SAMPLES / "ofsted_provider_lists" / name)
+    # Both fake lists carry URNs that are not Ofsted URNs ("njascn", 1), and the 2025 one an authority named
+    # "Provider LA": real problems, each reported by row and column. Its one SA row closed in 2024.
+    expected = [("bad-urn", 2, "URN")] + ([("unknown-la", 2, "Local authority")] if name.startswith("scp") else [])
+    assert records == [] and [(p.code, p.row, p.field) for p in problems] == expected
 
 
 def test_annex_a_sample_list_8_reads_codes_out_of_labels():
-    records, problems = _read(AnnexAReader(), SHARED_DATA / "legacy" / "annex_a" / "Annex_A.xlsx")
+    records, problems = _read(AnnexAReader(), PUBLIC_SAMPLES / "annex_a" / "Annex_A.xlsx")
     assert problems == [] and len(records) == 5
     first = records[0].values
     assert (first["SEX"], first["LS"], first["PLACE"], first["PLACE_PROVIDER"]) == ("F", "E1", "U6", "PR4")

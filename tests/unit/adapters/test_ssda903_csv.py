@@ -9,9 +9,9 @@ import pytest
 
 from adapters.base import Problem, Record
 from adapters.ssda903_csv import Ssda903CsvReader
-from tests.conftest import SHARED_DATA
+from tests.conftest import PUBLIC_SAMPLES
 
-SHARED = SHARED_DATA / "legacy" / "ssda903"
+SAMPLES = PUBLIC_SAMPLES / "ssda903"
 
 
 def read(path: Path):
@@ -27,7 +27,7 @@ def read(path: Path):
     ("csv_liia_sample/SSDA903_2020_episodes.csv", "episodes", 5),
 ])
 def test_public_samples_are_read_without_problems(file, table, rows):
-    records, problems = read(SHARED / file)
+    records, problems = read(SAMPLES / file)
     assert problems == []
     assert len(records) == rows and {r.table for r in records} == {table}
 

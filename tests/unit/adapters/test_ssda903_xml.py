@@ -7,9 +7,9 @@ from pathlib import Path
 
 from adapters.base import Problem, Record
 from adapters.ssda903_xml import Ssda903XmlReader
-from tests.conftest import SHARED_DATA
+from tests.conftest import PUBLIC_SAMPLES
 
-SAMPLE = SHARED_DATA / "legacy" / "ssda903" / "xml" / "fake_903.xml"
+SAMPLE = PUBLIC_SAMPLES / "ssda903" / "xml" / "fake_903.xml"
 
 
 def read(path: Path):

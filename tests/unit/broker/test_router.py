@@ -244,12 +244,20 @@ def test_routers_side_by_side_route_each_message_once_and_keep_one_audit_chain(t
 
 
 # -- age, retention, refusals with their reasons (issue 10) -----------------------------------------------------
+def router_records(network):
+    from broker.audit import AuditLog
+    from broker.router import STATE_FILE
+
+    return AuditLog(network.root / STATE_FILE).records()
+
+
 def _routed_later(network, transport, router_cls, hours: float, count: int = 3):
     """Messages sent now, routed `hours` later (the router was down meanwhile); the decisions."""
     for n in range(1, count + 1):
         transport.publish(INGRESS, scenario.signed_envelope(network, "la-886",
                                                             scenario.placement("la-886", n, LODGE, TODAY)))
     later = datetime.now(UTC) + timedelta(hours=hours)
+    network.publish_directory(valid_for=timedelta(days=90))  # the directory outlives the simulated outage
     router = router_cls.in_folder(network.root, network.directory, transport, network.keys["router"],
                                   now=lambda: later)
     return [router.handle(transport.get(INGRESS)) for _ in range(count)]
@@ -273,7 +281,8 @@ def test_a_message_that_waited_out_a_router_outage_is_routed_and_an_age_based_tw
     twin_transport = twin.transport()
     refused = _routed_later(twin, twin_transport, _AgeBasedRouter, hours)
     assert [d.decision for d in refused] != ["accepted"] * 3
-    assert {d.reason for d in refused} == {"stale"}  # stale, not a replay
+    assert {d.reason for d in refused} == {"replay"}
+    assert all("iat-out-of-window" in r["reason"] for r in router_records(twin))  # stale, not a reused id
     assert _inbox(twin_transport, "la-371") == []
 
 
@@ -281,11 +290,11 @@ def test_a_message_older_than_a_week_is_refused_as_stale_with_its_reason_and_the
     network = demo_network(tmp_path)
     transport = network.transport()
     decisions = _routed_later(network, transport, Router, 24 * 8, count=1)
-    assert (decisions[0].decision, decisions[0].reason) == ("rejected", "stale")
+    assert (decisions[0].decision, decisions[0].reason) == ("rejected", "replay")
     ack = orjson.loads(_inbox(transport, "la-886")[-1].body)
     issue = ack["entry"][1]["resource"]["issue"][0]
     assert issue["details"]["coding"][0]["code"] == "replay"  # the standard's code for issued-at outside the window
-    assert issue["diagnostics"].startswith("stale: issued-at is more than 604800 s from now")
+    assert issue["diagnostics"].startswith("replay: iat-out-of-window: issued-at is more than 604800 s from now")
 
 
 def test_message_ids_are_remembered_for_the_retention_period_then_forgotten(tmp_path):
@@ -294,6 +303,7 @@ def test_message_ids_are_remembered_for_the_retention_period_then_forgotten(tmp_
     network = demo_network(tmp_path)
     transport = network.transport()
     clock = [datetime.now(UTC)]
+    network.publish_directory(valid_for=timedelta(days=90))  # the directory outlives the simulated weeks
     router = Router.in_folder(network.root, network.directory, transport, network.keys["router"],
                               now=lambda: clock[0])
     message = scenario.placement("la-886", 1, LODGE, TODAY)
@@ -306,7 +316,8 @@ def test_message_ids_are_remembered_for_the_retention_period_then_forgotten(tmp_
     assert router.prune_seen(force=True) == 1
     assert router.seen.digest_of(message["identifier"]["value"]) is None
     # Forgotten, but not replayable: a message that old is past the age limit.
-    assert router.process(envelope).reason == "stale"
+    assert router.process(envelope).reason == "replay"
+    assert "iat-out-of-window" in router.audit.records()[-1]["reason"]
     with pytest.raises(ValueError, match="remembered longer"):
         Router.in_folder(network.root, network.directory, transport, network.keys["router"],
                          max_age_seconds=RETENTION_SECONDS)
@@ -328,16 +339,15 @@ def test_signature_refusals_carry_their_reason_and_a_missing_header_is_not_a_key
     transport.publish(INGRESS, Envelope(good.message_id, good.body, {SENDER: "la-886"}))
     decision = router.handle(transport.get(INGRESS))
     assert decision.reason == "signature-invalid"
-    assert router.audit.records()[-1]["reason"] == "signature-invalid: no sgx-signature header: sign the message " \
-                                                   "(the outbox does)"
+    assert router.audit.records()[-1]["reason"] == "signature-invalid: signature-missing: no sgx-signature header"
     transport.publish(INGRESS, Envelope(good.message_id, good.body.replace(b"2011", b"2012", 1), good.headers))
     router.handle(transport.get(INGRESS))
-    assert router.audit.records()[-1]["reason"] == ("signature-invalid: the signature does not verify over the bytes "
-                                                    "received")
+    assert router.audit.records()[-1]["reason"] == ("signature-invalid: bad-signature: the signature does not verify "
+                                                    "over the bytes received")
     diagnostics = [orjson.loads(e.body)["entry"][1]["resource"]["issue"][0].get("diagnostics")
                    for e in _inbox(transport, "la-886")]
-    assert diagnostics == ["signature-invalid: no sgx-signature header: sign the message (the outbox does)",
-                           "signature-invalid: the signature does not verify over the bytes received"]
+    assert diagnostics == ["signature-invalid: signature-missing: no sgx-signature header",
+                           "signature-invalid: bad-signature: the signature does not verify over the bytes received"]
 
 
 def test_limits_leave_room_for_what_the_router_adds_within_one_frame(net):

@@ -59,7 +59,7 @@ def test_tarball_has_npm_layout():
 def test_schemas_are_valid_draft_2020_12():
     import jsonschema
 
-    for path in artefacts.SCHEMAS.glob("*.json"):
+    for path in artefacts.SCHEMAS.glob("*.schema.json"):
         schema = orjson.loads(path.read_bytes())
         assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
         jsonschema.Draft202012Validator.check_schema(schema)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 
 from click.testing import CliRunner
 
@@ -44,6 +45,30 @@ def test_validate_json_and_operationoutcome_formats(tmp_path, examples):
     assert outcome["issue"][0]["expression"] == ["Bundle.timestamp"]
 
 
+def test_validate_refuses_a_folder_without_messages(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a message")
+    result = CliRunner().invoke(cli, ["standard", "validate", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "no message files" in result.output and "Traceback" not in result.output
+
+
+def test_operationoutcome_for_several_files_names_each_file(tmp_path, examples):
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(examples["escalation-triangulation"]))
+    bad_message = copy.deepcopy(examples["escalation-triangulation"])
+    del bad_message["timestamp"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(bad_message))
+    result = CliRunner().invoke(cli, ["standard", "validate", "--format", "operationoutcome", str(good), str(bad)])
+    assert result.exit_code == 1
+    bundle = json.loads(result.stdout)
+    assert bundle["resourceType"] == "Bundle" and bundle["type"] == "collection"
+    by_file = {e["fullUrl"]: e["resource"] for e in bundle["entry"]}
+    assert set(by_file) == {good.resolve().as_uri(), bad.resolve().as_uri()}
+    assert by_file[good.resolve().as_uri()]["issue"][0]["severity"] == "information"
+    assert by_file[bad.resolve().as_uri()]["issue"][0]["expression"] == ["Bundle.timestamp"]
+
+
 def test_build_check_passes_on_a_fresh_checkout():
     result = CliRunner().invoke(cli, ["standard", "build", "--check"])
     assert result.exit_code == 0, result.output
@@ -56,3 +81,19 @@ def test_docs_writes_a_page_per_message_with_its_legal_basis(tmp_path):
     assert "regulation 40" in page and "Who receives" in page and "As JSON" in page
     assert (tmp_path / "uk.safeguarding-exchange.r4-0.1.0.tgz").stat().st_size > 10_000
     assert (tmp_path / "schemas" / "serious-incident.schema.json").exists()
+
+
+def test_docs_pages_are_markup_not_escaped_text(tmp_path):
+    """Every page parses to a document whose main content has its own headings and tables, and no visible text
+    shows a tag (escaped markup would read as '<h1>...' on the page)."""
+    from lxml import html
+
+    CliRunner().invoke(cli, ["standard", "docs", "--out", str(tmp_path)])
+    pages = sorted(tmp_path.rglob("*.html"))
+    assert len(pages) > 20
+    for page in pages:
+        tree = html.fromstring(page.read_bytes())
+        visible = " ".join(tree.xpath("//body//text()[not(ancestor::pre) and not(ancestor::code)]"))
+        assert not re.search(r"</?(h1|h2|p|table|tr|td|ul|li|a|section|dl)\b", visible), page.name
+        if tree.xpath("//main"):
+            assert tree.xpath("//main//h1"), f"{page.name} has no heading of its own"

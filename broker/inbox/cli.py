@@ -1,0 +1,79 @@
+"""`sgx inbox`: serve a participant's web inbox, and manage the people who sign in to it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from sgx.errors import InboxError
+
+DIR = click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+                   show_default=True, help="The exchange folder.")
+PARTICIPANT = click.option("--participant", required=True, help="Whose inbox, e.g. lado-371.")
+
+
+def open_store(root: Path, participant: str):
+    from broker.inbox.store import InboxStore
+
+    if not (root / "directory.json").exists():
+        raise click.UsageError(f"{root} is not an exchange folder (no directory.json); give the folder with --dir")
+    (root / "inbox").mkdir(exist_ok=True)
+    return InboxStore(root / "inbox" / f"{participant}.web.db", root / "inbox" / f"{participant}.db")
+
+
+@click.group()
+def inbox() -> None:
+    """The web inbox where officers read what their organisation received."""
+
+
+@inbox.command("add-user")
+@DIR
+@PARTICIPANT
+@click.option("--email", required=True, help="The person's work email address: their sign-in name.")
+@click.option("--name", required=True, help="Their name as colleagues know it.")
+@click.option("--role", type=click.Choice(["officer", "manager", "administrator"]), default="officer",
+              show_default=True, help="Managers and administrators can also read the access log.")
+def add_user(root: Path, participant: str, email: str, name: str, role: str) -> None:
+    """Give a person an account (the password is asked for, or read from SGX_INBOX_PASSWORD)."""
+    from broker.inbox import users
+
+    password = os.environ.get("SGX_INBOX_PASSWORD") or click.prompt(
+        "Password (at least 12 characters)", hide_input=True, confirmation_prompt=True)
+    try:
+        user = users.add_user(open_store(root, participant), email, name, role, password)
+    except InboxError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(f"added {user.email} ({user.role}) to the inbox of {participant}")
+
+
+@inbox.command()
+@DIR
+@PARTICIPANT
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8025, show_default=True, type=int)
+def serve(root: Path, participant: str, host: str, port: int) -> None:
+    """Serve the inbox until stopped (Ctrl-C). Put it behind the organisation's HTTPS proxy to reach it from
+    other machines: its cookies are marked Secure, which browsers honour over plain HTTP only on this machine."""
+    from waitress import serve as run
+
+    from broker.inbox.app import ASSETS, create_app, secret_key
+
+    store = open_store(root, participant)
+    if store.db.execute("SELECT count(*) FROM users").fetchone()[0] == 0:
+        click.echo(f"nobody can sign in yet: add a person first with\n  sgx inbox add-user --dir {root} "
+                   f"--participant {participant} --email you@example.org --name 'Your Name' --role manager",
+                   err=True)
+        sys.exit(2)
+    if not ASSETS.is_dir():
+        click.echo("note: GOV.UK Frontend is not installed, so pages will have no styles; run scripts/setup "
+                   "(it needs npm)", err=True)
+    app = create_app(store, participant, key=secret_key(root, participant))
+    click.echo(f"inbox of {participant}: http://{host}:{port}/ (Ctrl-C to stop)")
+    try:
+        run(app, host=host, port=port, threads=8, ident="sgx-inbox", _quiet=True)
+    except KeyboardInterrupt:
+        click.echo("stopped")

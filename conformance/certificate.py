@@ -1,0 +1,62 @@
+"""Conformance certificates: a passing run, signed by the conformance operator's key, that anyone holding the
+operator's public key can check offline (and against the report it certifies, by its digest)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from broker import signing
+from broker.keys import SigningKey
+from conformance.model import Report, Result
+from sgx.errors import ConformanceError, SignatureRejected
+from standard import catalogue as cat
+
+TYP = "sgx-conformance-certificate+jws"
+
+
+@dataclass(frozen=True)
+class Certificate:
+    claims: dict
+    expired: bool
+
+
+def issue(report: Report, report_digest: str, key: SigningKey, *, operator: str, system: str, version: str,
+          participant: str | None = None, valid_for: timedelta = timedelta(days=365),
+          now: datetime | None = None) -> str:
+    """The signed certificate of a passing run.
+
+    Raises:
+        ConformanceError: the run did not pass, or the validity is not positive.
+    """
+    if not report.passed:
+        raise ConformanceError("only a run in which every test passed can be certified; fix the failures first")
+    if valid_for <= timedelta(0):
+        raise ConformanceError("a certificate must be valid for a positive time")
+    moment = now or datetime.now(UTC)
+    passed = sorted({r for run in report.runs if run.outcome.result is Result.PASS for r in run.test.requirements})
+    claims = {"iss": operator, "sub": participant, "system": {"name": system, "version": version},
+              "kit": report.suite.id, "standard": cat.VERSION, "requirements": passed,
+              "tests": {r.value: report.count(r) for r in Result},
+              "skipped": sorted(run.test.id for run in report.runs if run.outcome.result is Result.SKIP),
+              "iat": int(moment.timestamp()), "exp": int((moment + valid_for).timestamp()), "report": report_digest}
+    return signing.sign_attached({k: v for k, v in claims.items() if v is not None}, key, TYP)
+
+
+def verify(jws: str, operator_public, *, report_digest: str | None = None, now: datetime | None = None) -> Certificate:
+    """Check a certificate's signature, its dates and (when given) the report it certifies.
+
+    Raises:
+        ConformanceError: saying which check failed.
+    """
+    try:
+        _, claims = signing.verify_attached(jws, operator_public, TYP)
+    except SignatureRejected as exc:
+        raise ConformanceError(f"the certificate is not valid: {exc}") from None
+    for name in ("iat", "exp"):
+        if type(claims.get(name)) is not int:
+            raise ConformanceError(f"the certificate has no {name} in integer seconds")
+    if report_digest is not None and claims.get("report") != report_digest:
+        raise ConformanceError("the report given is not the one this certificate was issued for (digest differs)")
+    moment = int((now or datetime.now(UTC)).timestamp())
+    return Certificate(claims, expired=moment >= claims["exp"])

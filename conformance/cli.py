@@ -1,0 +1,182 @@
+"""`sgx conformance`: the requirements of the standard and the kits that prove a system meets them.
+
+Exit codes: 0 every test passed (skips carry their reasons), 1 a test failed or errored, 2 usage or set-up error.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import orjson
+
+from sgx.errors import ConformanceError, SafeguardingExchangeError
+
+EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+@click.group()
+def conformance() -> None:
+    """Prove a system sends and receives Safeguarding Exchange messages as the standard requires."""
+
+
+@conformance.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def requirements(fmt: str) -> None:
+    """List every requirement of the standard, where it is written, and the checks that prove it."""
+    from conformance.coverage import coverage
+
+    rows = coverage()
+    if fmt == "json":
+        click.echo(orjson.dumps([{"id": c.requirement.id, "text": c.requirement.text,
+                                  "where": f"requirements.html#{c.requirement.id}", "findings":
+                                  list(c.requirement.findings), "cases": len(c.cases), "tests": list(c.tests),
+                                  "unchecked_reason": c.reason} for c in rows], option=orjson.OPT_INDENT_2).decode())
+        return
+    for c in rows:
+        checks = f"{len(c.cases)} case(s); tests: {', '.join(c.tests) or 'none'}"
+        if not c.covered:
+            checks = f"NOT CHECKED: {c.reason or 'no reason given'}"
+        click.echo(f"{c.requirement.id}  {c.requirement.text}\n         {checks}")
+
+
+@conformance.command()
+@click.option("--kit", type=click.Choice(["messages"]), required=True, help="Which kit to run.")
+@click.option("--messages", "folder", type=click.Path(file_okay=False, path_type=Path),
+              help="messages kit: the folder of messages the system produced (<scenario id>.json for each "
+                   "scenario; see `conformance/scenarios/`).")
+@click.option("--scenario", "selected", multiple=True, help="Only these scenarios (repeatable); the others are "
+              "skipped with that reason.")
+@click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write report.json, report.xml (JUnit) and report.html here.")
+@click.option("--quiet", is_flag=True, help="Print only the summary line.")
+@click.option("--certify-key", type=click.Path(dir_okay=False, path_type=Path),
+              help="Conformance operator only: the private key that signs a certificate of a passing run "
+                   "(written as certificate.jws in --report-dir).")
+@click.option("--system", "system_name", help="With --certify-key: the certified system's name.")
+@click.option("--system-version", help="With --certify-key: the certified system's version.")
+@click.option("--participant", help="With --certify-key: the participant that runs the system, if known.")
+@click.option("--operator", default="conformance-operator", show_default=True, help="Who issues the certificate.")
+@click.option("--valid-days", default=365, show_default=True, type=int, help="How long the certificate is valid.")
+def run(kit: str, folder: Path | None, selected: tuple[str, ...], report_dir: Path | None, quiet: bool,
+        certify_key: Path | None, system_name: str | None, system_version: str | None, participant: str | None,
+        operator: str, valid_days: int) -> None:
+    """Run a kit against a system's output and report every test's result.
+
+    \b
+    Example:
+      sgx conformance run --kit messages --messages out/ --report-dir reports/
+    """
+    if certify_key is not None and not (report_dir and system_name and system_version):
+        _usage("a certificate needs --report-dir (it certifies the report written there), --system and "
+               "--system-version")
+    from conformance import report as fmt
+    from conformance.kits import KITS
+    from conformance.kits.messages import MessagesContext
+    from conformance.model import run_suite
+    from conformance.scenarios import scenarios
+
+    if folder is None:
+        _usage("the messages kit needs --messages FOLDER: the messages your system produced")
+    if not folder.is_dir():
+        _usage(f"{folder} is not a folder; give the folder holding the messages your system produced")
+    known = {s.id for s in scenarios()}
+    unknown = sorted(set(selected) - known)
+    if unknown:
+        _usage(f"unknown scenario(s) {', '.join(unknown)}; the kit ships: {', '.join(sorted(known))}")
+    try:
+        suite = KITS[kit].build()
+        context = MessagesContext(folder, set(selected) or None)
+        result = run_suite(suite, context, on_test=lambda r: None if quiet else click.echo(fmt.terminal_line(r)))
+    except ConformanceError as exc:
+        _usage(str(exc))
+    result.context = {"messages": str(folder), "files": len(context.files),
+                      "scenarios": ", ".join(sorted(selected)) or "all"}
+    click.echo(fmt.summary(result))
+    if report_dir is not None:
+        try:
+            report_dir.mkdir(parents=True, exist_ok=True)
+            (report_dir / "report.json").write_bytes(fmt.as_json(result))
+            (report_dir / "report.xml").write_bytes(fmt.as_junit(result))
+            (report_dir / "report.html").write_text(fmt.as_html(result), encoding="utf-8")
+        except OSError as exc:
+            _usage(f"cannot write the reports into {report_dir}: {exc.strerror}")
+        click.echo(f"reports: {report_dir / 'report.html'} (people), report.json, report.xml (JUnit)")
+    if certify_key is not None and report_dir is not None:
+        if not result.passed:
+            click.echo("no certificate: a certificate is issued only when every test passes", err=True)
+        else:
+            _certify(result, report_dir, certify_key, operator=operator, system=system_name or "",
+                     version=system_version or "", participant=participant, valid_days=valid_days)
+    sys.exit(EXIT_PASSED if result.passed else EXIT_FAILED)
+
+
+def _certify(result, report_dir: Path, key_file: Path, *, valid_days: int, **names) -> None:
+    from datetime import timedelta
+
+    from broker.keys import SigningKey
+    from conformance import certificate
+    from conformance import report as fmt
+
+    try:
+        key = SigningKey.load(key_file)
+        jws = certificate.issue(result, fmt.digest((report_dir / "report.json").read_bytes()), key,
+                                valid_for=timedelta(days=valid_days), **names)
+    except SafeguardingExchangeError as exc:
+        _usage(str(exc))
+    (report_dir / "certificate.jws").write_text(jws + "\n", encoding="ascii")
+    click.echo(f"certificate: {report_dir / 'certificate.jws'} (check it with 'sgx conformance verify')")
+
+
+@conformance.command()
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the conformance operator's private key (its public JWK goes beside it).")
+def keygen(out: Path) -> None:
+    """Make the conformance operator's signing key (once; keep it out of git and off shared machines)."""
+    from broker.keys import SigningKey
+
+    if out.exists():
+        _usage(f"{out} exists; a new key would orphan every certificate signed with it")
+    fresh = SigningKey.generate("")
+    SigningKey(fresh.thumbprint(), fresh.private).save(out)  # the kid is the key's RFC 7638 thumbprint
+    click.echo(f"private key {out} (mode 600); public key {out.with_name(out.stem + '.pub.jwk')}: publish it "
+               "so that anyone can check certificates")
+
+
+@conformance.command()
+@click.argument("cert", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--operator-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="The conformance operator's public key (JWK or PEM).")
+@click.option("--report", "report_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Also check that this report.json is the one the certificate certifies.")
+def verify(cert: Path, operator_key: Path, report_file: Path | None) -> None:
+    """Check a conformance certificate: signature, dates and (with --report) the report it certifies.
+    Exit 0 valid, 1 invalid or expired, 2 usage error."""
+    from datetime import UTC, datetime
+
+    from broker.keys import read_public_key
+    from conformance import certificate
+    from conformance import report as fmt
+
+    try:
+        public, _ = read_public_key(operator_key.read_bytes(), str(operator_key))
+    except SafeguardingExchangeError as exc:
+        _usage(str(exc))
+    digest = fmt.digest(report_file.read_bytes()) if report_file else None
+    try:
+        found = certificate.verify(cert.read_text(encoding="ascii", errors="replace"), public, report_digest=digest)
+    except ConformanceError as exc:
+        click.echo(f"INVALID: {exc}")
+        sys.exit(EXIT_FAILED)
+    c = found.claims
+    until = datetime.fromtimestamp(c["exp"], UTC).date().isoformat()
+    click.echo(f"{'EXPIRED' if found.expired else 'VALID'}: {c['system']['name']} {c['system']['version']}"
+               f"{' run by ' + c['sub'] if c.get('sub') else ''}; kit {c['kit']}, standard {c['standard']}; "
+               f"{len(c['requirements'])} requirements; issued by {c['iss']}; valid until {until}")
+    sys.exit(EXIT_FAILED if found.expired else EXIT_PASSED)
+
+
+def _usage(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_USAGE)

@@ -1,0 +1,27 @@
+"""The registry of test kits: each kit's name, what it needs, and the function that builds its suite."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from conformance.model import Suite
+
+
+@dataclass(frozen=True)
+class Kit:
+    name: str
+    title: str
+    build: Callable[[], Suite]
+
+
+def _messages() -> Suite:
+    from conformance.kits.messages import suite
+
+    return suite()
+
+
+KITS: dict[str, Kit] = {
+    "messages": Kit("messages", "Messages a system produced, checked offline against the standard and the "
+                    "scenarios it was asked to produce", _messages),
+}

@@ -1,0 +1,99 @@
+"""Conformance certificates: issued only for a passing run, checked offline with the operator's public key,
+tied to the report they certify; forged, altered, expired or mismatched ones are refused."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from click.testing import CliRunner
+
+from broker.keys import SigningKey
+from conformance import certificate
+from sgx.cli import cli
+from sgx.errors import ConformanceError
+from tests.unit.conformance.test_messages_kit import _no_confidential_label, _produce
+
+
+def _run(tmp_path, folder, *extra):
+    return CliRunner().invoke(cli, ["conformance", "run", "--kit", "messages", "--messages", str(folder),
+                                    "--report-dir", str(tmp_path / "reports"), "--quiet", *extra])
+
+
+@pytest.fixture
+def operator(tmp_path):
+    result = CliRunner().invoke(cli, ["conformance", "keygen", "--out", str(tmp_path / "op" / "operator.key")])
+    assert result.exit_code == 0, result.output
+    return tmp_path / "op" / "operator.key", tmp_path / "op" / "operator.pub.jwk"
+
+
+def _certify(tmp_path, folder, key):
+    return _run(tmp_path, folder, "--certify-key", str(key), "--system", "CaseSys", "--system-version", "4.2",
+                "--participant", "la-886")
+
+
+def _verify(cert, public, *extra):
+    return CliRunner().invoke(cli, ["conformance", "verify", str(cert), "--operator-key", str(public), *extra])
+
+
+def test_a_passing_run_gets_a_certificate_anyone_can_check(tmp_path, operator):
+    key, public = operator
+    result = _certify(tmp_path, _produce(tmp_path / "out"), key)
+    assert result.exit_code == 0, result.output
+    cert = tmp_path / "reports" / "certificate.jws"
+    checked = _verify(cert, public, "--report", str(tmp_path / "reports" / "report.json"))
+    assert checked.exit_code == 0, checked.output
+    assert checked.output.startswith("VALID: CaseSys 4.2 run by la-886; kit messages")
+    claims = json.loads(base64.urlsafe_b64decode(cert.read_text().split(".")[1] + "=="))
+    assert "MSG-001" in claims["requirements"] and claims["tests"]["fail"] == 0
+    assert claims["exp"] - claims["iat"] == 365 * 86400
+
+
+def test_a_failing_run_gets_no_certificate(tmp_path, operator):
+    key, _ = operator
+    result = _certify(tmp_path, _produce(tmp_path / "out", _no_confidential_label), key)
+    assert result.exit_code == 1 and "no certificate" in result.output
+    assert not (tmp_path / "reports" / "certificate.jws").exists()
+
+
+def test_altered_forged_mismatched_and_expired_certificates_are_refused(tmp_path, operator):
+    key, public = operator
+    _certify(tmp_path, _produce(tmp_path / "out"), key)
+    cert = tmp_path / "reports" / "certificate.jws"
+    header, payload, signature = cert.read_text().strip().split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    claims["system"]["version"] = "5.0"
+    altered = tmp_path / "altered.jws"
+    altered.write_text(".".join([header, base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("="),
+                                 signature]))
+    assert _verify(altered, public).output.startswith("INVALID")
+    other = tmp_path / "other.pub.jwk"
+    SigningKey.generate("").save(tmp_path / "other.key")
+    assert _verify(cert, other).exit_code == 1
+    (tmp_path / "reports" / "report.json").write_text("{}")
+    mismatched = _verify(cert, public, "--report", str(tmp_path / "reports" / "report.json"))
+    assert mismatched.exit_code == 1 and "digest differs" in mismatched.output
+
+
+def test_expiry_is_judged_on_the_clock_given(tmp_path):
+    from conformance.kits import KITS
+    from conformance.kits.messages import MessagesContext
+    from conformance.model import run_suite
+
+    report = run_suite(KITS["messages"].build(), MessagesContext(_produce(tmp_path / "out")))
+    key = SigningKey.generate("op-1")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    jws = certificate.issue(report, "sha256:x", key, operator="op", system="S", version="1", now=start,
+                            valid_for=timedelta(days=30))
+    assert not certificate.verify(jws, key.public, now=start + timedelta(days=29)).expired
+    assert certificate.verify(jws, key.public, now=start + timedelta(days=30)).expired
+    with pytest.raises(ConformanceError, match="positive"):
+        certificate.issue(report, "sha256:x", key, operator="op", system="S", version="1", valid_for=timedelta(0))
+
+
+def test_a_certificate_without_its_system_names_is_a_usage_error(tmp_path, operator):
+    key, _ = operator
+    result = _run(tmp_path, _produce(tmp_path / "out"), "--certify-key", str(key))
+    assert result.exit_code == 2 and "--system" in result.output
