@@ -15,9 +15,10 @@ Folder layout (one per deployment; a participant's machine holds only its own ke
 
 from __future__ import annotations
 
+import os
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -48,8 +49,27 @@ def _anchor(root: Path):
     return public_key_from_jwk(orjson.loads(anchor.read_bytes()))
 
 
-def load_signed(root: Path) -> d.Directory:
-    return d.load(root / "directory.json", _anchor(root))
+EXPIRY_WARNING = timedelta(days=7)
+
+
+def load_signed(root: Path, *, read_only: bool = False) -> d.Directory:
+    """The signed directory of an exchange folder, warning a week before it expires.
+
+    Args:
+        read_only: for commands that only show what is there (inbox, show): an expired directory is still read,
+            with a warning, since nothing is sent or routed on it. Sending and routing refuse it.
+    """
+    directory_ = d.load(root / "directory.json", _anchor(root), allow_expired=read_only)
+    expires = datetime.fromisoformat(directory_.expires_at.replace("Z", "+00:00"))
+    left = expires - datetime.now(UTC)
+    resign = f"the operator signs a new one with 'sgx directory sign --dir {root}'"
+    if left <= timedelta(0):
+        click.echo(f"warning: the directory expired at {directory_.expires_at}; shown as it was; sending and routing "
+                   f"refuse it until {resign}", err=True)
+    elif left <= EXPIRY_WARNING:
+        click.echo(f"warning: the directory expires at {directory_.expires_at}; sending and routing will stop then "
+                   f"unless {resign}", err=True)
+    return directory_
 
 
 @click.group()
@@ -293,7 +313,14 @@ def sign(root: Path, valid_days: int) -> None:
     key = SigningKey.load(root / "keys" / "operator.key")
     directory_ = _draft(root)
     directory_.version += 1
-    (root / "directory.json").write_bytes(directory_.sign(key, valid_for=timedelta(days=valid_days)))
+    if valid_days < 1:
+        raise click.UsageError("--valid-days must be 1 or more: a directory signed already expired would stop "
+                               "the exchange")
+    # Written beside and renamed into place: routers and nodes re-read the file while they run, and must never
+    # see half of it.
+    partial = root / "directory.json.partial"
+    partial.write_bytes(directory_.sign(key, valid_for=timedelta(days=valid_days)))
+    os.replace(partial, root / "directory.json")
     _save_draft(root, directory_)
     click.echo(f"signed directory version {directory_.version}, expires {directory_.expires_at}")
 
@@ -315,7 +342,7 @@ def verify(root: Path) -> None:
 @DIR_OPTION
 def show(root: Path) -> None:
     """Summarise the signed directory: participants with keys, and settings. Never shows private keys."""
-    loaded = load_signed(root)
+    loaded = load_signed(root, read_only=True)
     click.echo(f"version {loaded.version}, issued {loaded.issued_at}, expires {loaded.expires_at}")
     for p in sorted(loaded.participants.values(), key=lambda p: p.id):
         if p.keys:
@@ -638,7 +665,7 @@ def inbox(root: Path, pid: str) -> None:
     path = root / "inbox" / f"{pid}.db"
     if not path.exists():
         raise click.ClickException(f"no inbox for {pid} yet; run 'sgx node run --participant {pid}'")
-    receiver = Node(pid, load_signed(root), None, path)  # type: ignore[arg-type] - reading only
+    receiver = Node(pid, load_signed(root, read_only=True), None, path)  # type: ignore[arg-type] - reading only
     for item in receiver.inbox():
         click.echo(f"{item.received_at}  {item.event:26} from {item.sender:24} {item.message_id}  {item.verified}")
 

@@ -193,7 +193,7 @@ class Router:
         self.db = sqlite_db.connect(db)
         self.register, self.audit = Register(self.db, register_secret), AuditLog(self.db)
         self.seen = _Seen(self.db, now=now)
-        self.validator = validator or Validator(HOT_PATH)
+        self.validator = validator or Validator(HOT_PATH, now=now)  # the same verdict as full validation
         self.now = now
         self.window_seconds = window_seconds  # how far ahead of the router's clock issued-at may be
         self.max_age_seconds, self.retention_seconds = max_age_seconds, retention_seconds

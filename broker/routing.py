@@ -1,5 +1,15 @@
 """Who may send a message, and who must receive it: the catalogue's roles resolved against the
-directory and the register. Pure functions of the message, so the rules run in memory in tests."""
+directory and the register. Pure functions of the message, so the rules run in memory in tests.
+
+Data minimisation looks at every child the message names ANYWHERE, not only its top-level Patient entries: a
+child can hide in a contained resource, a nested Bundle, a logical reference's identifier (Provenance.entity,
+Task.input, an extension) or an NHS number outside any Patient. The standard refuses contained resources
+(`contained-not-allowed`), so this is defence in depth for whatever validation lets through. A person resource
+(Patient, Person, RelatedPerson) without a local child id, or an NHS number outside one, names a child whose
+placing authority cannot be told: such a message goes to no placing authority or placing LADO at all.
+
+A referral's owner must be the LADO of the setting's host authority; the message names the setting but not its
+host, so this is checked here against the directory (`owner_problem`), not by the validator."""
 
 from __future__ import annotations
 
@@ -13,6 +23,8 @@ from standard import catalogue as cat
 _CHILD_ID_SYSTEM = cat.LOCAL_CHILD_ID
 # Roles entitled to every child a message names; placing authorities see only their own children.
 _SEES_ALL_CHILDREN = frozenset({"host-la", "host-lado", "host-icb", "regulator", "police", "provider"})
+_PERSON_TYPES = frozenset({"Patient", "Person", "RelatedPerson"})
+UNKNOWN_CHILD = "unattributed"  # local id of a child whose placing authority the message does not give
 
 
 @dataclass(frozen=True)
@@ -34,6 +46,7 @@ class MessageFacts:
     placement_start: str | None = None
     placement_end: str | None = None
     owner: str | None = None  # the LADO a referral names as owner
+    mentioned: list[Child] = field(default_factory=list)  # every child named anywhere in the message
 
 
 def _participant_of(reference: object) -> str | None:
@@ -70,7 +83,62 @@ def facts_of(bundle: dict) -> MessageFacts:
             facts.placement_start, facts.placement_end = period.get("start"), period.get("end")
         elif rtype == "Task" and res.get("owner"):
             facts.owner = _participant_of(res["owner"])
+    facts.mentioned = children_anywhere(bundle)
     return facts
+
+
+def _child_of_identifier(ident: dict) -> Child:
+    assigner = ident.get("assigner")
+    la_ident = assigner.get("identifier") if isinstance(assigner, dict) else None
+    la_code = la_ident.get("value") if isinstance(la_ident, dict) else None
+    value = ident.get("value")
+    return Child(f"la-{la_code}" if isinstance(la_code, str) and la_code else None,
+                 value if isinstance(value, str) else UNKNOWN_CHILD)
+
+
+def children_anywhere(bundle: object) -> list[Child]:
+    """Every child a message names, wherever it is: person resources at any depth, and local child ids and NHS
+    numbers in any identifier. A child whose placing authority the message does not give has placing_la None."""
+    found: dict[Child, None] = {}
+    stack = [bundle]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        if node.get("resourceType") in _PERSON_TYPES:
+            identifiers = node.get("identifier") if isinstance(node.get("identifier"), list) else []
+            local = [i for i in identifiers if isinstance(i, dict) and i.get("system") == _CHILD_ID_SYSTEM]
+            for ident in local:
+                found.setdefault(_child_of_identifier(ident))
+            if not local:
+                found.setdefault(Child(None, UNKNOWN_CHILD))
+            stack.extend(v for k, v in node.items() if k != "identifier")
+            continue
+        system = node.get("system")
+        if system == _CHILD_ID_SYSTEM:
+            found.setdefault(_child_of_identifier(node))
+        elif system == cat.NHS_NUMBER:
+            found.setdefault(Child(None, UNKNOWN_CHILD))
+        stack.extend(node.values())
+    return list(found)
+
+
+def owner_problem(facts: MessageFacts, directory: d.Directory) -> str | None:
+    """Why an allegation's owner is wrong (the referral Task of an allegation referral, notification or outcome
+    must be owned by the LADO of the setting's host authority), or None."""
+    if facts.owner is None or not facts.event.startswith("allegation-"):
+        return None
+    setting = directory.setting(facts.settings[0]) if facts.settings else None
+    if setting is None:
+        return None  # no setting in the directory: resolve() says so
+    host_lado = directory.lado_of(setting.host_la)
+    if facts.owner != host_lado:
+        return (f"the referral's Task.owner is {facts.owner}, but the LADO for setting {setting.urn} is {host_lado} "
+                f"(host authority {setting.host_la}); address the referral to {host_lado}")
+    return None
 
 
 def authorise(facts: MessageFacts, directory: d.Directory) -> str | None:
@@ -86,7 +154,7 @@ def authorise(facts: MessageFacts, directory: d.Directory) -> str | None:
         if role == "router" and facts.sender == "router":
             return None
         if role == "placing-la" and sender.kind == d.LA and facts.children and all(
-                c.placing_la == facts.sender for c in facts.children):
+                c.placing_la == facts.sender for c in facts.mentioned or facts.children):
             return None
         if role == "provider" and sender.kind == d.PROVIDER and setting is not None and \
                 setting.provider == facts.sender:
@@ -121,6 +189,9 @@ def resolve(facts: MessageFacts, directory: d.Directory, register: Register | No
     """The recipients of a message, by the catalogue's routing rules."""
     event = cat.get_event(facts.event)
     setting = directory.setting(facts.settings[0]) if facts.settings else None
+    wrong_owner = owner_problem(facts, directory)
+    if wrong_owner:
+        return Plan([], [], f"wrong-owner: {wrong_owner}", [])
     routes: dict[str, Route] = {}
     withheld: list[str] = []
     unreachable: list[str] = []
@@ -170,14 +241,16 @@ def resolve(facts: MessageFacts, directory: d.Directory, register: Register | No
                     continue
                 add(pid, rule.role, children)
 
-    if facts.children:
-        # Data minimisation: a placing authority never receives a message naming another authority's child.
+    named = facts.mentioned or facts.children
+    if named:
+        # Data minimisation: a placing authority never receives a message naming another authority's child,
+        # wherever in the message that child is named.
         for pid, route in list(routes.items()):
             if _SEES_ALL_CHILDREN & set(route.roles):
                 continue
             allowed = {pid} if directory.participants[pid].kind == d.LA else {
-                la for la in {c.placing_la for c in facts.children} if la and directory.lado_of(la) == pid}
-            if not all(c.placing_la in allowed for c in facts.children):
+                la for la in {c.placing_la for c in named} if la and directory.lado_of(la) == pid}
+            if not all(c.placing_la in allowed for c in named):
                 withheld.append(pid)
                 del routes[pid]
     if not routes:

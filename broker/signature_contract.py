@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import orjson
 from cryptography.hazmat.primitives import serialization
@@ -21,8 +20,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker import signing
 from broker.keys import SigningKey, b64url, b64url_decode, jwk_thumbprint, public_jwk
+from standard import artefacts
 
-CONTRACT_FILE = Path(__file__).resolve().parents[1] / "standard" / "source" / "signature-contract.json"
+CONTRACT_FILE = artefacts.SIGNATURE_CONTRACT
 
 # A PUBLISHED TEST KEY (RFC 8037 appendix A.1). Anyone can sign with it: it is for reproducing the worked
 # examples only and must never be registered in a directory or used for anything else.

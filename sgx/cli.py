@@ -7,6 +7,7 @@ message naming the file its details were written to.
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import traceback
@@ -49,6 +50,10 @@ class GuardedGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("stopped", err=True)
             ctx.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            # The reader went away (`| head`): the output was not wanted any more, which is no error of ours.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(0)
         except MessageInvalid as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(EXIT_FINDINGS)

@@ -14,6 +14,9 @@ SCHEMAS = ROOT / "schemas"
 PACKAGE = ROOT / "package"
 CASES = ROOT / "cases"
 EXAMPLES = ROOT.parent / "examples" / "messages"
+# The signature contract (header, transport, keys, worked examples): part of the published standard, whose worked
+# examples the exchange computes with its own signing code (broker/signature_contract.py).
+SIGNATURE_CONTRACT = ROOT / "source" / "signature-contract.json"
 
 
 @cache

@@ -382,9 +382,11 @@ class Requirement:
 
 REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement("MSG-001", "A message SHALL be a FHIR R4 Bundle of type 'message' with a unique identifier "
-                "(urn:uuid) and a timestamp.", ("json-invalid", "profile-cardinality", "profile-fixed-value")),
+                "(urn:uuid) and a timestamp no later than the time it is sent.",
+                ("json-invalid", "profile-cardinality", "profile-fixed-value", "timestamp-out-of-window")),
     Requirement("MSG-002", "The first entry SHALL be the MessageHeader (bdl-12).", ("bdl-12",)),
-    Requirement("MSG-003", "Every entry SHALL have a unique urn:uuid fullUrl (bdl-7).", ("bdl-7", "profile-format")),
+    Requirement("MSG-003", "Every entry SHALL have a unique urn:uuid fullUrl (bdl-7), and no two resources of a type "
+                "the same id.", ("bdl-7", "profile-format", "resource-id-duplicate")),
     Requirement("MSG-004", "MessageHeader.eventCoding SHALL be an event of the catalogue and "
                 "MessageHeader.definition SHALL be that event's MessageDefinition.",
                 ("profile-binding", "profile-fixed-value", "event-unknown")),
@@ -394,13 +396,15 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 "allowed type.", ("ref-unresolved", "ref-target-type")),
     Requirement("MSG-007", "MessageHeader.sender SHALL identify a participant by its participant identifier.",
                 ("profile-cardinality", "profile-fixed-value")),
-    Requirement("MSG-008", "Every resource SHALL conform to FHIR R4 and to its profile.",
-                ("fhir-structure", "profile-cardinality", "profile-binding", "profile-format",
+    Requirement("MSG-008", "Every resource SHALL conform to FHIR R4 and to its profile, and SHALL NOT contain "
+                "other resources.",
+                ("fhir-structure", "contained-not-allowed", "profile-cardinality", "profile-binding", "profile-format",
                  "profile-unexpected-resource", "profile-type")),
     Requirement("MSG-009", "Security labels SHALL come from the exchange's security label value set.",
                 ("profile-binding",)),
     Requirement("CHD-001", "A child SHALL carry the placing authority's local child identifier, a birth date and "
-                "an administrative gender.", ("profile-cardinality",)),
+                "an administrative gender; the birth date SHALL NOT be in the future.",
+                ("profile-cardinality", "date-in-future")),
     Requirement("CHD-002", "An NHS number, where given, SHALL be 10 digits with a valid modulus 11 check digit.",
                 ("nhs-number-invalid", "profile-format")),
     Requirement("PLC-001", "A setting SHALL carry its Ofsted URN in the form SC followed by 6 digits, or 7 digits.",
@@ -409,14 +413,16 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 ("profile-binding",)),
     Requirement("PLC-003", "The legal status SHALL come from the SSDA903 legal status list.", ("profile-binding",)),
     Requirement("PLC-004", "The placing authority SHALL be identified by a known DfE LA code; an ICB by a known "
-                "ICB ODS code.", ("la-code-unknown", "icb-code-unknown")),
+                "ICB ODS code; every ODS code SHALL be 3 to 6 upper-case letters and digits.",
+                ("la-code-unknown", "icb-code-unknown", "ods-code-invalid")),
     Requirement("PLC-005", "No period SHALL end before it starts.", ("period-order",)),
     Requirement("PLC-006", "An ended placement SHALL have status finished, an end date and a reason.",
                 ("profile-cardinality", "profile-fixed-value")),
     Requirement("INC-001", "A serious incident SHALL state its Regulation 40 category.",
                 ("profile-cardinality", "profile-binding")),
     Requirement("INC-002", "A serious incident SHALL name the setting and the date it happened, and SHALL NOT be "
-                "dated after it was notified.", ("profile-cardinality", "incident-after-notification")),
+                "dated after it was notified or in the future.",
+                ("profile-cardinality", "incident-after-notification", "date-in-future")),
     Requirement("RPT-001", "A Regulation 44 report SHALL answer the Regulation 44 Questionnaire.",
                 ("profile-fixed-value", "questionnaire-item-unknown")),
     Requirement("RPT-002", "A Regulation 45 review SHALL answer the Regulation 45 Questionnaire.",

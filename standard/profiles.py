@@ -116,7 +116,8 @@ _PROFILES: list[Profile] = [
             El("source.endpoint", min=1, short="Where acknowledgements go"),
             El("focus", min=1, targets=("*",), short="The resources the message is about"),
             El("definition", min=1, short="The event's MessageDefinition"),
-            El("destination.receiver", logical=True, short="Filled in by the exchange on delivery"),
+            El("destination", max="0", short="Never sent: the exchange decides the recipients from the catalogue's "
+               "routing roles (the delivery note names each one)"),
         ),
     ),
     Profile(

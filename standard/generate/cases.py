@@ -80,6 +80,30 @@ def _alien_resource(bundle: dict) -> None:
                             "resource": {"resourceType": "Medication", "status": "active"}})
 
 
+def _same_id_twice(bundle: dict) -> None:
+    twin = copy.deepcopy(bundle["entry"][-1])
+    twin["fullUrl"] = "urn:uuid:00000000-0000-4000-8000-0000000000ab"
+    bundle["entry"][-1]["resource"]["id"] = twin["resource"]["id"] = "r1"
+    bundle["entry"].append(twin)
+
+
+def _contained_child(bundle: dict) -> None:
+    _focus(bundle)["contained"] = [{"resourceType": "Patient", "id": "other-child", "birthDate": "2013-04-01",
+                                    "identifier": [{"system": cat.LOCAL_CHILD_ID, "value": "C0000001"}]}]
+
+
+def _destination(bundle: dict) -> None:
+    bundle["entry"][0]["resource"]["destination"] = [{"endpoint": "urn:uuid:00000000-0000-4000-8000-0000000000dd",
+                                                      "receiver": {"identifier": {"system": cat.PARTICIPANT_ID,
+                                                                                  "value": "la-886"}}}]
+
+
+def _extra_identifier(rtype: str, system: str, value: str) -> Mutation:
+    def apply(bundle: dict) -> None:
+        _res(bundle, rtype)["identifier"].append({"system": system, "value": value})
+    return apply
+
+
 def _setting_urn(value: str) -> Mutation:
     def apply(bundle: dict) -> None:
         _res(bundle, "Location")["identifier"][0]["value"] = value
@@ -99,7 +123,26 @@ _GENERIC: list[tuple[str, str, Mutation]] = [
     ("MessageHeader.sender missing", "profile-cardinality", lambda b: b["entry"][0]["resource"].pop("sender")),
     ("event code not in the catalogue", "event-unknown",
      _set(["entry", 0, "resource", "eventCoding", "code"], "placement-begun")),
+    ("Bundle.timestamp with a time but no time zone", "fhir-structure", _set(["timestamp"], "2026-03-02T09:30:00")),
+    ("Bundle.timestamp on a day the calendar does not have", "fhir-structure",
+     _set(["timestamp"], "2026-02-30T09:30:00Z")),
+    ("Bundle.timestamp in 2099", "timestamp-out-of-window", _set(["timestamp"], "2099-03-02T09:30:00Z")),
+    ("Bundle.timestamp in 1971", "timestamp-out-of-window", _set(["timestamp"], "1971-03-02T09:30:00Z")),
+    ("MessageHeader without a source (FHIR requires one)", "fhir-structure",
+     lambda b: b["entry"][0]["resource"].pop("source")),
+    ("MessageHeader.destination filled in by the sender (the exchange decides recipients)", "profile-cardinality",
+     _destination),
+    ("an empty array (FHIR JSON forbids them)", "fhir-structure", _set(["entry", 0, "resource", "extension"], [])),
+    ("an empty string", "fhir-structure", _set(["entry", 0, "resource", "source", "name"], " ")),
+    ("a uri with whitespace in it", "fhir-structure", _set(["entry", 0, "resource", "source", "endpoint"],
+                                                           "https://example.org/a b")),
+    ("a resource hidden inside another (contained)", "contained-not-allowed", _contained_child),
+    ("two resources of one type with the same id", "resource-id-duplicate", _same_id_twice),
 ]
+
+# One case only: a string over FHIR's 1,048,576-character limit makes a 1 MB case.
+_HUGE = ("a string over FHIR's 1,048,576-character limit", "fhir-structure",
+         _set(["entry", 0, "resource", "source", "name"], "x" * (1024 * 1024 + 1)))
 
 
 def _child_cases() -> list[tuple[str, str, Mutation]]:
@@ -113,6 +156,13 @@ def _child_cases() -> list[tuple[str, str, Mutation]]:
          lambda b: _res(b, "Patient").__setitem__("birthDate", "14/05/2012")),
         ("child carries a home address", "profile-cardinality",
          lambda b: _res(b, "Patient").__setitem__("address", [{"city": "Anytown"}])),
+        ("child's birth date not in the calendar (30 February)", "fhir-structure",
+         lambda b: _res(b, "Patient").__setitem__("birthDate", "2019-02-30")),
+        ("child's birth date in the future", "date-in-future",
+         lambda b: _res(b, "Patient").__setitem__("birthDate", "2099-01-01")),
+        ("NHS number written with spaces", "nhs-number-invalid",
+         lambda b: _res(b, "Patient")["identifier"].__setitem__(
+             1, {"system": cat.NHS_NUMBER, "value": "943 476 5919"})),
     ]
 
 
@@ -126,6 +176,14 @@ _SPECIFIC: dict[str, list[tuple[str, str, Mutation]]] = {
          lambda b: _focus(b)["subject"].__setitem__(
              "reference", next(e["fullUrl"] for e in b["entry"] if e["resource"]["resourceType"] == "Location"))),
         ("setting URN malformed", "ofsted-urn-invalid", _setting_urn("SC12")),
+        ("placement ends before it starts on the same day", "period-order",
+         lambda b: _focus(b).__setitem__("period", {"start": "2026-03-02T10:00:00Z", "end": "2026-03-02T09:00:00Z"})),
+        ("placement ends before it starts across time zones", "period-order",
+         lambda b: _focus(b).__setitem__("period", {"start": "2026-03-02T10:00:00+00:00",
+                                                    "end": "2026-03-02T10:30:00+01:00"})),
+        ("provider's ODS code malformed", "ods-code-invalid", _extra_identifier("Organization", cat.ODS_CODE, "rx 1")),
+        ("provider's Ofsted URN malformed", "ofsted-urn-invalid",
+         _extra_identifier("Organization", cat.OFSTED_URN, "SC-12")),
         ("legal status not an SSDA903 code", "profile-binding",
          lambda b: _res(b, "EpisodeOfCare")["type"][0]["coding"][0].__setitem__("code", "X9")),
     ],
@@ -141,6 +199,10 @@ _SPECIFIC: dict[str, list[tuple[str, str, Mutation]]] = {
         ("incident dated after the notification", "incident-after-notification",
          lambda b: _res(b, "AdverseEvent").__setitem__("date", "2026-04-01T00:00:00Z")),
         ("incident without a date", "profile-cardinality", lambda b: _res(b, "AdverseEvent").pop("date")),
+        ("incident dated in the future", "date-in-future",
+         lambda b: _res(b, "AdverseEvent").__setitem__("date", "2099-04-01T00:00:00Z")),
+        ("notification sent in the future", "date-in-future",
+         lambda b: _focus(b).__setitem__("sent", "2099-04-01T00:00:00Z")),
     ],
     "report": [
         ("answer to a question the Questionnaire does not ask", "questionnaire-item-unknown",
@@ -198,7 +260,7 @@ def cases_for(event_code: str) -> list[dict]:
     names = [n for n in SCENARIOS if n.startswith(event_code + "-")]
     valid = [{"description": f"example {n}", "data": SCENARIOS[n](n), "valid": True, "finding": None} for n in names]
     base = valid[0]["data"]
-    mutations = list(_GENERIC)
+    mutations = list(_GENERIC) + ([_HUGE] if event_code == "escalation" else [])
     for group in _GROUPS[event_code]:
         mutations += _child_cases() if group == "child" else _SPECIFIC[group]
     invalid = []

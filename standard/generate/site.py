@@ -255,7 +255,7 @@ def write_site(out: Path) -> list[Path]:
 
 def _signature_page(out: Path, page) -> None:
     """The signature contract: a page for people and the JSON file itself, for programs."""
-    from broker.signature_contract import CONTRACT_FILE
+    from standard.artefacts import SIGNATURE_CONTRACT as CONTRACT_FILE
 
     contract = orjson.loads(CONTRACT_FILE.read_bytes())
     page("signatures.html", "Signatures", _SIGNATURES, c=contract, w=contract["workedExamples"])

@@ -2,32 +2,42 @@
 
 1. parse     bytes to JSON, size cap, the event named by the MessageHeader
 2. schema    the event's generated JSON Schema (cardinality, fixed values, bindings, formats)
-3. structure FHIR R4 structure through the fhir.resources models (full validation only)
-4. profile   bdl-7, bdl-12, focus and references resolve inside the Bundle, reference target types
-5. business  NHS number check digit, known LA and ICB codes, date order, questionnaire answers
+3. fhir      FHIR R4 base rules in one fast walk: elements, types, cardinality, primitive formats and calendar,
+             empty values, string size; no contained resources
+4. structure FHIR R4 through the fhir.resources models: the reference the fhir layer is held to (full only)
+5. profile   bdl-7, bdl-12, focus and references resolve inside the Bundle, reference target types, unique ids
+6. business  identifier formats and check digits, known codes, date order, no future dates, questionnaires
 
-The router runs the hot path (every layer but structure); vendors and adapters run them all.
+One verdict: the router runs the hot path (every layer but structure) and refuses exactly what full validation
+(`sgx standard validate`) refuses, with the same finding codes, because the fhir layer is at least as strict as
+the models (tests/unit/standard/test_one_verdict.py holds it to that over the case suite and generated mutants).
+Full validation reports a models' finding only for a resource the fhir layer found nothing wrong with, so the
+same problem is not reported twice; such a finding would be a gap in the fhir layer, and the test fails on it.
+
+Time is injected: `now` (a datetime or a callable returning one, default the real clock) is what "future"
+and the Bundle.timestamp window are judged against.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from sgx.errors import MessageInvalid
 from standard import catalogue as cat
-from standard.validator import business_rules, profile_rules, schema_layer
+from standard.validator import business_rules, fhir_fast, fhir_layer, profile_rules, schema_layer
 from standard.validator.findings import ERROR, FINDING_CODES, Finding
 from standard.validator.index import index_message
 
 __all__ = ["Finding", "FINDING_CODES", "Validator", "is_valid", "iter_findings", "validate", "HOT_PATH", "FULL",
            "event_of"]
 
-FULL = ("parse", "schema", "structure", "profile", "business")
-HOT_PATH = ("parse", "schema", "profile", "business")
+FULL = ("parse", "schema", "fhir", "structure", "profile", "business")
+HOT_PATH = ("parse", "schema", "fhir", "profile", "business")
 MAX_MESSAGE_BYTES = 5 * 1024 * 1024
 
 
@@ -51,14 +61,24 @@ class Validator:
     Args:
         layers: which layers to run, in order; HOT_PATH or FULL (the default).
         max_bytes: messages larger than this are refused before parsing.
+        now: the current time (an aware datetime, or a callable returning one); default the real clock.
     """
 
-    def __init__(self, layers: Iterable[str] = FULL, *, max_bytes: int = MAX_MESSAGE_BYTES):
+    def __init__(self, layers: Iterable[str] = FULL, *, max_bytes: int = MAX_MESSAGE_BYTES,
+                 now: datetime | Callable[[], datetime] | None = None):
         self.layers = tuple(layers)
         unknown = set(self.layers) - set(FULL)
         if unknown:
             raise ValueError(f"unknown validation layers {sorted(unknown)}; choose from {FULL}")
         self.max_bytes = max_bytes
+        if "fhir" in self.layers:
+            fhir_fast.validator()  # built once per process (about 2 s): here, not inside the first message's time
+        if now is None:
+            self._now: Callable[[], datetime] = lambda: datetime.now(UTC)
+        elif isinstance(now, datetime):
+            self._now = lambda: now
+        else:
+            self._now = now
 
     def parse(self, message: bytes | str | dict) -> tuple[dict | None, list[Finding]]:
         """Turn raw bytes into a JSON object, or say why not."""
@@ -97,16 +117,23 @@ class Validator:
             return
         if "schema" in self.layers:
             yield from schema_layer.findings(event_code, doc)
+        flagged: set[str] = set()
+        if "fhir" in self.layers:
+            for finding in fhir_layer.findings(doc):
+                flagged.add(_resource_of(finding.location))
+                yield finding
         if "structure" in self.layers:
             from standard.validator import structure_layer  # imports the FHIR models: ~0.4 s, only when asked
 
-            yield from structure_layer.findings(doc)
+            for finding in structure_layer.findings(doc):
+                if _resource_of(finding.location) not in flagged:
+                    yield finding
         if "profile" in self.layers or "business" in self.layers:
             index = index_message(doc)
             if "profile" in self.layers:
                 yield from profile_rules.findings(event_code, index)
             if "business" in self.layers:
-                yield from business_rules.findings(event_code, index)
+                yield from business_rules.findings(event_code, index, self._now())
 
     def is_valid(self, message: bytes | str | dict) -> bool:
         """True when the message has no error finding."""
@@ -119,6 +146,16 @@ class Validator:
         if errors:
             raise MessageInvalid(errors)
         return doc
+
+
+def _resource_of(location: str) -> str:
+    """The resource a location is in: ``Bundle.entry[3]`` for an entry's resource, ``Bundle`` for the envelope."""
+    if location.startswith("Bundle.entry["):
+        end = location.index("]") + 1
+        rest = location[end:]
+        if rest == ".resource" or rest.startswith(".resource."):
+            return location[:end]
+    return "Bundle"
 
 
 def _has_duplicate_keys(raw: bytes, doc: dict) -> bool:

@@ -1,8 +1,24 @@
-"""Layer 5: business rules (check digits, known codes, date order, questionnaire answers)."""
+"""Layer 6: business rules (identifier formats and check digits, known codes, date order, no future dates,
+questionnaire answers).
+
+Dates and times:
+- a period is out of order when its end is before its start; when both carry a time they are compared as
+  instants (time zones and the same day count), otherwise as calendar dates at their precision;
+- a date of birth, or the date of an event that has happened (an incident, a notification sent, a referral
+  authored, a report authored, a provenance recorded), must not be in the future. "Now" is injected (the
+  validator's `now`); CLOCK_SKEW is allowed for senders' clocks, and a date without a time counts from the
+  start of that day in the earliest time zone (UTC+14), so a birth registered today anywhere is never refused;
+- Bundle.timestamp must be no later than now plus CLOCK_SKEW, and no earlier than EARLIEST_TIMESTAMP (before the
+  standard existed no message of it was assembled; a fixed floor rather than a window behind the clock, so the
+  published examples and case suite stay valid, while the router's 5-minute signature window already refuses
+  stale traffic).
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from functools import cache
 
 from standard import catalogue as cat
@@ -52,55 +68,133 @@ def _walk(node, path):
                 yield from _walk(item, (*path[:-1], f"{path[-1]}[{i}]"))
 
 
+CLOCK_SKEW = timedelta(minutes=5)
+EARLIEST_TIMESTAMP = datetime(2024, 1, 1, tzinfo=UTC)
+_EARLIEST_ZONE = timezone(timedelta(hours=14))
+
+# Elements that record something that has already happened, by resource type.
+_PAST_ELEMENTS: dict[str, tuple[str, ...]] = {
+    "Patient": ("birthDate",), "AdverseEvent": ("date", "recordedDate", "detected"),
+    "Communication": ("sent",), "Task": ("authoredOn", "lastModified"), "QuestionnaireResponse": ("authored",),
+    "Provenance": ("recorded",),
+}
+
+
 def _date_key(value: str) -> str:
     return value[:10] if len(value) >= 10 else value
 
 
-def _node_problems(node: dict) -> list[tuple[str, str, str]]:
+_FRACTION = re.compile(r"\.(\d{6})\d+")
+
+
+def _instant(value: str) -> datetime | None:
+    """The instant a dateTime with a time stands for; None for a date alone or a malformed value."""
+    if "T" not in value:
+        return None
+    text = _FRACTION.sub(r".\1", value.replace(":60", ":59", 1) if value[17:19] == "60" else value)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _earliest(value: str) -> datetime | None:
+    """The earliest instant a date, partial date or dateTime can stand for; None when malformed."""
+    if "T" in value:
+        return _instant(value)
+    try:
+        year = int(value[0:4])
+        month = int(value[5:7]) if len(value) >= 7 else 1
+        day = int(value[8:10]) if len(value) >= 10 else 1
+        return datetime(year, month, day, tzinfo=_EARLIEST_ZONE)
+    except ValueError:
+        return None
+
+
+def period_reversed(start: str, end: str) -> bool:
+    """True when a period ends before it starts: as instants when both carry a time, else as calendar dates."""
+    start_at, end_at = _instant(start), _instant(end)
+    if start_at is not None and end_at is not None:
+        return end_at < start_at
+    return _date_key(end) < _date_key(start)
+
+
+def _node_problems(node: dict, rtype: str) -> list[tuple[str, str, str]]:
     """(code, element, message) for one object; used to locate failures found by the fast pass."""
     problems = []
     value = node.get("value")
-    if isinstance(value, str) and _identifier_problem(node.get("system"), value):
-        code = "nhs-number-invalid" if node.get("system") == cat.NHS_NUMBER else "la-code-unknown"
-        problems.append((code, "value", _MESSAGES[code]))
+    if isinstance(value, str):
+        code = _identifier_problem(node.get("system"), value, rtype)
+        if code:
+            problems.append((code, "value", _MESSAGES[code]))
     end, start = node.get("end"), node.get("start")
-    if isinstance(end, str) and isinstance(start, str) and _date_key(end) < _date_key(start):
+    if isinstance(end, str) and isinstance(start, str) and period_reversed(start, end):
         problems.append(("period-order", "end", _MESSAGES["period-order"]))
     return problems
 
 
 _MESSAGES = {
-    "nhs-number-invalid": "the NHS number fails its modulus 11 check digit; check it against the child's record "
-                          "(PDS) or leave it out",
+    "nhs-number-invalid": "an NHS number is 10 digits whose last is a modulus 11 check digit; this one is not: "
+                          "check it against the child's record (PDS) or leave it out",
     "la-code-unknown": "not a DfE local authority code; use the 3-digit code from the DfE LA list (e.g. 371 for "
                        "Doncaster)",
-    "period-order": "the end is before the start; correct one of the dates",
+    "ods-code-invalid": "an ODS code is 3 to 6 upper-case letters and digits (e.g. QF7 for an ICB); correct it",
+    "ofsted-urn-invalid": "an Ofsted URN is SC followed by 6 digits, or 7 digits; correct it",
+    "period-order": "the end is before the start; correct one of the dates (times are compared as instants, "
+                    "with their time zones)",
 }
 
+_ODS_FORM = re.compile(r"[A-Z0-9]{3,6}")
+_OFSTED_URN_FORM = re.compile(cat.OFSTED_URN_FORM)
 
-def _identifier_problem(system, value: str) -> bool:
+
+def _identifier_problem(system, value: str, rtype: str) -> str | None:
+    """The finding code for an identifier value of a known system that is malformed or unknown, else None."""
     if system == cat.NHS_NUMBER:
-        return not nhs_number_is_valid(value)
+        return None if nhs_number_is_valid(value) else "nhs-number-invalid"
     if system == cat.DFE_LA_CODE:
-        return value not in _known("dfe-la")
-    return False
+        return None if value in _known("dfe-la") else "la-code-unknown"
+    if system == cat.ODS_CODE:
+        return None if _ODS_FORM.fullmatch(value) else "ods-code-invalid"
+    if system == cat.OFSTED_URN and rtype != "Location":  # a setting's URN is checked by its profile's pattern
+        return None if _OFSTED_URN_FORM.fullmatch(value) else "ofsted-urn-invalid"
+    return None
 
 
-def findings(event_code: str, index: MessageIndex) -> Iterator[Finding]:
+def _future(value, now: datetime) -> bool:
+    earliest = _earliest(value) if isinstance(value, str) else None
+    return earliest is not None and earliest > now + CLOCK_SKEW
+
+
+def findings(event_code: str, index: MessageIndex, now: datetime | None = None) -> Iterator[Finding]:
+    now = now or datetime.now(UTC)
+    stamp = index.timestamp
+    if isinstance(stamp, str):
+        moment = _instant(stamp)
+        if moment is not None and (moment > now + CLOCK_SKEW or moment < EARLIEST_TIMESTAMP):
+            yield Finding("timestamp-out-of-window", "Bundle.timestamp", "the message is dated in the future or "
+                          f"before {EARLIEST_TIMESTAMP:%Y-%m-%d}; stamp it with the time it was assembled (with the "
+                          "sender's clock set right)", layer="business")
     sent_at: list[str] = []
     incidents: list[tuple[int, str]] = []
     for facts in index.entries:
         resource, rtype, i = facts.resource, facts.resource_type, facts.index
-        if any(_identifier_problem(system, value) for system, value in facts.identifiers) or any(
-                _date_key(end) < _date_key(start) for start, end in facts.periods):
+        if any(_identifier_problem(system, value, rtype) for system, value in facts.identifiers) or any(
+                period_reversed(start, end) for start, end in facts.periods):
             # Rare: walk again, this time keeping paths, to say where.
             for path, node in _walk(resource, ()):
-                for code, element, message in _node_problems(node):
+                for code, element, message in _node_problems(node, rtype):
                     yield Finding(code, entry_location(i, rtype, *path, element), message, layer="business")
+        for element in _PAST_ELEMENTS.get(rtype, ()):
+            if _future(resource.get(element), now):
+                yield Finding("date-in-future", entry_location(i, rtype, element), "this records something that "
+                              "has happened, but is dated in the future; check the date and the sender's clock",
+                              layer="business")
         if rtype == "Organization" and _is_icb(resource):
-            for j, ident in enumerate(resource.get("identifier") or []):
+            for j, ident in enumerate(_list(resource.get("identifier"))):
                 if isinstance(ident, dict) and ident.get("system") == cat.ODS_CODE and \
-                        ident.get("value") not in _known("icb"):
+                        not (isinstance(ident.get("value"), str) and ident["value"] in _known("icb")):
                     yield Finding("icb-code-unknown", entry_location(i, rtype, f"identifier[{j}]", "value"),
                                   "not the ODS code of an integrated care board (e.g. QF7)", layer="business")
         elif rtype == "Communication" and isinstance(resource.get("sent"), str):
@@ -118,22 +212,31 @@ def findings(event_code: str, index: MessageIndex) -> Iterator[Finding]:
                               layer="business")
 
 
+def _list(value) -> list:
+    """The value when it is a JSON array, else nothing: the rules run on messages the other layers refuse too,
+    and must never fail on a wrong JSON type."""
+    return value if isinstance(value, list) else []
+
+
 def _is_icb(resource: dict) -> bool:
-    for concept in resource.get("type") or []:
-        for coding in (concept or {}).get("coding") or []:
-            if coding.get("code") == "icb" and coding.get("system") == term.system_url("participant-kind"):
+    for concept in _list(resource.get("type")):
+        for coding in _list(concept.get("coding")) if isinstance(concept, dict) else []:
+            if isinstance(coding, dict) and coding.get("code") == "icb" and \
+                    coding.get("system") == term.system_url("participant-kind"):
                 return True
     return False
 
 
 def _questionnaire(index: int, resource: dict) -> Iterator[Finding]:
-    known = _questions(resource.get("questionnaire"))
+    url = resource.get("questionnaire")
+    known = _questions(url) if isinstance(url, str) else None
     if known is None:
         return
     asked, required = known
     answered = set()
-    for j, item in enumerate(resource.get("item") or []):
+    for j, item in enumerate(_list(resource.get("item"))):
         link_id = item.get("linkId") if isinstance(item, dict) else None
+        link_id = link_id if isinstance(link_id, str) else None
         answered.add(link_id)
         if link_id not in asked:
             yield Finding("questionnaire-item-unknown",

@@ -26,6 +26,8 @@ class MessageIndex:
     duplicate_urls: list[int]
     first_is_header: bool
     header: dict | None
+    timestamp: object = None  # Bundle.timestamp as sent
+    duplicate_ids: list[int] = field(default_factory=list)  # entries whose resource type and id an earlier one has
 
 
 def _collect(resource: dict, facts: EntryFacts) -> None:
@@ -58,6 +60,8 @@ def index_message(doc: dict) -> MessageIndex:
     entries: list[EntryFacts] = []
     by_url: dict[str, dict] = {}
     duplicates: list[int] = []
+    ids: set[tuple[str, str]] = set()
+    duplicate_ids: list[int] = []
     header = None
     for i, entry in enumerate(raw_entries):
         if entry.__class__ is not dict:
@@ -74,6 +78,11 @@ def index_message(doc: dict) -> MessageIndex:
         rtype = resource.get("resourceType")
         if rtype.__class__ is not str:
             rtype = "Resource"
+        rid = resource.get("id")
+        if rid.__class__ is str:
+            if (rtype, rid) in ids:
+                duplicate_ids.append(i)
+            ids.add((rtype, rid))
         if rtype == "MessageHeader" and header is None:
             header = resource
         facts = EntryFacts(i, resource, rtype)
@@ -81,4 +90,4 @@ def index_message(doc: dict) -> MessageIndex:
         entries.append(facts)
     first = raw_entries[0].get("resource") if raw_entries and raw_entries[0].__class__ is dict else None
     first_is_header = first.__class__ is dict and first.get("resourceType") == "MessageHeader"
-    return MessageIndex(entries, by_url, duplicates, first_is_header, header)
+    return MessageIndex(entries, by_url, duplicates, first_is_header, header, doc.get("timestamp"), duplicate_ids)

@@ -9,8 +9,8 @@ from standard.validator.findings import Finding
 
 FINDING_SYSTEM = f"{cat.CANONICAL}/CodeSystem/finding"
 
-_ISSUE_TYPE = {"parse": "structure", "schema": "invariant", "structure": "structure", "profile": "invariant",
-               "business": "business-rule"}
+_ISSUE_TYPE = {"parse": "structure", "schema": "invariant", "fhir": "structure", "structure": "structure",
+               "profile": "invariant", "business": "business-rule"}
 
 
 def operation_outcome(findings: Iterable[Finding]) -> dict:

@@ -59,6 +59,9 @@ def findings(event_code: str, index: MessageIndex) -> Iterator[Finding]:
     for i in index.duplicate_urls:
         yield Finding("bdl-7", f"Bundle.entry[{i}].fullUrl", "this fullUrl is already used by an earlier "
                       "entry; give every entry its own urn:uuid", layer="profile")
+    for i in index.duplicate_ids:
+        yield Finding("resource-id-duplicate", f"Bundle.entry[{i}].resource.id", "an earlier entry has a resource of "
+                      "the same type with this id; give every resource its own id", layer="profile")
     by_url = index.by_url
     event = cat.get_event(event_code)
     focus_type = PROFILES[event.focus_profile].type
@@ -66,6 +69,7 @@ def findings(event_code: str, index: MessageIndex) -> Iterator[Finding]:
         focus_list = index.header.get("focus")
         for j, focus in enumerate(focus_list if isinstance(focus_list, list) else []):
             target = focus.get("reference") if isinstance(focus, dict) else None
+            target = target if isinstance(target, str) else None
             where = f"Bundle.entry[0].resource.ofType(MessageHeader).focus[{j}]"
             if target not in by_url:
                 yield Finding("focus-missing", where, "the focus must be the fullUrl of an entry in this Bundle; "
@@ -86,7 +90,10 @@ def findings(event_code: str, index: MessageIndex) -> Iterator[Finding]:
         for steps, allowed in rules.get(rtype, ()):
             for reference in _values_at(facts.resource, steps):
                 target = reference.get("reference") if isinstance(reference, dict) else None
-                if target in by_url and by_url[target].get("resourceType") not in allowed:
+                if not (isinstance(target, str) and target in by_url):
+                    continue
+                target_type = by_url[target].get("resourceType")
+                if not (isinstance(target_type, str) and target_type in allowed):
                     yield Finding("ref-target-type", entry_location(facts.index, rtype, *steps),
                                   f"must reference a {' or '.join(sorted(allowed))} in this Bundle",
                                   layer="profile")

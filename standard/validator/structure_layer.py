@@ -1,4 +1,5 @@
-"""Layer 3: FHIR R4 structure, checked with the fhir.resources R4B models (identical to R4 for our resources)."""
+"""Layer 4 (full validation only): FHIR R4 structure through the fhir.resources R4B models (identical to R4 for
+our resources); the reference the fast fhir layer is held to."""
 
 from __future__ import annotations
 
@@ -10,15 +11,11 @@ from functools import cache
 import orjson
 from pydantic import ValidationError
 
-from standard.validator import fhir_speedups
+from standard.validator import fhir_layer, fhir_speedups
 from standard.validator.findings import Finding
 from standard.validator.locations import entry_location
 
-# R4B added these; a message that carries one is not R4.
-_NOT_IN_R4 = frozenset({"SubscriptionTopic", "SubscriptionStatus", "Citation", "EvidenceReport",
-                        "NutritionProduct", "AdministrableProductDefinition", "ClinicalUseDefinition",
-                        "Ingredient", "ManufacturedItemDefinition", "PackagedProductDefinition",
-                        "RegulatedAuthorization"})
+_NOT_IN_R4 = fhir_layer.NOT_IN_R4  # R4B added these; a message that carries one is not R4
 
 
 @cache
@@ -98,3 +95,6 @@ def _problems(resource_type: str, data: dict) -> Iterator[tuple[str, str]]:
                     suffix += f".{str(step).removesuffix('__ext').removesuffix('_fhir')}"
             # pydantic's msg names the rule, never the rejected value.
             yield suffix, f"not valid FHIR R4: {error['msg']}"
+    except (AttributeError, TypeError, ValueError, KeyError):
+        # The models crash on some wrong JSON types (a number where a url belongs) instead of reporting them.
+        yield "", "not valid FHIR R4: the FHIR models could not read this resource (an element has the wrong JSON type)"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support.ui import Select, WebDriverWait
 from werkzeug.serving import make_server
 
 from broker.inbox.app import ASSETS, create_app, secret_key
@@ -59,6 +59,12 @@ def served(tmp_path_factory):
     server.shutdown()
 
 
+def _settled(browser, arrived) -> None:
+    """Wait (10 s at most) until the browser has arrived where a click leads and the page has loaded."""
+    WebDriverWait(browser, 10).until(lambda b: arrived(b) and b.execute_script(
+        "return document.readyState") == "complete")
+
+
 def _shot(browser, screenshots, name):
     path = screenshots / f"inbox-{name}.png"
     browser.save_screenshot(str(path))
@@ -73,6 +79,7 @@ def test_sign_in_filter_and_read_a_notification(served, browser, screenshots):
     browser.find_element(By.ID, "email").send_keys("officer@example.org")
     browser.find_element(By.ID, "password").send_keys(PASSWORD)
     browser.find_element(By.CSS_SELECTOR, "main button[type=submit]").click()
+    _settled(browser, lambda b: "/sign-in" not in b.current_url)
     assert browser.find_element(By.TAG_NAME, "h1").text == "Inbox"
     rows = browser.find_elements(By.CSS_SELECTOR, "tbody tr")
     assert len(rows) == 3
@@ -83,14 +90,17 @@ def test_sign_in_filter_and_read_a_notification(served, browser, screenshots):
     _shot(browser, screenshots, "list")
     Select(browser.find_element(By.ID, "event")).select_by_value("serious-incident")
     browser.find_element(By.CSS_SELECTOR, "form[action='/'] button").click()
+    _settled(browser, lambda b: "event=serious-incident" in b.current_url)
     rows = browser.find_elements(By.CSS_SELECTOR, "tbody tr")
     assert len(rows) == 1
     rows[0].find_element(By.CSS_SELECTOR, "a").click()
+    _settled(browser, lambda b: "/messages/" in b.current_url)
     assert "Serious incident" in browser.find_element(By.TAG_NAME, "h1").text
     body = browser.find_element(By.TAG_NAME, "main").text
     assert "Example Lodge" in body and "Serious incident needing police" in body and "verified" in body
     _shot(browser, screenshots, "message")
     browser.find_element(By.LINK_TEXT, "C00001").click()
+    _settled(browser, lambda b: "/children/" in b.current_url)
     assert browser.find_element(By.TAG_NAME, "h1").text == "Child C00001 of LA 886"
     assert len(browser.find_elements(By.CSS_SELECTOR, "tbody tr")) == 3  # started, incident, ended
     _shot(browser, screenshots, "child")
@@ -104,6 +114,7 @@ def test_the_main_flow_works_with_the_keyboard_alone(served, browser):
     assert browser.switch_to.active_element.text == "Skip to main content"
     browser.find_element(By.ID, "email").click()
     browser.switch_to.active_element.send_keys("officer@example.org", Keys.TAB, PASSWORD, Keys.ENTER)
+    _settled(browser, lambda b: "/sign-in" not in b.current_url)
     assert browser.find_element(By.TAG_NAME, "h1").text == "Inbox"
     # Tab from the top of the page to the first message link, then open it with Enter.
     browser.find_element(By.TAG_NAME, "body").send_keys(Keys.HOME)
@@ -114,6 +125,7 @@ def test_the_main_flow_works_with_the_keyboard_alone(served, browser):
     else:
         pytest.fail("no message link can be reached with the Tab key")
     browser.switch_to.active_element.send_keys(Keys.ENTER)
+    _settled(browser, lambda b: "/messages/" in b.current_url)
     assert browser.current_url.split("/")[-2] == "messages" or "/messages/" in browser.current_url
     assert browser.find_elements(By.CSS_SELECTOR, ".govuk-summary-list")
 

@@ -23,6 +23,7 @@ from broker.network import Network
 from broker.rabbitmq.server import RabbitNode, TlsFiles
 from broker.rabbitmq.setup import setup
 from broker.transport import INGRESS, Envelope, open_transport
+from broker.transport.base import CONNECTION_USER
 from broker.transport.rabbitmq import RabbitTransport
 from sgx.errors import BrokerNotTrusted
 
@@ -169,7 +170,8 @@ def test_network_keeps_amqps_and_its_ca_for_every_participant(tls_node, tmp_path
     assert "la-886\ttrue" in _tls_connections(tls_node)
     router = net.transport(as_participant="router")
     got = router.get(INGRESS, timeout=5)
-    assert got.envelope.message_id == sent.message_id and got.envelope.headers["sgx-sender"] == "la-886"
+    # The broker checked the connection's user against the message: the transport hands that identity on.
+    assert got.envelope.message_id == sent.message_id and got.envelope.headers[CONNECTION_USER] == "la-886"
     got.ack()
     kent.close()
     router.close()

@@ -110,3 +110,53 @@ def test_a_key_given_twice_is_refused_however_it_is_written(examples):
     assert hot.is_valid(pretty)
     pretty_twice = pretty.replace(b'"type": "message"', b'"type" :\n "message",\n  "type": "message"', 1)
     assert pretty_twice != pretty and [f.code for f in hot.iter_findings(pretty_twice)] == ["json-duplicate-key"]
+
+
+def _placement(examples):
+    return copy.deepcopy(examples["placement-started-childrens-home"])
+
+
+def _of_type(message, rtype):
+    return next(e["resource"] for e in message["entry"] if e["resource"]["resourceType"] == rtype)
+
+
+def test_future_dates_are_judged_against_the_injected_clock_with_five_minutes_of_skew(examples):
+    from datetime import UTC, datetime, timedelta
+
+    message = _placement(examples)
+    stamp = datetime.fromisoformat(message["timestamp"])
+    assert v.Validator(now=stamp).is_valid(message)
+    assert v.Validator(now=stamp - timedelta(minutes=4)).is_valid(message)  # a sender's clock a little fast
+    early = v.Validator(now=lambda: stamp - timedelta(minutes=6))
+    assert {f.code for f in early.iter_findings(message)} == {"timestamp-out-of-window"}
+    _of_type(message, "Patient")["birthDate"] = stamp.date().isoformat()
+    assert v.Validator(now=stamp).is_valid(message)  # born today
+    _of_type(message, "Patient")["birthDate"] = (stamp + timedelta(days=2)).date().isoformat()
+    assert "date-in-future" in {f.code for f in v.Validator(now=stamp).iter_findings(message)}
+    later = v.Validator(now=datetime(2099, 1, 1, tzinfo=UTC))
+    assert later.is_valid(message)  # an old timestamp is fine (the router's signature window judges freshness)
+    message["timestamp"] = "2023-12-31T23:59:59Z"
+    assert {f.code for f in later.iter_findings(message)} == {"timestamp-out-of-window"}  # before the floor
+
+
+def test_periods_with_times_are_compared_as_instants(examples):
+    from standard.validator.business_rules import period_reversed
+
+    assert period_reversed("2026-03-02T10:00:00Z", "2026-03-02T09:00:00Z")
+    assert period_reversed("2026-03-02T10:00:00+00:00", "2026-03-02T10:30:00+01:00")  # 09:30Z
+    assert not period_reversed("2026-03-02T10:00:00+01:00", "2026-03-02T09:30:00Z")  # 09:00Z to 09:30Z
+    assert not period_reversed("2026-03-02", "2026-03-02T00:30:00Z")
+    assert period_reversed("2026-03-02", "2026-03-01")
+    message = _placement(examples)
+    _of_type(message, "Encounter")["period"] = {"start": "2026-03-02T10:00:00Z", "end": "2026-03-02T09:59:59Z"}
+    assert [f.code for f in v.iter_findings(message)] == ["period-order"]
+
+
+def test_primitives_the_models_let_through_are_refused_on_both_paths(examples):
+    for mutate in (lambda p: p.__setitem__("gender", "female "), lambda p: p.__setitem__("name", []),
+                   lambda p: p.__setitem__("birthDate", "2012-02-30"), lambda p: p.__setitem__("active", "true"),
+                   lambda p: p.__setitem__("language", "en  GB")):
+        message = _placement(examples)
+        mutate(_of_type(message, "Patient"))
+        for validator in (v.Validator(v.HOT_PATH), v.Validator(v.FULL)):
+            assert "fhir-structure" in {f.code for f in validator.iter_findings(message)}

@@ -1,0 +1,74 @@
+"""The house shows its layers: each package imports only the layers below it (docs/architecture.md, "Layers").
+Every import is read, function-level ones included; known exceptions are listed with why and must not grow."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+OURS = ("sgx", "standard", "broker", "adapters", "conformance")
+
+# package -> the packages of ours it may import (itself always). sgx.errors is the bottom and imports nothing.
+ALLOWED = {
+    "sgx.errors": set(),
+    "standard": {"sgx.errors"},
+    "broker": {"sgx.errors", "standard"},
+    "adapters": {"sgx.errors", "standard", "broker"},
+    "conformance": {"sgx.errors", "standard", "broker"},
+    "sgx": {"sgx.errors", "standard", "broker", "adapters", "conformance"},
+}
+# Known exceptions, each to be removed by moving the shared code below both packages.
+EXCEPTIONS = {
+    ("broker/cli.py", "adapters"): "directory import-settings reads Ofsted provider lists with the adapters' reader",
+}
+
+
+def _layer(module: str) -> str:
+    return "sgx.errors" if module.startswith("sgx.errors") else module.split(".")[0]
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # "from sgx import errors" imports the module sgx.errors, not the package's other modules.
+            found.update(f"sgx.{a.name}" for a in node.names) if node.module == "sgx" else found.add(node.module)
+    return {m for m in found if m.split(".")[0] in OURS}
+
+
+def violations() -> list[tuple[str, str]]:
+    out = []
+    for package in OURS:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            relative = path.relative_to(ROOT).as_posix()
+            own = "sgx.errors" if relative == "sgx/errors.py" else package
+            for module in _imports(path):
+                layer = _layer(module)
+                if layer == own or (own == "sgx" and layer == "sgx"):
+                    continue
+                if layer not in ALLOWED[own]:
+                    out.append((relative, layer))
+    return sorted(set(out))
+
+
+def test_every_import_points_down_the_layers():
+    assert [v for v in violations() if v not in EXCEPTIONS] == []
+
+
+def test_the_known_exceptions_still_exist_so_the_list_stays_true():
+    assert set(EXCEPTIONS) <= set(violations())
+
+
+def test_the_check_sees_an_import_inside_a_function(tmp_path, monkeypatch):
+    # The broken twin: a standard module that imports the exchange inside a function is caught.
+    fake = tmp_path / "standard" / "sneaky.py"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("def f():\n    from broker.router import Router\n    return Router\n")
+    for package in OURS:
+        if package != "standard":
+            (tmp_path / package).mkdir(exist_ok=True)
+    monkeypatch.setattr(__import__(__name__, fromlist=["ROOT"]), "ROOT", tmp_path)
+    assert violations() == [("standard/sneaky.py", "broker")]
