@@ -579,8 +579,9 @@ def _drain(root: Path, url: str | None, outbox) -> int:
     """Send what waits in the outbox; a refusal by the broker (permissions, size) is one line, not a traceback."""
     from sgx.errors import UnrecoverableBrokerError
 
+    transport = _transport(root, url)  # a directory that cannot be used is refused as such, before this
     try:
-        return outbox.drain(_transport(root, url))
+        return outbox.drain(transport)
     except UnrecoverableBrokerError as exc:
         raise click.ClickException(f"the exchange refused the messages, which stay in the outbox: {exc}") from None
 
