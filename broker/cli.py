@@ -31,17 +31,6 @@ DIR_OPTION = click.option("--dir", "root", type=click.Path(file_okay=False, path
                           show_default=True, help="The exchange folder.")
 
 
-def _draft(root: Path) -> d.Directory:
-    path = root / "directory.draft.json"
-    if not path.exists():
-        raise click.ClickException(f"{path} does not exist; start with 'sgx directory init --dir {root}'")
-    return d.Directory.from_payload(orjson.loads(path.read_bytes()))
-
-
-def _save_draft(root: Path, directory: d.Directory) -> None:
-    (root / "directory.draft.json").write_bytes(orjson.dumps(directory.payload(), option=orjson.OPT_INDENT_2))
-
-
 def _anchor(root: Path):
     anchor = root / "operator.pub.jwk"
     if not anchor.exists():
@@ -88,7 +77,7 @@ def init(root: Path) -> None:
     key.save(root / "keys" / "operator.key")
     (root / "operator.pub.jwk").write_bytes(orjson.dumps(key.public_jwk()))
     directory_ = d.reference_directory()
-    _save_draft(root, directory_)
+    d.save_draft(root, directory_)
     click.echo(f"directory started with {len(directory_.participants)} participants; operator key written to "
                f"{root / 'keys' / 'operator.key'} (mode 600)")
 
@@ -100,11 +89,11 @@ def init(root: Path) -> None:
 @click.option("--name", required=True)
 def add_participant(root: Path, pid: str, kind: str, name: str) -> None:
     """Add a participant (providers and police forces; LAs, LADOs and ICBs come with init)."""
-    directory_ = _draft(root)
+    directory_ = d.load_draft(root)
     if pid in directory_.participants:
         raise click.ClickException(f"participant {pid!r} already exists")
     directory_.add(d.Participant(pid, kind, name))
-    _save_draft(root, directory_)
+    d.save_draft(root, directory_)
     click.echo(f"added {pid}")
 
 
@@ -117,7 +106,7 @@ def keygen(root: Path, pid: str, valid_days: int) -> None:
     the directory. Rotation: run again; the new kid is added and the old key stays to verify old messages."""
     from datetime import UTC, datetime
 
-    directory_ = _draft(root)
+    directory_ = d.load_draft(root)
     try:
         participant = directory_.participant(pid)
     except d.DirectoryError as exc:
@@ -128,7 +117,7 @@ def keygen(root: Path, pid: str, valid_days: int) -> None:
     key = SigningKey.generate(kid)
     key.save(root / "keys" / f"{kid}.key")
     directory_.add_key(pid, key, valid_until=datetime.now(UTC) + timedelta(days=valid_days))
-    _save_draft(root, directory_)
+    d.save_draft(root, directory_)
     click.echo(f"key {kid} for {pid}: private key in {root / 'keys' / (kid + '.key')} (mode 600), public key in "
                f"{root / 'keys' / (kid + '.pub.jwk')}; sign the directory to publish")
 
@@ -173,7 +162,7 @@ def add_key(root: Path, pid: str, key_file: Path, kid: str | None, not_before: s
         data = key_file.read_bytes()
     except OSError as exc:
         raise click.ClickException(f"{key_file}: cannot read the public key file ({exc.strerror})") from None
-    directory_ = _draft(root)
+    directory_ = d.load_draft(root)
     try:
         public, jwk_kid = read_public_key(data, str(key_file))
         participant = directory_.participant(pid)
@@ -196,7 +185,7 @@ def add_key(root: Path, pid: str, key_file: Path, kid: str | None, not_before: s
                 raise click.ClickException(f"this public key is already registered for {other.id!r} as "
                                            f"{existing.get('kid')!r}; each participant needs a key of its own")
     directory_.add_public_key(pid, kid, public, valid_from=valid_from, valid_until=valid_until)
-    _save_draft(root, directory_)
+    d.save_draft(root, directory_)
     click.echo(f"key {kid} added for {pid}, valid until {valid_until.date().isoformat()}; the participant signs "
                f"with kid {kid!r}; run 'sgx directory sign' to publish")
 
@@ -224,9 +213,9 @@ def migrate_keys(root: Path) -> None:
 @click.option("--kid", required=True)
 def revoke(root: Path, pid: str, kid: str) -> None:
     """Revoke a key from now on; sign the directory to publish the revocation."""
-    directory_ = _draft(root)
+    directory_ = d.load_draft(root)
     directory_.revoke_key(pid, kid)
-    _save_draft(root, directory_)
+    d.save_draft(root, directory_)
     click.echo(f"revoked {kid}; run 'sgx directory sign --dir {root}' (running routers and nodes take it up within "
                f"{d.RECHECK_SECONDS} s) and, if {pid} must lose broker access too, 'sgx broker revoke --dir {root} "
                f"--participant {pid} --rabbitmq-dir RABBITMQ_DIR'")
@@ -250,11 +239,11 @@ def add_setting(root: Path, urn: str, name: str, kind: str, host_la: str, host_i
 
     if not re.fullmatch(OFSTED_URN_FORM, urn):
         raise click.BadParameter("an Ofsted URN is SC followed by 6 digits, or 7 digits", param_hint="--urn")
-    directory_ = _draft(root)
+    directory_ = d.load_draft(root)
     if host_icb is None:
         host_icb = directory_.default_icb(host_la)
     directory_.add_setting(d.Setting(urn, name, kind, host_la, host_icb, list(regulators), provider))
-    _save_draft(root, directory_)
+    d.save_draft(root, directory_)
     click.echo(f"added setting {urn} (host {host_la}, {host_icb or 'no ICB found: add --host-icb'})")
 
 
@@ -271,7 +260,7 @@ def import_settings(root: Path, regulators: tuple[str, ...], files: tuple[Path, 
     from adapters.base import Problem
     from adapters.ofsted_providers import ProviderListReader
 
-    directory_ = _draft(root)
+    directory_ = d.load_draft(root)
     reader = ProviderListReader()
     added = updated = 0
     problems = []
@@ -297,7 +286,7 @@ def import_settings(root: Path, regulators: tuple[str, ...], files: tuple[Path, 
                 problems.append(f"{file.name}, row {item.row}: {exc}")
                 continue
             updated, added = (updated + 1, added) if existing else (updated, added + 1)
-    _save_draft(root, directory_)
+    d.save_draft(root, directory_)
     for problem in problems:
         click.echo(str(problem), err=True)
     click.echo(f"settings: {added} added, {updated} updated, {len(problems)} rows with problems; "
@@ -311,7 +300,7 @@ def import_settings(root: Path, regulators: tuple[str, ...], files: tuple[Path, 
 def sign(root: Path, valid_days: int) -> None:
     """Sign the draft with the operator key into directory.json."""
     key = SigningKey.load(root / "keys" / "operator.key")
-    directory_ = _draft(root)
+    directory_ = d.load_draft(root)
     directory_.version += 1
     if valid_days < 1:
         raise click.UsageError("--valid-days must be 1 or more: a directory signed already expired would stop "
@@ -321,7 +310,7 @@ def sign(root: Path, valid_days: int) -> None:
     partial = root / "directory.json.partial"
     partial.write_bytes(directory_.sign(key, valid_for=timedelta(days=valid_days)))
     os.replace(partial, root / "directory.json")
-    _save_draft(root, directory_)
+    d.save_draft(root, directory_)
     click.echo(f"signed directory version {directory_.version}, expires {directory_.expires_at}")
 
 
@@ -348,6 +337,9 @@ def show(root: Path) -> None:
         if p.keys:
             kids = ", ".join(k["kid"] + (" (revoked)" if k.get("revoked_at") else "") for k in p.keys)
             click.echo(f"  {p.id:28} {p.kind:22} {p.name}  keys: {kids}")
+        for c in p.certificates:
+            click.echo(f"  {p.id:28} runs {c['system']} {c['version']}: certified ({c['kit']} kit, standard "
+                       f"{c['standard']}) until {c['expires_at']}")
     for s in loaded.settings.values():
         click.echo(f"  setting {s.urn} {s.name}: host {s.host_la}, {s.host_icb}, regulators "
                    f"{','.join(s.regulators)}, provider {s.provider}")

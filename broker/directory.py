@@ -59,10 +59,15 @@ class Participant:
     codes: dict[str, str] = field(default_factory=dict)  # dfe_la, gss, ods, ...
     keys: list[dict] = field(default_factory=list)  # public JWKs with valid_from / valid_until / revoked_at
     subscriptions: list[str] = field(default_factory=list)  # events received on request (e.g. Reg 45 reviews)
+    # Conformance certificates of the systems the participant runs (system, version, kit, dates, the signed JWS).
+    certificates: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "kind": self.kind, "name": self.name, "codes": self.codes, "keys": self.keys,
-                "subscriptions": self.subscriptions}
+        out = {"id": self.id, "kind": self.kind, "name": self.name, "codes": self.codes, "keys": self.keys,
+               "subscriptions": self.subscriptions}
+        if self.certificates:  # only when there are some, so directories without any keep their bytes
+            out["certificates"] = self.certificates
+        return out
 
 
 @dataclass
@@ -373,3 +378,18 @@ def reference_directory() -> Directory:
     d.add(Participant("cqc", CQC, "Care Quality Commission"))
     d.add(Participant("router", OPERATOR, "Safeguarding Exchange router"))
     return d
+
+
+DRAFT_FILE = "directory.draft.json"
+
+
+def load_draft(root: Path) -> Directory:
+    """The directory being edited in an exchange folder (unsigned)."""
+    path = root / DRAFT_FILE
+    if not path.exists():
+        raise DirectoryError(f"{path} does not exist; start with 'sgx directory init --dir {root}'")
+    return Directory.from_payload(orjson.loads(path.read_bytes()))
+
+
+def save_draft(root: Path, directory: Directory) -> None:
+    (root / DRAFT_FILE).write_bytes(orjson.dumps(directory.payload(), option=orjson.OPT_INDENT_2))

@@ -180,3 +180,43 @@ def verify(cert: Path, operator_key: Path, report_file: Path | None) -> None:
 def _usage(message: str) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(EXIT_USAGE)
+
+
+@conformance.command()
+@click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="The exchange folder (the operator's).")
+@click.option("--participant", "pid", required=True, help="The participant that runs the certified system.")
+@click.argument("cert", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--operator-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="The conformance operator's public key (JWK or PEM).")
+def register(root: Path, pid: str, cert: Path, operator_key: Path) -> None:
+    """Record a participant's certified system in the directory (then sign it), so the exchange operator and
+    everyone reading the directory can see which participants run certified systems."""
+    from datetime import UTC, datetime
+
+    from broker import directory as d
+    from broker.keys import read_public_key
+    from conformance import certificate
+
+    try:
+        public, _ = read_public_key(operator_key.read_bytes(), str(operator_key))
+        jws = cert.read_text(encoding="ascii", errors="replace").strip()
+        found = certificate.verify(jws, public)
+        draft = d.load_draft(root)
+        participant = draft.participant(pid)
+    except SafeguardingExchangeError as exc:
+        _usage(str(exc))
+    c = found.claims
+    if found.expired:
+        _usage("the certificate has expired; run the kit again for a new one")
+    if c.get("sub") not in (None, pid):
+        _usage(f"the certificate was issued for {c['sub']}, not {pid}")
+    stamp = lambda seconds: datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")  # noqa: E731
+    entry = {"system": c["system"]["name"], "version": c["system"]["version"], "kit": c["kit"],
+             "standard": c["standard"], "issued_at": stamp(c["iat"]), "expires_at": stamp(c["exp"]),
+             "certificate": jws}
+    # One entry per system and kit: a newer certificate replaces the older one.
+    participant.certificates = [x for x in participant.certificates
+                                if (x["system"], x["kit"]) != (entry["system"], entry["kit"])] + [entry]
+    d.save_draft(root, draft)
+    click.echo(f"recorded {entry['system']} {entry['version']} for {pid}; sign the directory to publish it")

@@ -51,7 +51,15 @@ def test_directory_send_route_receive_audit(tmp_path):
 def test_tampered_or_expired_directory_is_refused(tmp_path):
     root = tmp_path / "exchange"
     run("directory", "init", "--dir", root)
-    run("directory", "sign", "--dir", root, "--valid-days", "0")
+    run("directory", "sign", "--dir", root, "--valid-days", "0", ok=False)  # refused: it would be expired
+    from datetime import timedelta
+
+    from broker import directory as d
+    from broker.keys import SigningKey
+
+    draft = d.Directory.from_payload(orjson.loads((root / "directory.draft.json").read_bytes()))
+    (root / "directory.json").write_bytes(draft.sign(SigningKey.load(root / "keys" / "operator.key"),
+                                                     valid_for=timedelta(seconds=-1)))
     assert "expired" in run("directory", "verify", "--dir", root, ok=False)
     run("directory", "sign", "--dir", root)
     signed = orjson.loads((root / "directory.json").read_bytes())

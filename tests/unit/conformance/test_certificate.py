@@ -97,3 +97,26 @@ def test_a_certificate_without_its_system_names_is_a_usage_error(tmp_path, opera
     key, _ = operator
     result = _run(tmp_path, _produce(tmp_path / "out"), "--certify-key", str(key))
     assert result.exit_code == 2 and "--system" in result.output
+
+
+def test_a_participants_certified_system_is_recorded_in_the_directory(tmp_path, operator):
+    key, public = operator
+    runner = CliRunner()
+    ex = tmp_path / "ex"
+    runner.invoke(cli, ["directory", "init", "--dir", str(ex)])
+    _certify(tmp_path, _produce(tmp_path / "out"), key)
+    cert = tmp_path / "reports" / "certificate.jws"
+    recorded = runner.invoke(cli, ["conformance", "register", "--dir", str(ex), "--participant", "la-886", str(cert),
+                                   "--operator-key", str(public)])
+    assert recorded.exit_code == 0, recorded.output
+    assert runner.invoke(cli, ["directory", "sign", "--dir", str(ex)]).exit_code == 0
+    shown = runner.invoke(cli, ["directory", "show", "--dir", str(ex)]).output
+    assert "la-886" in shown and "runs CaseSys 4.2: certified (messages kit" in shown
+    # A certificate issued for another participant, or one that does not verify, is not recorded.
+    other = runner.invoke(cli, ["conformance", "register", "--dir", str(ex), "--participant", "la-371", str(cert),
+                                "--operator-key", str(public)])
+    assert other.exit_code == 2 and "issued for la-886" in other.output
+    SigningKey.generate("").save(tmp_path / "impostor.key")
+    forged = runner.invoke(cli, ["conformance", "register", "--dir", str(ex), "--participant", "la-886", str(cert),
+                                 "--operator-key", str(tmp_path / "impostor.pub.jwk")])
+    assert forged.exit_code == 2 and "not valid" in forged.output
