@@ -392,12 +392,15 @@ def _state_file(root: Path) -> Path:
     return path
 
 
-def _transport(root: Path, url: str | None, directory: d.Directory | None = None):
+ROUTER_PREFETCH = 20  # peak memory about 60 MiB + 2 x prefetch x 5 MiB per router at worst (docs/operations.md)
+
+
+def _transport(root: Path, url: str | None, directory: d.Directory | None = None, **amqp_options):
     """The folder's exchange: RabbitMQ at `url`, or the embedded queues (which need the directory)."""
-    from broker.transport import capabilities_of, exchange_transport
+    from broker.transport import capabilities_of, exchange_transport, open_transport
 
     if url and not capabilities_of(url).declares_queues:  # a broker whose queues `sgx broker setup` made
-        return exchange_transport(url, ())
+        return open_transport(url, **amqp_options) if amqp_options else exchange_transport(url, ())
     return exchange_transport(str(root / "queues.db"), (directory or load_signed(root)).participants)
 
 
@@ -412,9 +415,19 @@ TRANSPORT_OPTION = click.option("--transport", "url", default=None,
 @click.option("--once", is_flag=True, help="Route what is waiting, then stop.")
 @click.option("--workers", type=click.IntRange(1, 8), default=1, show_default=True,
               help="Routers side by side in this process, as competing consumers of the ingress queue.")
-def route(root: Path, url: str | None, once: bool, workers: int) -> None:
-    """Run the router: verify, validate, deduplicate, authorise, resolve, deliver, audit, acknowledge."""
+@click.option("--prefetch", type=click.IntRange(1, 1000), default=ROUTER_PREFETCH, show_default=True,
+              help="Messages RabbitMQ hands each router ahead; with 5 MiB messages the router's memory peaks near "
+                   "60 MiB + 2 x prefetch x 5 MiB (docs/operations.md).")
+@click.option("--give-up-after", type=click.IntRange(0), default=3600, show_default=True,
+              help="Seconds without the broker after which the router stops with exit code 1 (it reconnects "
+                   "until then).")
+def route(root: Path, url: str | None, once: bool, workers: int, prefetch: int, give_up_after: int) -> None:
+    """Run the router: verify, validate, deduplicate, authorise, resolve, deliver, audit, acknowledge.
+
+    Exit codes: 0 stopped after routing what was waiting (--once); 1 the router stopped on an error (the reason
+    is printed on one line)."""
     from broker.router import Claims, Router, run_side_by_side
+    from sgx.errors import SafeguardingExchangeError
 
     directory_ = _load_or_exit(root)
     key_file = key_files(root / "keys", "router")
@@ -423,13 +436,16 @@ def route(root: Path, url: str | None, once: bool, workers: int) -> None:
     key = SigningKey.load(key_file[-1])
     lock = _single_router(root)  # noqa: F841 - held for the life of the process
     claims = Claims()
-    routers = [Router.in_folder(root, directory_, _transport(root, url, directory_), key, claims=claims)
-               for _ in range(workers)]
+    routers = [Router.in_folder(root, directory_, _transport(root, url, directory_, prefetch=prefetch), key,
+                                claims=claims) for _ in range(workers)]
     try:
-        count = run_side_by_side(routers, idle_timeout=0 if once else None)
+        count = run_side_by_side(routers, idle_timeout=0 if once else None, batch_size=prefetch,
+                                 give_up_after=give_up_after)
     except d.DirectoryError as exc:
         click.echo(f"stopped routing: {exc}; messages wait in the ingress queue", err=True)
         sys.exit(1)
+    except SafeguardingExchangeError as exc:  # the broker gone for longer than --give-up-after: one line, exit 1
+        raise click.ClickException(f"the router stopped: {exc}") from None
     finally:
         checkpoint = routers[0].checkpoints.sign_now(routers[0].audit) if routers[0].checkpoints else None
     head = f"audit head {checkpoint['hash']} (record {checkpoint['seq']}, signed)" if checkpoint else "no audit records"
@@ -540,7 +556,77 @@ def node_run(root: Path, url: str | None, pid: str, once: bool) -> None:
     directory_ = load_signed(root)
     receiver = Node(pid, directory_, _transport(root, url, directory_), root / "inbox" / f"{pid}.db")
     count = receiver.run(idle_timeout=0 if once else None)
-    click.echo(f"received {count} message(s)")
+    answered = _record_acknowledgements(root, pid, receiver)
+    not_stored = receiver.taken - count
+    click.echo(f"received {count} message(s)"
+               + (f"; {not_stored} not stored (refused or handed back: see the log; their senders are told)"
+                  if not_stored else "") + (f"; {answered} answer(s) to sent messages" if answered else ""))
+
+
+def _record_acknowledgements(root: Path, pid: str, receiver) -> int:
+    """Give the participant's outbox (if it has one) the exchange's acknowledgements from its inbox."""
+    if not (root / "outbox" / f"{pid}.db").exists() or not key_files(root / "keys", pid):
+        return 0
+    return participant_outbox(root, pid).record_acknowledgements(receiver)
+
+
+def _drain(root: Path, url: str | None, outbox) -> int:
+    """Send what waits in the outbox; a refusal by the broker (permissions, size) is one line, not a traceback."""
+    from sgx.errors import UnrecoverableBrokerError
+
+    transport = _transport(root, url)  # a directory that cannot be used is refused as such, before this
+    try:
+        return outbox.drain(transport)
+    except UnrecoverableBrokerError as exc:
+        raise click.ClickException(f"the exchange refused the messages, which stay in the outbox: {exc}") from None
+
+
+@node.command()
+@DIR_OPTION
+@click.option("--participant", "pid", required=True)
+@click.argument("message_id")
+def status(root: Path, pid: str, message_id: str) -> None:
+    """Show a sent message's state in the outbox (queued, sent, accepted, duplicate, refused, failed) and the
+    outcome for each recipient (delivered to its queue, or failed and why).
+
+    Exit codes: 0 shown; 1 the message is not in this participant's outbox."""
+    from broker.node import Node
+
+    outbox = participant_outbox(root, pid)
+    inbox_path = root / "inbox" / f"{pid}.db"
+    if inbox_path.exists():
+        outbox.record_acknowledgements(Node(pid, load_signed(root), None, inbox_path))  # type: ignore[arg-type]
+    wanted = message_id if message_id.startswith("urn:uuid:") else f"urn:uuid:{message_id}"
+    found = outbox.status(wanted)
+    if found is None:
+        raise click.ClickException(f"{wanted} is not in the outbox of {pid}")
+    click.echo(f"{found.message_id}  {found.event}  {found.state}" + (f" ({found.reason})" if found.reason else "")
+               + (f"  sent {found.sent_at}" if found.sent_at else ""))
+    for recipient, (outcome, detail) in found.outcomes.items():
+        click.echo(f"  {recipient:28} {outcome}" + (f"  {detail}" if outcome == "failed" and detail else ""))
+    if found.state in ("refused", "failed"):
+        click.echo(f"  fix the cause, then: sgx node resend --dir {root} --participant {pid} {found.message_id}")
+
+
+@node.command()
+@DIR_OPTION
+@TRANSPORT_OPTION
+@click.option("--participant", "pid", required=True)
+@click.argument("message_ids", nargs=-1, required=True)
+def resend(root: Path, url: str | None, pid: str, message_ids: tuple[str, ...]) -> None:
+    """Send refused or failed messages again, signed afresh (after fixing what made the exchange refuse them).
+
+    Exit codes: 0 all queued again; 1 some were not refused or failed messages of this outbox (listed)."""
+    outbox = participant_outbox(root, pid)
+    problems = 0
+    for message_id in message_ids:
+        wanted = message_id if message_id.startswith("urn:uuid:") else f"urn:uuid:{message_id}"
+        if not outbox.resend(wanted):
+            problems += 1
+            click.echo(f"{wanted}: not resent: it is not a refused or failed message of {pid}", err=True)
+    sent = _drain(root, url, outbox)
+    click.echo(f"sent {sent}; waiting in the outbox {outbox.pending()}")
+    sys.exit(1 if problems else 0)
 
 
 @node.command()
@@ -560,7 +646,7 @@ def send(root: Path, url: str | None, pid: str, files: tuple[Path, ...]) -> None
         except MessageInvalid as exc:
             refused += 1
             click.echo(f"{file}: not queued: {exc}", err=True)
-    sent = outbox.drain(_transport(root, url))
+    sent = _drain(root, url, outbox)
     click.echo(f"sent {sent}; waiting in the outbox {outbox.pending()}; refused {refused}")
     sys.exit(1 if refused else 0)
 

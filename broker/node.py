@@ -44,14 +44,20 @@ class InboxItem:
     body: bytes
 
 
+# Age is no reason for a node to refuse mail: the router judged freshness when the message entered the exchange,
+# and the inbox stores each message id once, so a replay cannot be stored twice. A node offline for a week
+# takes everything waiting for it.
+NO_AGE_LIMIT = 100 * 365 * 86400
+
+
 class Node:
     def __init__(self, participant_id: str, directory: Directory, transport: Transport, inbox_path: Path | str, *,
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC), window_seconds: int = 3600):
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC), window_seconds: int | None = None):
         self.participant_id, self.directory, self.transport = participant_id, directory, transport
         self.trust = LiveDirectory(directory)  # follows the signed file it was loaded from
         self.now = now
-        # A node may read its queue hours after routing; the router already enforced the short window.
-        self.window_seconds = window_seconds
+        self.window_seconds = window_seconds or NO_AGE_LIMIT
+        self.taken = 0  # deliveries taken from the queue by the last run, stored or not
         self.db = sqlite_db.connect(inbox_path)
         self.db.executescript(_SCHEMA)
 
@@ -78,7 +84,9 @@ class Node:
 
     def receive_many(self, deliveries: list[Delivery]) -> int:
         """Verify each delivery, store the good ones in one transaction (a message id once), then ack them;
-        dead-letter the ones that fail verification. Returns how many were stored or already held."""
+        dead-letter the ones that fail verification (the router tells their sender). Returns how many were
+        stored or already held. A delivery that breaks the node is handled alone, so its batch-mates are stored;
+        it goes back to the queue (and is dead-lettered at the delivery limit, its sender told)."""
         try:
             self.directory = self.trust.current(self.now())  # a newly signed directory applies from this batch
         except DirectoryExpired:
@@ -93,28 +101,56 @@ class Node:
                 log.warning("refused a delivery (%s): %s", type(exc).__name__, exc)
                 delivery.reject(requeue=False)
                 continue
+            except Exception:
+                log.exception("could not verify delivery %s; it goes back to the queue", delivery.envelope.message_id)
+                delivery.reject(requeue=True)
+                continue
             rows.append((signed.message_id, signed.event, signed.sender, self.now().isoformat(timespec="seconds"),
                          f"signature by {signed.sender} key {signed.kid} verified", orjson.dumps(note).decode(),
                          delivery.envelope.body))
             good.append(delivery)
-        if rows:
-            with sqlite_db.transaction(self.db):
-                self.db.executemany(
-                    "INSERT OR IGNORE INTO inbox (message_id, event, sender, received_at, verified, delivery, body) "
-                    "VALUES (?,?,?,?,?,?,?)", rows)
+        return self._store(rows, good)
+
+    def _store(self, rows: list[tuple], good: list[Delivery]) -> int:
+        try:
+            if rows:
+                with sqlite_db.transaction(self.db):
+                    self.db.executemany(
+                        "INSERT OR IGNORE INTO inbox (message_id, event, sender, received_at, verified, delivery, "
+                        "body) VALUES (?,?,?,?,?,?,?)", rows)
+        except Exception:
+            if len(good) > 1:
+                return sum(self._store([row], [d]) for row, d in zip(rows, good, strict=True))
+            log.exception("could not store delivery %s; it goes back to the queue", good[0].envelope.message_id)
+            good[0].reject(requeue=True)
+            return 0
         self.transport.ack_many(good)  # only now: the messages are durably stored
         return len(good)
 
     def run(self, *, idle_timeout: float | None = 1.0, max_messages: int | None = None, batch_size: int = 100,
             should_stop: Callable[[], bool] = lambda: False) -> int:
-        """Receive until none arrives for `idle_timeout` seconds (None: until `should_stop`)."""
+        """Receive until none arrives for `idle_timeout` seconds (None: until `should_stop`). Returns how many
+        were stored (or already held); what else the run took (`self.taken` minus that) was refused or handed
+        back, and is never counted as received."""
+        stored = 0
+
+        def receive(batch: list[Delivery]) -> None:
+            nonlocal stored
+            stored += self.receive_many(batch)
+
         def stop() -> bool:
             self.directory = self.trust.current(self.now())  # raises once the directory has expired
             return should_stop()
 
-        return consume(self.transport, delivery_queue(self.participant_id), self.receive_many,
-                       idle_timeout=idle_timeout, max_messages=max_messages, batch_size=batch_size,
-                       should_stop=stop)
+        self.taken = consume(self.transport, delivery_queue(self.participant_id), receive,
+                             idle_timeout=idle_timeout, max_messages=max_messages, batch_size=batch_size,
+                             should_stop=stop)
+        return stored
+
+    def acknowledgements(self, after: int = 0) -> list[tuple[int, bytes]]:
+        """(row, body) of the router's acknowledgements stored after row `after`, oldest first."""
+        return self.db.execute("SELECT rowid, body FROM inbox WHERE event = 'acknowledgement' AND sender = 'router' "
+                               "AND rowid > ? ORDER BY rowid", (after,)).fetchall()
 
     def inbox(self) -> list[InboxItem]:
         return [InboxItem(m, e, s, r, v, orjson.loads(d), b) for m, e, s, r, v, d, b in self.db.execute(

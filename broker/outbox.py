@@ -4,10 +4,17 @@ Messages are stored unsigned and signed when they are sent, so a message that wa
 a broker outage still carries a fresh issued-at. Each is marked sent only after the transport
 confirms it; if the process dies between the two, the message is sent again and the exchange
 drops the duplicate by its id.
+
+The outbox also keeps what the exchange answered (`record_acknowledgements`, fed from the sender's inbox):
+each message's state (queued, sent, accepted, duplicate, refused, failed) and one outcome per recipient
+(delivered to its queue, or failed and why). A refused or failed message stays in the outbox and can be
+sent again (`resend`) once the cause is fixed; it is signed afresh then.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,14 +28,41 @@ from broker.transport import INGRESS, Envelope, Transport
 from sgx.errors import MessageInvalid, RecoverableBrokerError
 from standard.validator import Validator
 
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT UNIQUE NOT NULL,
+    event TEXT NOT NULL, body BLOB NOT NULL, sent_at TEXT);
+CREATE TABLE IF NOT EXISTS outcomes (message_id TEXT NOT NULL, recipient TEXT NOT NULL, outcome TEXT NOT NULL,
+    detail TEXT, at TEXT NOT NULL, PRIMARY KEY (message_id, recipient));
+CREATE TABLE IF NOT EXISTS ack_cursor (id INTEGER PRIMARY KEY CHECK (id = 1), inbox_row INTEGER NOT NULL);
+"""
+_RECIPIENT = re.compile(r"^recipient (\S+): ")
+
+
+@dataclass
+class Status:
+    """What the outbox knows of one message: its state, when it was last sent, why it was refused or failed, and
+    the outcome for each recipient (recipient -> (delivered | failed, detail))."""
+
+    message_id: str
+    event: str
+    state: str
+    sent_at: str | None
+    reason: str | None
+    outcomes: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+
 
 class Outbox:
     def __init__(self, path: Path | str, participant_id: str, key: SigningKey, *, validator: Validator | None = None):
         self.participant_id, self.key = participant_id, key
         self.validator = validator or Validator()
         self.db = sqlite_db.connect(path)
-        self.db.execute("CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT "
-                        "UNIQUE NOT NULL, event TEXT NOT NULL, body BLOB NOT NULL, sent_at TEXT)")
+        self.db.executescript(_SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(outbox)")}
+        if "state" not in columns:  # an outbox from before acknowledgements were kept
+            with sqlite_db.transaction(self.db):
+                self.db.execute("ALTER TABLE outbox ADD COLUMN state TEXT")
+                self.db.execute("ALTER TABLE outbox ADD COLUMN reason TEXT")
+                self.db.execute("UPDATE outbox SET state = CASE WHEN sent_at IS NULL THEN 'queued' ELSE 'sent' END")
 
     def add(self, message: dict | bytes) -> str:
         """Validate and queue a message; returns its id. Adding the same message id again is a no-op.
@@ -54,7 +88,8 @@ class Outbox:
                 continue
             rows.append((bundle["identifier"]["value"], bundle["entry"][0]["resource"]["eventCoding"]["code"], body))
         with sqlite_db.transaction(self.db):
-            self.db.executemany("INSERT OR IGNORE INTO outbox (message_id, event, body) VALUES (?, ?, ?)", rows)
+            self.db.executemany("INSERT OR IGNORE INTO outbox (message_id, event, body, state) "
+                                "VALUES (?, ?, ?, 'queued')", rows)
         return [r[0] for r in rows], refused
 
     def pending(self) -> int:
@@ -83,6 +118,88 @@ class Outbox:
                 return sent
             stamp = (now or datetime.now(UTC)).isoformat()
             with sqlite_db.transaction(self.db):
-                self.db.executemany("UPDATE outbox SET sent_at = ? WHERE seq = ?", [(stamp, r[0]) for r in rows])
+                self.db.executemany("UPDATE outbox SET sent_at = ?, state = 'sent', reason = NULL WHERE seq = ?",
+                                    [(stamp, r[0]) for r in rows])
             sent += len(rows)
         return sent
+
+    # -- what the exchange answered ------------------------------------------------------------------
+    def record_acknowledgement(self, body: bytes | dict, *, now: datetime | None = None) -> str | None:
+        """Apply one of the router's acknowledgements; returns the message id it answers if it is one of ours.
+
+        `accepted` sets the state and a `delivered` outcome for each recipient it was queued for (and `failed`
+        for any not reachable); `duplicate` means the exchange already had it; `delivery-failed` naming a
+        recipient marks that recipient failed (a dead-lettered delivery), and without one marks the message
+        failed; any other code is a refusal, kept with its reason."""
+        ack = orjson.loads(body) if isinstance(body, bytes) else body
+        header = ack["entry"][0]["resource"]
+        message_id = "urn:uuid:" + header["response"]["identifier"].removeprefix("urn:uuid:")
+        row = self.db.execute("SELECT state FROM outbox WHERE message_id = ?", (message_id,)).fetchone()
+        if row is None:
+            return None
+        state = row[0]
+        issues = [(i["details"]["coding"][0]["code"], i.get("diagnostics")) for i in _outcome(ack)["issue"]]
+        codes = {code for code, _ in issues}
+        stamp = (now or datetime.now(UTC)).isoformat()
+        outcomes, reason = [], None
+        for code, text in issues:
+            found = _RECIPIENT.match(text or "")
+            if found:
+                outcomes.append((message_id, found.group(1), "delivered" if code == "accepted" else "failed", text,
+                                 stamp))
+        if "accepted" in codes:
+            state = "accepted"
+        elif "duplicate" in codes:
+            state = state if state == "accepted" else "duplicate"
+        elif codes == {"delivery-failed"}:
+            if not outcomes:
+                state, reason = "failed", "; ".join(t or "" for _, t in issues)
+        else:
+            state, reason = "refused", "; ".join(f"{c}: {t}" if t else c for c, t in issues)
+        with sqlite_db.transaction(self.db):
+            self.db.execute("UPDATE outbox SET state = ?, reason = COALESCE(?, reason) WHERE message_id = ?",
+                            (state, reason, message_id))
+            # One final outcome per recipient: a later failure (a dead-lettered delivery) replaces "delivered".
+            self.db.executemany("INSERT INTO outcomes (message_id, recipient, outcome, detail, at) VALUES "
+                                "(?, ?, ?, ?, ?) ON CONFLICT (message_id, recipient) DO UPDATE SET "
+                                "outcome = excluded.outcome, detail = excluded.detail, at = excluded.at "
+                                "WHERE outcomes.outcome != 'failed'", outcomes)
+        return message_id
+
+    def record_acknowledgements(self, inbox) -> int:
+        """Apply the router's acknowledgements that arrived in the participant's inbox (a Node) since the last
+        call; returns how many answered messages of this outbox."""
+        after = (self.db.execute("SELECT inbox_row FROM ack_cursor").fetchone() or (0,))[0]
+        applied = 0
+        for row, body in inbox.acknowledgements(after):
+            applied += self.record_acknowledgement(body) is not None
+            after = row
+        with sqlite_db.transaction(self.db):
+            self.db.execute("INSERT INTO ack_cursor (id, inbox_row) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET "
+                            "inbox_row = excluded.inbox_row", (after,))
+        return applied
+
+    def status(self, message_id: str) -> Status | None:
+        """The outbox state of a message and the outcomes received for it (None if it never was here)."""
+        row = self.db.execute("SELECT message_id, event, state, sent_at, reason FROM outbox WHERE message_id = ?",
+                              (message_id,)).fetchone()
+        if row is None:
+            return None
+        outcomes = {r: (o, d) for r, o, d in self.db.execute(
+            "SELECT recipient, outcome, detail FROM outcomes WHERE message_id = ? ORDER BY recipient", (message_id,))}
+        return Status(*row, outcomes=outcomes)
+
+    def resend(self, message_id: str) -> bool:
+        """Queue a refused or failed message again (it is signed afresh when sent); False if it is not one."""
+        with sqlite_db.transaction(self.db):
+            return self.db.execute("UPDATE outbox SET sent_at = NULL, state = 'queued' WHERE message_id = ? AND "
+                                   "state IN ('refused', 'failed')", (message_id,)).rowcount == 1
+
+
+def _outcome(ack: dict) -> dict:
+    """The OperationOutcome an acknowledgement's MessageHeader points to."""
+    target = ack["entry"][0]["resource"]["response"]["details"]["reference"]
+    for entry in ack["entry"]:
+        if entry.get("fullUrl") == target:
+            return entry["resource"]
+    return next(e["resource"] for e in ack["entry"] if e["resource"]["resourceType"] == "OperationOutcome")

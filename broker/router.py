@@ -10,9 +10,10 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -27,10 +28,17 @@ from broker.register import Register
 from broker.transport import DEAD_LETTER, INGRESS, Delivery, Envelope, Transport, delivery_queue
 from broker.transport.base import CONNECTION_USER, consume
 from sgx import errors
-from sgx.errors import DirectoryExpired, RecoverableBrokerError, SignatureRejected, Unroutable
+from sgx.errors import (
+    DirectoryExpired,
+    IssuedAtOutsideWindow,
+    RecoverableBrokerError,
+    SignatureRejected,
+    TransportUnavailable,
+    Unroutable,
+)
 from standard import catalogue as cat
 from standard import compose
-from standard.validator import HOT_PATH, Validator
+from standard.validator import HOT_PATH, MAX_MESSAGE_BYTES, Validator
 
 STATE_FILE = "router.db"  # seen ids, the register and the audit chain, in an exchange folder
 log = logging.getLogger("sgx.router")
@@ -40,6 +48,37 @@ SENDER = "sgx-sender"
 DELIVERY = "sgx-delivery"
 DELIVERY_SIGNATURE = "sgx-delivery-signature"
 DELIVERY_TYP = "sgx-delivery+jws"
+RETURNED = "sgx-returned"  # a delivery given back to its queue once after its node hit the delivery limit
+
+# -- limits ------------------------------------------------------------------------------------------------
+# Whatever the ingress takes must be deliverable, so every limit is checked before the router publishes.
+# RabbitMQ carries a message's properties and headers in one frame (frame_max, 128 KiB by default) and its body
+# in as many frames as it needs, up to max_message_size (which `sgx broker setup` sets to MAX_BODY_BYTES).
+FRAME_MAX = 131072
+MAX_BODY_BYTES = MAX_MESSAGE_BYTES  # 5 MiB: the validator's limit, the outbox's and the broker's
+MAX_SIGNATURE_BYTES = 4096  # a sender's signature header; a real one is about 320 bytes
+MAX_NOTE_BYTES = 96 * 1024  # the router's delivery note (its children's pseudonyms grow with the setting)
+ROUTER_HEADER_OVERHEAD = 2048  # the note's signature (~400 bytes), header names, AMQP table and property framing
+# What a delivery's header frame can hold at most: the sender's signature, the note and the router's overhead.
+MAX_DELIVERY_HEADER_BYTES = MAX_SIGNATURE_BYTES + MAX_NOTE_BYTES + ROUTER_HEADER_OVERHEAD
+assert MAX_DELIVERY_HEADER_BYTES < FRAME_MAX, "a delivery's headers must fit one AMQP frame"
+MAX_BATCH_BYTES = 8 * 1024 * 1024  # message bytes decided in one batch: bounds what one publish buffers
+
+# -- time ------------------------------------------------------------------------------------------------
+FUTURE_SKEW_SECONDS = 300  # a sender's clock may run this far ahead
+MAX_AGE_SECONDS = 7 * 86400  # a message is accepted this long after it was signed (sent): outages up to a week
+RETENTION_SECONDS = 30 * 86400  # message ids are remembered this long (replays are caught by id)
+_PRUNE_EVERY_SECONDS = 3600
+
+# Reasons the audit records whose acknowledgement code is another (the code system is the standard's).
+_ACK_CODE = {"too-large": "payload-invalid"}
+
+
+def header_bytes(headers: dict[str, str]) -> int:
+    """The size of headers as an AMQP field table (a length byte, the name, a type byte, a 4-byte length, the
+    value), which is what must fit the frame."""
+    return sum(1 + len(k.encode()) + 1 + 4 + len(v.encode()) for k, v in headers.items())
+
 
 # Which check refused a signature, for the audit (the acknowledgement code stays the exception's `reason`).
 _SIGNATURE_CHECKS = ((errors.UnknownKey, "unknown-kid"), (errors.RevokedKey, "revoked-key"),
@@ -67,17 +106,31 @@ class Decision:
 class _Seen:
     """Message ids the router has processed, with the digest of their bytes (to tell duplicates from replays)."""
 
-    def __init__(self, path: Path | str | sqlite3.Connection):
+    def __init__(self, path: Path | str | sqlite3.Connection, *, now: Callable[[], datetime]):
         self.db = sqlite_db.connect(path)
-        self.db.execute("CREATE TABLE IF NOT EXISTS seen (message_id TEXT PRIMARY KEY, digest TEXT NOT NULL)")
+        self.db.execute("CREATE TABLE IF NOT EXISTS seen (message_id TEXT PRIMARY KEY, digest TEXT NOT NULL, "
+                        "seen_at INTEGER NOT NULL DEFAULT 0)")
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(seen)")}
+        if "seen_at" not in columns:  # a folder from before retention: its ids count as seen now
+            with sqlite_db.transaction(self.db):
+                self.db.execute("ALTER TABLE seen ADD COLUMN seen_at INTEGER NOT NULL DEFAULT 0")
+                self.db.execute("UPDATE seen SET seen_at = ?", (int(now().timestamp()),))
+        self.db.execute("CREATE INDEX IF NOT EXISTS seen_by_time ON seen (seen_at)")
 
     def digest_of(self, message_id: str) -> str | None:
         row = self.db.execute("SELECT digest FROM seen WHERE message_id = ?", (message_id,)).fetchone()
         return row[0] if row else None
 
-    def remember(self, entries: list[tuple[str, str]]) -> None:
+    def remember(self, entries: list[tuple[str, str]], at: datetime) -> None:
+        stamp = int(at.timestamp())
         with sqlite_db.transaction(self.db):
-            self.db.executemany("INSERT OR IGNORE INTO seen (message_id, digest) VALUES (?, ?)", entries)
+            self.db.executemany("INSERT OR IGNORE INTO seen (message_id, digest, seen_at) VALUES (?, ?, ?)",
+                                [(m, d, stamp) for m, d in entries])
+
+    def prune(self, before: datetime) -> int:
+        """Forget ids first seen before `before`; returns how many."""
+        with sqlite_db.transaction(self.db):
+            return self.db.execute("DELETE FROM seen WHERE seen_at < ?", (int(before.timestamp()),)).rowcount
 
 
 @dataclass
@@ -120,22 +173,34 @@ class Router:
     """Routes ingress messages. Its state (seen ids, the register, the audit chain) lives in one SQLite
     database, so that what a batch records is one commit."""
 
+    max_signature_bytes = MAX_SIGNATURE_BYTES
+    max_delivery_header_bytes = MAX_DELIVERY_HEADER_BYTES
+
     def __init__(self, directory: Directory, transport: Transport, key: SigningKey,
                  db: Path | str | sqlite3.Connection, register_secret: bytes, *, validator: Validator | None = None,
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC), window_seconds: int = 300,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC), window_seconds: int = FUTURE_SKEW_SECONDS,
+                 max_age_seconds: int = MAX_AGE_SECONDS, retention_seconds: int = RETENTION_SECONDS,
                  claims: Claims | None = None, trust: LiveDirectory | None = None,
                  checkpoints: Checkpoints | None = None):
         """`directory` is followed (LiveDirectory) when it was loaded from its signed file; `trust` replaces
         that; `checkpoints` publishes the audit head after each batch and signs it at intervals."""
+        if max_age_seconds >= retention_seconds:
+            raise ValueError("message ids must be remembered longer than a message may wait, or an old message "
+                             "could be replayed after its id was forgotten")
         self.directory, self.transport, self.key = directory, transport, key
         self.trust = trust or LiveDirectory(directory)
         self.checkpoints = checkpoints
         self.db = sqlite_db.connect(db)
-        self.register, self.audit, self.seen = Register(self.db, register_secret), AuditLog(self.db), _Seen(self.db)
+        self.register, self.audit = Register(self.db, register_secret), AuditLog(self.db)
+        self.seen = _Seen(self.db, now=now)
         self.validator = validator or Validator(HOT_PATH, now=now)  # the same verdict as full validation
         self.now = now
-        self.window_seconds = window_seconds
+        self.window_seconds = window_seconds  # how far ahead of the router's clock issued-at may be
+        self.max_age_seconds, self.retention_seconds = max_age_seconds, retention_seconds
         self.claims = claims or Claims()
+        self._queues: set[str] = set()  # delivery queues known to exist
+        self._failures: dict[str, str] = {}  # message id -> why routing it last failed (for its dead letter)
+        self._pruned_at = 0.0
 
     @classmethod
     def in_folder(cls, root: Path, directory: Directory, transport: Transport, key: SigningKey, **kwargs) -> Router:
@@ -183,7 +248,7 @@ class Router:
             if batch.placements:
                 self.register.record_many(batch.placements)
             if batch.seen:
-                self.seen.remember(list(batch.seen.items()))
+                self.seen.remember(list(batch.seen.items()), self.now())
             if batch.audit:
                 self.audit.append_many(batch.audit)
         if batch.audit and self.checkpoints is not None:
@@ -202,9 +267,21 @@ class Router:
         # identity only, never to a participant that a header merely names.
         connection = envelope.headers.get(CONNECTION_USER)
         identity = claimed if connection is None else connection
-        refused = Decision(str(_signed_id(envelope) or envelope.message_id), identity, "", "rejected")
         known = identity in self.directory.participants
-        if SIGNATURE not in envelope.headers:
+        jws = envelope.headers.get(SIGNATURE)
+        # Size first, before even the signature's header is read: the router adds its delivery note to these
+        # headers, and nothing it cannot re-publish may get further.
+        too_large = None
+        if jws is not None and len(jws.encode()) > self.max_signature_bytes:
+            too_large = f"the {SIGNATURE} header is {len(jws.encode())} bytes; at most {self.max_signature_bytes} " \
+                        "are accepted"
+        elif len(body) > MAX_BODY_BYTES:
+            too_large = f"the message is {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted"
+        if too_large is not None:
+            return self._refuse(batch, Decision(envelope.message_id, identity, "", "rejected", "too-large"), digest,
+                                notify=known, detail=too_large)
+        refused = Decision(str(_signed_id(envelope) or envelope.message_id), identity, "", "rejected")
+        if jws is None:
             refused.reason = "signature-invalid"
             return self._refuse(batch, refused, digest, notify=known,
                                 detail=f"signature-missing: no {SIGNATURE} header")
@@ -218,12 +295,18 @@ class Router:
             return self._refuse(batch, refused, digest, notify=known,
                                 detail=f"the {SENDER} header says {claimed!r} but the AMQP user_id is "
                                        f"{connection!r}")
+        now = self.now()
         try:
-            signed = signing.verify(body, envelope.headers[SIGNATURE],
-                                    functools.partial(self.directory.public_key_for, checked_at=self.now()),
-                                    expected_sender=identity or None, now=self.now(),
-                                    window_seconds=self.window_seconds)
+            # Age is judged against issued-at, which the outbox sets when it publishes to the ingress, so the
+            # time a message waited on the ingress (a router outage) counts, up to max_age_seconds.
+            signed = signing.verify(body, jws, functools.partial(self.directory.public_key_for, checked_at=now),
+                                    expected_sender=identity or None, now=now, window_seconds=self.max_age_seconds)
+            if signed.issued_at > now.timestamp() + self.window_seconds:
+                raise IssuedAtOutsideWindow(f"issued-at is more than {self.window_seconds} s ahead of the "
+                                            "exchange's clock; check the sender's clock")
         except SignatureRejected as exc:
+            # Outside the window is `replay` to the standard's codes; the detail (iat-out-of-window) says it is a
+            # stale message, not a reused id.
             refused.reason = exc.reason
             return self._refuse(batch, refused, digest, notify=known, detail=f"{_signature_check(exc)}: {exc}")
 
@@ -251,38 +334,72 @@ class Router:
             batch.audit.append(audit_entry(message_id=facts.message_id, digest=digest, sender=facts.sender,
                                            event=facts.event, recipients=[], decision="duplicate",
                                            reason="duplicate"))
+            self._acknowledge(batch, facts.sender, facts.message_id, "duplicate", [
+                ("information", "duplicate", "duplicate", "already accepted; not delivered again")])
             return decision
 
-        refusal = routing.authorise(facts, self.directory)
-        if refusal:
-            decision.reason = refusal
-            return self._refuse(batch, decision, digest, notify=refusal != "unknown-sender")
+        refusal_code = routing.authorise(facts, self.directory)
+        if refusal_code:
+            decision.reason = refusal_code
+            return self._refuse(batch, decision, digest, notify=refusal_code != "unknown-sender")
         if any(r.of == "children-at-setting" for r in cat.get_event(facts.event).recipients):
             # This message's routing reads the register: apply the batch's placements so far first.
             self._flush_placements(batch)
-        plan = routing.resolve(facts, self.directory, self.register, today=self.now().date())
+        plan = routing.resolve(facts, self.directory, self.register, today=now.date())
         if plan.problem:
             decision.reason = "no-recipients"
             return self._refuse(batch, decision, digest, notify=True, detail=plan.problem)
+        routes = [r for r in plan.routes if self._reachable(r.participant)]
+        no_queue = [r.participant for r in plan.routes if r not in routes]
+        if not routes:
+            decision.reason = "no-recipients"
+            return self._refuse(batch, decision, digest, notify=True,
+                                detail=f"not reachable: {','.join(no_queue)} (no queue on the exchange)")
+        deliveries = [(delivery_queue(route.participant), self._delivery(envelope, facts.message_id, route))
+                      for route in routes]
+        too_big = [q for q, d in deliveries if header_bytes(d.headers) > self.max_delivery_header_bytes]
+        if too_big:
+            decision.reason = "too-large"
+            return self._refuse(batch, decision, digest, notify=True,
+                                detail=f"the delivery note for {too_big[0]} would not fit one frame")
 
-        batch.outgoing += [(delivery_queue(route.participant), self._delivery(envelope, facts.message_id, route))
-                           for route in plan.routes]
+        batch.outgoing += deliveries
         if facts.event.startswith("placement-"):
             self._placements(facts, batch)
         batch.seen[facts.message_id] = digest
-        decision.decision, decision.recipients = "accepted", [r.participant for r in plan.routes]
+        decision.decision, decision.recipients = "accepted", [r.participant for r in routes]
         notes = ([f"withheld from {','.join(plan.withheld)}"] if plan.withheld else []) + (
-            [f"not onboarded: {','.join(plan.unreachable)}"] if plan.unreachable else [])
+            [f"not onboarded: {','.join(plan.unreachable)}"] if plan.unreachable else []) + (
+            [f"not reachable: {','.join(no_queue)} (no queue)"] if no_queue else [])
         batch.audit.append(audit_entry(message_id=facts.message_id, digest=digest, sender=facts.sender,
                                        event=facts.event, recipients=decision.recipients, decision="accepted",
                                        reason="; ".join(notes) or None))
-        self._acknowledge(batch, facts.sender, facts.message_id, "accepted", [])
+        # One outcome per recipient: queued for it, or failed (and why).
+        self._acknowledge(batch, facts.sender, facts.message_id, "accepted", [
+            *[("information", "informational", "accepted", f"recipient {pid}: queued for delivery")
+              for pid in decision.recipients],
+            *[("warning", "not-found", "delivery-failed", f"recipient {pid}: not reachable (no queue on the "
+                                                          "exchange)") for pid in no_queue]])
         return decision
 
+    def _reachable(self, participant_id: str) -> bool:
+        """Whether the participant has a delivery queue (asked of the broker once, then remembered)."""
+        queue = delivery_queue(participant_id)
+        if queue in self._queues:
+            return True
+        if not self.transport.has_queue(queue):
+            log.warning("participant %s has no queue %s on the exchange: recorded as not reachable",
+                        participant_id, queue)
+            return False
+        self._queues.add(queue)
+        return True
+
     def _undeliverable(self, batch: _Batch, items: list[tuple[str, Envelope]]) -> None:
-        """Audit each message that found no queue and tell its sender that delivery failed."""
+        """Audit each message that found no queue (one removed since it was checked) and tell its sender that
+        delivery failed."""
         notices, told = _Batch(), set()
         for queue, envelope in items:
+            self._queues.discard(queue)
             sender = envelope.headers.get(SENDER, "")
             batch.audit.append(audit_entry(message_id=envelope.message_id,
                                            digest=hashlib.sha256(envelope.body).hexdigest(), sender=sender,
@@ -291,8 +408,10 @@ class Router:
             log.warning("message %s from %s not delivered: no queue %s", envelope.message_id, sender, queue)
             if sender in self.directory.participants and sender != "router" and envelope.message_id not in told:
                 told.add(envelope.message_id)
+                recipient = queue.removeprefix("deliver.")
                 self._acknowledge(notices, sender, envelope.message_id, "delivery-failed",
-                                  [("error", "transient", "delivery-failed", "unroutable: no queue for a recipient")])
+                                  [("error", "transient", "delivery-failed",
+                                    f"recipient {recipient}: not reachable (no queue on the exchange)")])
         if notices.outgoing:
             try:
                 self.transport.publish_many(notices.outgoing)
@@ -306,9 +425,10 @@ class Router:
                                        event=decision.event, recipients=[], decision="rejected", reason=reason))
         log.warning("refused message %s from %s: %s", decision.message_id, decision.sender, reason)
         if notify and decision.sender in self.directory.participants:
-            details = [("error", "invalid", decision.reason or "payload-invalid", f) for f in decision.findings]
-            self._acknowledge(batch, decision.sender, decision.message_id, decision.reason or "payload-invalid",
-                              details)
+            code = _ACK_CODE.get(decision.reason or "", decision.reason or "payload-invalid")
+            details = [("error", "invalid", code, f) for f in decision.findings] or [
+                ("error", "invalid", code, f"{decision.reason}: {detail}" if detail else None)]
+            self._acknowledge(batch, decision.sender, decision.message_id, code, details)
         return decision
 
     def _delivery(self, envelope: Envelope, message_id: str, route: routing.Route) -> Envelope:
@@ -341,6 +461,11 @@ class Router:
     def _acknowledge(self, batch: _Batch, recipient: str, message_id: str, code: str, details: list) -> None:
         if not self.directory.participants[recipient].keys:
             return  # not onboarded: it has no queue to be told on
+        if not self._reachable(recipient):
+            batch.audit.append(audit_entry(message_id=message_id, digest="", sender="router", event="acknowledgement",
+                                           recipients=[recipient], decision="not-told",
+                                           reason=f"{code}: {recipient} has no queue on the exchange"))
+            return
         ack = compose.acknowledgement(message_id, "router", code, details=details, moment=self.now())
         body = orjson.dumps(ack)
         ack_id = ack["identifier"]["value"]
@@ -358,80 +483,197 @@ class Router:
     def handle_batch(self, deliveries: list[Delivery]) -> list[Decision]:
         """Process ingress deliveries together; ack them only after every outcome is durable. If the batch
         fails, each is requeued (and counts toward the delivery limit)."""
+        if len(deliveries) > 1 and sum(len(d.envelope.body) for d in deliveries) > MAX_BATCH_BYTES:
+            return [decision for part in _by_bytes(deliveries, MAX_BATCH_BYTES) for decision in self.handle_batch(part)]
         try:
             decisions = self.process_batch([d.envelope for d in deliveries])
         except (RecoverableBrokerError, DirectoryExpired):  # a stale directory: stop, the messages wait
             for d in deliveries:
                 d.reject(requeue=True)
             raise
-        except Exception:
+        except Exception as exc:
+            self._queues.clear()  # a queue may have gone since it was checked (Unroutable): ask again
             if len(deliveries) > 1:
                 # One poison message must not take its batch-mates to the dead-letter queue with it.
                 return [decision for d in deliveries for decision in self.handle_batch([d])]
-            log.exception("routing failed for %s; it will be retried up to the delivery limit",
-                          deliveries[0].envelope.message_id)
+            message_id = deliveries[0].envelope.message_id
+            self._failures[message_id] = f"{type(exc).__name__}: {str(exc)[:200]}"
+            log.exception("routing failed for %s; it will be retried up to the delivery limit", message_id)
             deliveries[0].reject(requeue=True)
             return []
         self.transport.ack_many(deliveries)
         return decisions
 
     def run(self, *, idle_timeout: float | None = 1.0, max_messages: int | None = None, batch_size: int = 100,
-            should_stop: Callable[[], bool] = lambda: False) -> int:
+            should_stop: Callable[[], bool] = lambda: False, give_up_after: float | None = 3600,
+            sleep: Callable[[float], object] = time.sleep) -> int:
         """Route ingress messages until none arrives for `idle_timeout` seconds (None: run until `should_stop`),
-        taking up to `batch_size` waiting messages at a time."""
+        taking up to `batch_size` waiting messages at a time.
+
+        When the broker goes away (a restart, a network cut) the router reconnects, waiting 1, 2, 4 ... up to
+        30 seconds between attempts and logging each; after `give_up_after` seconds without the broker it
+        raises TransportUnavailable (the `sgx broker route` command then exits 1 with the reason).
+        """
+        handled, attempt, down_since = 0, 0, None
+
+        def handle(batch: list[Delivery]) -> None:
+            nonlocal handled, attempt, down_since
+            self.handle_batch(batch)
+            handled += len(batch)
+            attempt, down_since = 0, None
+
+        def idle() -> None:
+            nonlocal attempt, down_since
+            attempt, down_since = 0, None
+            self.drain_dead_letters()
+            self.prune_seen()
+
         def stop() -> bool:
             self.refresh_directory()  # before taking messages: raises once the directory has expired
             return should_stop()
 
-        return consume(self.transport, INGRESS, self.handle_batch, idle_timeout=idle_timeout,
-                       max_messages=max_messages, batch_size=batch_size, should_stop=stop,
-                       on_idle=self.drain_dead_letters)
+        while True:
+            try:
+                consume(self.transport, INGRESS, handle, idle_timeout=idle_timeout,
+                        max_messages=None if max_messages is None else max_messages - handled,
+                        batch_size=batch_size, should_stop=stop, on_idle=idle)
+                return handled
+            except RecoverableBrokerError as exc:
+                down_since = down_since or time.monotonic()
+                attempt += 1
+                waited = time.monotonic() - down_since
+                if give_up_after is not None and waited >= give_up_after:
+                    raise TransportUnavailable(f"the router gave up after {attempt} attempts over {waited:.0f} s "
+                                               f"without the broker: {exc}") from exc
+                delay = min(2.0 ** (attempt - 1), 30.0)
+                log.warning("lost the broker (%s); reconnecting in %.0f s (attempt %d)", exc, delay, attempt)
+                sleep(delay)
+
+    def prune_seen(self, *, force: bool = False) -> int:
+        """Forget message ids older than the retention period (at most once an hour unless forced)."""
+        if not force and time.monotonic() - self._pruned_at < _PRUNE_EVERY_SECONDS:
+            return 0
+        self._pruned_at = time.monotonic()
+        return self.seen.prune(self.now() - timedelta(seconds=self.retention_seconds))
 
     def drain_dead_letters(self) -> int:
-        """Tell the senders of dead-lettered messages that delivery failed, and audit it."""
+        """Account for every dead letter: an ingress message gets one more try on its own (it may only have
+        shared a batch with a poison message); what still cannot be routed, and every delivery a recipient's
+        node could not take, is audited and its original sender told (delivery failed, for which recipient,
+        and why)."""
         count = 0
         while (delivery := self.transport.get(DEAD_LETTER)) is not None:
-            env = delivery.envelope
-            sender = env.headers.get(SENDER, "")
-            if env.headers.get("x-death-queue") == INGRESS and CONNECTION_USER in env.headers:
-                sender = env.headers[CONNECTION_USER]  # who published it, not whom its header names
-            reason = env.headers.get("x-death-reason", "delivery_limit")
-            batch = _Batch()
-            batch.audit.append(audit_entry(message_id=env.message_id, digest=hashlib.sha256(env.body).hexdigest(),
-                                           sender=sender, event="", recipients=[], decision="dead-lettered",
-                                           reason=reason))
-            if sender in self.directory.participants and sender != "router":
-                self._acknowledge(batch, sender, env.message_id, "delivery-failed",
-                                  [("error", "transient", "delivery-failed", f"dead-lettered: {reason}")])
-            if batch.outgoing:
-                self.transport.publish_many(batch.outgoing)
-            self.audit.append_many(batch.audit)
-            delivery.ack()
+            self._account_for(delivery)
             count += 1
         return count
+
+    def _account_for(self, delivery: Delivery) -> None:
+        env = delivery.envelope
+        queue = env.headers.get("x-death-queue", INGRESS)
+        reason = env.headers.get("x-death-reason", "delivery_limit")
+        header = _signed_header(env)
+        if queue == INGRESS:
+            failure = self._failures.pop(env.message_id, None)
+            if not delivery.redelivered and failure is None:
+                try:  # alone, once: a batch-mate of a poison message, or one caught in broker restarts
+                    self.process(env)
+                except RecoverableBrokerError:
+                    delivery.reject(requeue=True)
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the reason is recorded and the sender told
+                    failure = f"{type(exc).__name__}: {str(exc)[:200]}"
+                    log.exception("routing dead letter %s failed", env.message_id)
+                else:
+                    delivery.ack()
+                    return
+            # Who published it (the broker-checked user), not whom its header names.
+            origin = env.headers.get(CONNECTION_USER, env.headers.get(SENDER, ""))
+            message_id, recipients = env.message_id, []
+            detail = f"dead-lettered ({reason}" + (f" after {failure})" if failure else ")")
+        elif DELIVERY in env.headers:
+            # A delivery its recipient's node refused or could not take. The broker names the router as its
+            # publisher; the original sender is the signer of the message, whose header travels with it (only
+            # the router publishes to delivery queues, and only messages whose signature it verified).
+            recipient = queue.removeprefix("deliver.")
+            if reason == "delivery_limit" and RETURNED not in env.headers and not delivery.redelivered:
+                # The node crashed on it (or on its batch) until the limit: give it back once, so that a node
+                # that crashed on a batch-mate, or restarted often, still gets it.
+                headers = {k: env.headers[k] for k in (SIGNATURE, DELIVERY, DELIVERY_SIGNATURE) if k in env.headers}
+                self.transport.publish(queue, Envelope(env.message_id, env.body, {**headers, RETURNED: "1"}))
+                self.audit.append_many([audit_entry(
+                    message_id=header.get("jti") or env.message_id, digest=hashlib.sha256(env.body).hexdigest(),
+                    sender=header.get("iss", ""), event=header.get("sgx-evt", ""), recipients=[recipient],
+                    decision="returned", reason=f"dead-lettered ({reason}); returned to {queue} once")])
+                delivery.ack()
+                return
+            origin, message_id, recipients = header.get("iss", ""), header.get("jti") or env.message_id, [recipient]
+            detail = f"recipient {recipient}: dead-lettered ({reason})"
+        else:  # one of the router's own acknowledgements: audited, never answered (no loops)
+            origin, message_id, recipients = "", env.message_id, [queue.removeprefix("deliver.")]
+            detail = f"acknowledgement dead-lettered ({reason})"
+        batch = _Batch()
+        batch.audit.append(audit_entry(message_id=message_id, digest=hashlib.sha256(env.body).hexdigest(),
+                                       sender=origin or env.headers.get(SENDER, ""),
+                                       event=header.get("sgx-evt", ""), recipients=recipients,
+                                       decision="dead-lettered", reason=detail))
+        if origin in self.directory.participants and origin != "router":
+            self._acknowledge(batch, origin, message_id, "delivery-failed",
+                              [("error", "transient", "delivery-failed", detail)])
+        if batch.outgoing:
+            self.transport.publish_many(batch.outgoing)
+        self.audit.append_many(batch.audit)
+        delivery.ack()
+
+
+def _by_bytes(deliveries: list[Delivery], limit: int) -> Iterator[list[Delivery]]:
+    """Consecutive parts of a batch of at most `limit` message bytes (a larger message goes alone)."""
+    part: list[Delivery] = []
+    size = 0
+    for d in deliveries:
+        if part and size + len(d.envelope.body) > limit:
+            yield part
+            part, size = [], 0
+        part.append(d)
+        size += len(d.envelope.body)
+    if part:
+        yield part
+
+
+def _signed_header(envelope: Envelope) -> dict:
+    """The protected header of the message's signature, unverified ({} if unreadable)."""
+    try:
+        return signing.read_header(envelope.headers.get(SIGNATURE, ""))
+    except SignatureRejected:
+        return {}
 
 
 def _signed_id(envelope: Envelope) -> str | None:
     """The message id a refused message's signature header names, if it can be read (for the audit)."""
-    try:
-        return signing.read_header(envelope.headers.get(SIGNATURE, "")).get("jti")
-    except SignatureRejected:
-        return None
+    return _signed_header(envelope).get("jti")
 
 
 def run_side_by_side(routers: list[Router], **run_options) -> int:
     """Run routers as competing consumers of the ingress queue, one thread each (each with its own transport
     connection and database connection, sharing one Claims); returns how many messages they routed. Their
-    waits for broker confirms and disk syncs overlap, which is what limits one router."""
+    waits for broker confirms and disk syncs overlap, which is what limits one router. If a router stops on
+    an error, the others are stopped and the error is raised (never a quiet return)."""
     counts = [0] * len(routers)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+    should_stop = run_options.pop("should_stop", lambda: False)
 
     def work(i: int) -> None:
-        counts[i] = routers[i].run(**run_options)
+        try:
+            counts[i] = routers[i].run(should_stop=lambda: stop.is_set() or should_stop(), **run_options)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+            errors.append(exc)
+            stop.set()
 
     threads = [threading.Thread(target=work, args=(i,), name=f"router-{i + 1}") for i in range(len(routers))]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    if errors:
+        raise errors[0]
     return sum(counts)
-

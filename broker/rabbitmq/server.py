@@ -73,6 +73,7 @@ class RabbitNode:
             "ssl_options.versions.1 = tlsv1.3\nssl_options.versions.2 = tlsv1.2\n")
         (self.base / "rabbitmq.conf").write_text(
             "loopback_users = none\n"
+            "max_message_size = 5242880\n"  # broker/router.py MAX_BODY_BYTES: the ingress takes only what routes
             f"listeners.tcp.default = 127.0.0.1:{self.port}\n"
             f"{tls}"
             "log.console = false\nlog.file.level = warning\n")

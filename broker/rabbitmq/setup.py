@@ -4,6 +4,11 @@ Least privilege: a participant's user may publish only to `sgx.ingress` and read
 `deliver.<id>` queue; it may configure nothing (no declare, bind or delete). Every regex is
 anchored. The router's user reads `ingress` and `dead-letter` and publishes to `sgx.deliver`.
 Passwords are generated here and written to a file readable by the owner only; never printed.
+
+Limits: the broker refuses a message body over MAX_BODY_BYTES (`max_message_size`, set on the running node
+here and kept across restarts by the line `max_message_size = 5242880` in rabbitmq.conf), so the ingress takes
+nothing the router could not deliver; the header frame stays at RabbitMQ's default `frame_max` (128 KiB), which
+the router's limits are computed against (broker/router.py).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from pathlib import Path
 import orjson
 
 from broker.directory import Directory
+from broker.router import MAX_BODY_BYTES
 from broker.transport import DEAD_LETTER, INGRESS, delivery_queue
 from broker.transport.base import DEFAULT_DELIVERY_LIMIT
 from broker.transport.rabbitmq import DEAD_LETTER_EXCHANGE, DELIVER_EXCHANGE, INGRESS_EXCHANGE, RabbitTransport
@@ -58,6 +64,7 @@ def setup(ctl: Callable[..., str], admin_url: str, directory: Directory, secrets
         r"^(ingress|deliver\..+)$", orjson.dumps(policy).decode())
     ctl("set_policy", "-p", vhost, "--apply-to", "queues", "--priority", "10", "sgx-dead-letter",
         r"^dead-letter$", orjson.dumps({"overflow": "reject-publish"}).decode())
+    set_max_message_size(ctl)
 
     passwords: dict[str, str] = {}
     existing = set(ctl("list_users", "--silent").split())
@@ -77,6 +84,13 @@ def setup(ctl: Callable[..., str], admin_url: str, directory: Directory, secrets
     with os.fdopen(fd, "wb") as fh:
         fh.write(orjson.dumps(passwords, option=orjson.OPT_INDENT_2))
     return passwords
+
+
+def set_max_message_size(ctl: Callable[..., str], size: int = MAX_BODY_BYTES) -> None:
+    """Make the running node refuse message bodies over `size` bytes (channels opened from now on; a publish over
+    it closes the publisher's channel with PRECONDITION_FAILED). rabbitmq.conf's `max_message_size` keeps it
+    across restarts."""
+    ctl("eval", f"application:set_env(rabbit, max_message_size, {int(size)}).")
 
 
 def revoke(ctl: Callable[..., str], participant_id: str, vhost: str = "/") -> int:

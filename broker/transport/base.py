@@ -117,6 +117,11 @@ class Transport(ABC):
     def declare(self, queue: str) -> None:
         """Make sure a queue exists (administrative; participants cannot declare on RabbitMQ)."""
 
+    def has_queue(self, queue: str) -> bool:
+        """Whether the queue exists to publish to: the router asks before routing to a recipient, so that a
+        participant without a queue is recorded as not reachable instead of failing the whole batch."""
+        return True
+
     @abstractmethod
     def depth(self, queue: str) -> int:
         """Messages waiting in a queue, not counting those owned by a consumer."""

@@ -187,6 +187,10 @@ class EmbeddedTransport(Transport):
             db.execute("ROLLBACK")
             raise
 
+    def has_queue(self, queue: str) -> bool:
+        return queue in self._known or self._db().execute(
+            "SELECT 1 FROM queues WHERE name = ?", (queue,)).fetchone() is not None
+
     def depth(self, queue: str) -> int:
         return self._db().execute("SELECT COUNT(*) FROM messages WHERE queue = ? AND lease_until < ?",
                                   (queue, time.time())).fetchone()[0]

@@ -319,6 +319,25 @@ class RabbitTransport(Transport):
         channel.queue_declare(queue, durable=True, arguments=QUORUM)
         channel.queue_bind(queue, exchange, routing_key=queue)
 
+    def has_queue(self, queue: str) -> bool:
+        """A passive declare on a channel of its own (a missing queue closes the channel it was asked on,
+        which must not be the one consuming)."""
+        try:
+            self._channel()
+            channel = self._conn.channel()
+            try:
+                channel.queue_declare(queue, passive=True)
+            except ChannelClosedByBroker as exc:
+                if exc.reply_code == 404:
+                    return False
+                raise UnrecoverableBrokerError(f"RabbitMQ refused to say whether {queue!r} exists: "
+                                               f"{exc.reply_text}") from None
+            channel.close()
+            return True
+        except (AMQPConnectionError, AMQPChannelError) as exc:
+            self._reset()
+            raise TransportUnavailable(f"lost the connection to RabbitMQ ({type(exc).__name__})") from exc
+
     def depth(self, queue: str) -> int:
         return self._channel().queue_declare(queue, passive=True).method.message_count
 
@@ -355,12 +374,21 @@ class _ConfirmingPublisher:
         self.outstanding: set[int] = set()
         self.nacked: list[int] = []
         self.returned: set[tuple[str, str | None]] = set()  # (routing key, message id) of each returned
+        self.closed: list[Exception] = []
         selected: list[bool] = []
         self.channel.add_on_return_callback(lambda _ch, method, props, _body: self.returned.add(
             (method.routing_key, props.message_id)))
+        # The broker closing the channel (a body over max_message_size, a refused user_id) ends the wait at once
+        # with its reason, instead of at the confirm timeout as if the broker were down.
+        self.channel.add_on_close_callback(self._on_close)
         self.channel.confirm_delivery(ack_nack_callback=self._on_confirm,
                                       callback=lambda _f: (selected.append(True), self._wake()))
         self._pump(lambda: bool(selected))
+
+    def _on_close(self, _channel, reason: Exception) -> None:
+        self.closed.append(reason)
+        if self.connection.is_open:  # a closing connection ends the wait by itself
+            self._wake()
 
     def _wake(self) -> None:
         # process_data_events returns early only for events of the blocking layer; a no-op callback
@@ -379,6 +407,8 @@ class _ConfirmingPublisher:
     def _pump(self, done) -> None:
         deadline = time.monotonic() + self.timeout
         while not done():
+            if self.closed:
+                raise self.closed[0]
             if time.monotonic() > deadline:
                 raise TransportUnavailable(f"RabbitMQ did not confirm within {self.timeout:.0f} s")
             self.connection.process_data_events(time_limit=1.0)

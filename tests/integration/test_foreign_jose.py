@@ -116,7 +116,7 @@ def _message(n: int) -> tuple[bytes, str]:
 @pytest.fixture(scope="module")
 def jose_signed(foreign_node):
     """One jose run: a key pair and the messages it signed (good, no jti, stale, for a bare transport)."""
-    cases = {"good": {}, "no_jti": {"drop": ["jti"]}, "stale": {"iatOffset": -600}, "bare": {}, "amqp": {}}
+    cases = {"good": {}, "no_jti": {"drop": ["jti"]}, "stale": {"iatOffset": -8 * 86400}, "bare": {}, "amqp": {}}
     messages = {}
     for n, (name, case) in enumerate(cases.items(), start=1):
         body, message_id = _message(n)
@@ -139,7 +139,7 @@ def _exchange_folder(tmp_path: Path, jose_signed: dict) -> Path:
     _sgx("directory", "add-setting", "--dir", root, "--urn", LODGE, "--name", "Example Lodge", "--host-la", HOST_LA)
     public = tmp_path / "jose.pub.jwk"
     public.write_text(json.dumps(jose_signed["publicJwk"]))
-    since = (datetime.now(UTC) - timedelta(days=1)).isoformat(timespec="seconds")  # before the stale iat
+    since = (datetime.now(UTC) - timedelta(days=10)).isoformat(timespec="seconds")  # before the stale iat
     out = _sgx("directory", "add-key", "--dir", root, "--participant", SENDER_LA, "--public-key", public,
                "--not-before", since)
     assert f"key {jose_signed['kid']} added for {SENDER_LA}" in out  # same default kid on both sides
@@ -200,7 +200,8 @@ def test_a_router_without_the_clock_window_would_take_the_stale_jose_message(exc
     """The broken twin of the window check: the stale message is otherwise well signed."""
     net, transport = exchange
     _publish(transport, jose_signed, "stale")
-    broken = Router.in_folder(net.root, net.directory, transport, net.keys["router"], window_seconds=10**9)
+    broken = Router.in_folder(net.root, net.directory, transport, net.keys["router"], max_age_seconds=10**9,
+                              retention_seconds=10**9 + 1)
     assert _route(broken, transport).decision == "accepted"
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
+import pytest
 
 from broker.router import DELIVERY
 from broker.transport import INGRESS, Envelope, delivery_queue
@@ -46,7 +47,7 @@ def test_node_refuses_a_forged_delivery_note_and_dead_letters_it(tmp_path):
     delivered.ack()
     transport.publish(delivery_queue("la-383"), forged)
     node = network.node("la-383", transport)
-    node.run(idle_timeout=0)
+    assert node.run(idle_timeout=0) == 0 and node.taken == 1  # refused: not counted as received
     assert [i for i in node.inbox() if i.event != "acknowledgement"] == []
     assert transport.get("dead-letter").envelope.message_id == forged.message_id
 
@@ -71,3 +72,71 @@ def test_outbox_keeps_messages_while_the_transport_is_down_and_sends_them_once_i
     assert outbox.pending() == 0
     assert transport.depth(INGRESS) == 3
     assert outbox.drain(transport) == 0  # nothing sent twice
+
+
+def _routed(tmp_path, count: int):
+    network = demo_network(tmp_path)
+    transport = network.transport()
+    for n in range(1, count + 1):
+        transport.publish(INGRESS, scenario.signed_envelope(network, "la-886",
+                                                            scenario.placement("la-886", n, LODGE, TODAY)))
+    network.router(transport).run(idle_timeout=0)
+    return network, transport
+
+
+@pytest.mark.parametrize("window", [None, 3600], ids=["node", "twin-with-an-age-window"])
+def test_a_node_reading_its_queue_three_days_after_routing_stores_everything(tmp_path, window):
+    from broker.node import Node
+
+    network, transport = _routed(tmp_path, 20)
+    three_days_later = datetime.now(UTC) + timedelta(days=3)
+    node = Node("la-371", network.directory, transport, tmp_path / "inbox.db", now=lambda: three_days_later,
+                window_seconds=window)
+    node.run(idle_timeout=0)
+    stored = len(node.inbox())
+    if window is None:
+        assert stored == 20 and transport.depth("dead-letter") == 0
+    else:
+        assert stored != 20  # the age-based twin dead-letters what waited
+
+
+def test_a_delivery_that_breaks_the_node_is_handled_alone_and_its_batch_mates_are_stored(tmp_path, monkeypatch):
+    network, transport = _routed(tmp_path, 3)
+    node = network.node("la-371", transport)
+    real = node.db.executemany
+    poison = []
+
+    def executemany(sql, rows):
+        rows = list(rows)
+        if not poison:
+            poison.append(rows[1][0])
+        if any(r[0] == poison[0] for r in rows):
+            raise RuntimeError("simulated fault storing one message")
+        return real(sql, rows)
+
+    monkeypatch.setattr(node, "db", _Proxy(node.db, executemany=executemany))
+    node.run(idle_timeout=0)
+    assert len(node.inbox()) == 2  # the two batch-mates; the poison was retried alone to its delivery limit
+    assert transport.depth("dead-letter") == 1
+    router = network.router(transport)
+    router.drain_dead_letters()  # given back to the node once (it may have crashed on a batch-mate)
+    assert transport.depth(delivery_queue("la-371")) == 1 and router.audit.records()[-1]["decision"] == "returned"
+    node.run(idle_timeout=0)
+    assert len(node.inbox()) == 2 and transport.depth("dead-letter") == 1
+    router.drain_dead_letters()  # the second time its original sender is told, naming the recipient
+    told = []
+    while (d := transport.get(delivery_queue("la-886"))) is not None:
+        ack = orjson.loads(d.envelope.body)
+        told += [(i["details"]["coding"][0]["code"], i.get("diagnostics")) for i in ack["entry"][1]["resource"]["issue"]
+                 if i["details"]["coding"][0]["code"] == "delivery-failed"]
+    assert told == [("delivery-failed", "recipient la-371: dead-lettered (delivery_limit)")]
+
+
+class _Proxy:
+    """A database connection with one method replaced."""
+
+    def __init__(self, db, **replaced):
+        self._db, self._replaced = db, replaced
+
+    def __getattr__(self, name):
+        return self._replaced.get(name) or getattr(self._db, name)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
 
-from broker.router import SENDER, SIGNATURE
+from broker.router import SENDER, SIGNATURE, Router
 from broker.transport import INGRESS, Envelope, delivery_queue
 from sgx import demo as scenario
 from sgx.demo import LODGE, PROVIDER, demo_network
@@ -224,7 +224,7 @@ def test_a_batch_is_recorded_in_one_commit_of_the_state_database(net):
 
 
 def test_routers_side_by_side_route_each_message_once_and_keep_one_audit_chain(tmp_path):
-    from broker.router import Claims, Router, run_side_by_side
+    from broker.router import Claims, run_side_by_side
 
     network = demo_network(tmp_path)
     publisher = network.transport()
@@ -241,3 +241,218 @@ def test_routers_side_by_side_route_each_message_once_and_keep_one_audit_chain(t
     assert routers[0].audit.verify() == []
     assert len(_inbox(publisher, "la-371")) == 40 and len(_inbox(publisher, "icb-QF7")) == 40
     assert len(routers[1].register.children_at(LODGE, TODAY)["la-886"]) == 40
+
+
+# -- age, retention, refusals with their reasons (issue 10) -----------------------------------------------------
+def router_records(network):
+    from broker.audit import AuditLog
+    from broker.router import STATE_FILE
+
+    return AuditLog(network.root / STATE_FILE).records()
+
+
+def _routed_later(network, transport, router_cls, hours: float, count: int = 3):
+    """Messages sent now, routed `hours` later (the router was down meanwhile); the decisions."""
+    for n in range(1, count + 1):
+        transport.publish(INGRESS, scenario.signed_envelope(network, "la-886",
+                                                            scenario.placement("la-886", n, LODGE, TODAY)))
+    later = datetime.now(UTC) + timedelta(hours=hours)
+    network.publish_directory(valid_for=timedelta(days=90))  # the directory outlives the simulated outage
+    router = router_cls.in_folder(network.root, network.directory, transport, network.keys["router"],
+                                  now=lambda: later)
+    return [router.handle(transport.get(INGRESS)) for _ in range(count)]
+
+
+class _AgeBasedRouter(Router):
+    """Broken twin: judges freshness by a 300 s window from when it gets round to a message."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, max_age_seconds=300, **kwargs)
+
+
+@pytest.mark.parametrize("hours", [3, 24 * 6])
+def test_a_message_that_waited_out_a_router_outage_is_routed_and_an_age_based_twin_refuses_it(tmp_path, hours):
+    network = demo_network(tmp_path)
+    transport = network.transport()
+    decisions = _routed_later(network, transport, Router, hours)
+    assert [d.decision for d in decisions] == ["accepted"] * 3
+    assert len(_inbox(transport, "la-371")) == 3
+    twin = demo_network(tmp_path / "twin")
+    twin_transport = twin.transport()
+    refused = _routed_later(twin, twin_transport, _AgeBasedRouter, hours)
+    assert [d.decision for d in refused] != ["accepted"] * 3
+    assert {d.reason for d in refused} == {"replay"}
+    assert all("iat-out-of-window" in r["reason"] for r in router_records(twin))  # stale, not a reused id
+    assert _inbox(twin_transport, "la-371") == []
+
+
+def test_a_message_older_than_a_week_is_refused_as_stale_with_its_reason_and_the_sender_told(tmp_path):
+    network = demo_network(tmp_path)
+    transport = network.transport()
+    decisions = _routed_later(network, transport, Router, 24 * 8, count=1)
+    assert (decisions[0].decision, decisions[0].reason) == ("rejected", "replay")
+    ack = orjson.loads(_inbox(transport, "la-886")[-1].body)
+    issue = ack["entry"][1]["resource"]["issue"][0]
+    assert issue["details"]["coding"][0]["code"] == "replay"  # the standard's code for issued-at outside the window
+    assert issue["diagnostics"].startswith("replay: iat-out-of-window: issued-at is more than 604800 s from now")
+
+
+def test_message_ids_are_remembered_for_the_retention_period_then_forgotten(tmp_path):
+    from broker.router import RETENTION_SECONDS
+
+    network = demo_network(tmp_path)
+    transport = network.transport()
+    clock = [datetime.now(UTC)]
+    network.publish_directory(valid_for=timedelta(days=90))  # the directory outlives the simulated weeks
+    router = Router.in_folder(network.root, network.directory, transport, network.keys["router"],
+                              now=lambda: clock[0])
+    message = scenario.placement("la-886", 1, LODGE, TODAY)
+    envelope = scenario.signed_envelope(network, "la-886", message)
+    assert router.process(envelope).decision == "accepted"
+    clock[0] += timedelta(days=6)  # within the age limit: the same message again is a duplicate
+    assert router.process(envelope).decision == "duplicate"
+    assert router.prune_seen(force=True) == 0
+    clock[0] += timedelta(seconds=RETENTION_SECONDS)
+    assert router.prune_seen(force=True) == 1
+    assert router.seen.digest_of(message["identifier"]["value"]) is None
+    # Forgotten, but not replayable: a message that old is past the age limit.
+    assert router.process(envelope).reason == "replay"
+    assert "iat-out-of-window" in router.audit.records()[-1]["reason"]
+    with pytest.raises(ValueError, match="remembered longer"):
+        Router.in_folder(network.root, network.directory, transport, network.keys["router"],
+                         max_age_seconds=RETENTION_SECONDS)
+
+
+def test_duplicates_are_acknowledged_as_duplicates(net):
+    network, transport, router = net
+    message = scenario.placement("la-886", 1, LODGE, TODAY)
+    _send(network, transport, router, "la-886", message)
+    _send(network, transport, router, "la-886", message)
+    codes = [orjson.loads(e.body)["entry"][1]["resource"]["issue"][0]["details"]["coding"][0]["code"]
+             for e in _inbox(transport, "la-886")]
+    assert codes == ["accepted", "duplicate"]
+
+
+def test_signature_refusals_carry_their_reason_and_a_missing_header_is_not_a_key_error(net):
+    network, transport, router = net
+    good = scenario.signed_envelope(network, "la-886", scenario.placement("la-886", 1, LODGE, TODAY))
+    transport.publish(INGRESS, Envelope(good.message_id, good.body, {SENDER: "la-886"}))
+    decision = router.handle(transport.get(INGRESS))
+    assert decision.reason == "signature-invalid"
+    assert router.audit.records()[-1]["reason"] == "signature-invalid: signature-missing: no sgx-signature header"
+    transport.publish(INGRESS, Envelope(good.message_id, good.body.replace(b"2011", b"2012", 1), good.headers))
+    router.handle(transport.get(INGRESS))
+    assert router.audit.records()[-1]["reason"] == ("signature-invalid: bad-signature: the signature does not verify "
+                                                    "over the bytes received")
+    diagnostics = [orjson.loads(e.body)["entry"][1]["resource"]["issue"][0].get("diagnostics")
+                   for e in _inbox(transport, "la-886")]
+    assert diagnostics == ["signature-invalid: signature-missing: no sgx-signature header",
+                           "signature-invalid: bad-signature: the signature does not verify over the bytes received"]
+
+
+def test_limits_leave_room_for_what_the_router_adds_within_one_frame(net):
+    from broker.router import FRAME_MAX, MAX_DELIVERY_HEADER_BYTES, MAX_SIGNATURE_BYTES, header_bytes
+
+    network, transport, router = net
+    decision = _send(network, transport, router, "la-886", scenario.placement("la-886", 1, LODGE, TODAY))
+    assert decision.decision == "accepted"
+    delivered = _inbox(transport, "la-371")[0]
+    added = header_bytes(delivered.headers) - header_bytes({SIGNATURE: delivered.headers[SIGNATURE]})
+    assert 300 < added < 2048  # the note, its signature and the sender header: what the router adds
+    # The largest signature a sender may send, plus the router's largest note and overhead, fit one frame.
+    assert MAX_SIGNATURE_BYTES + added < MAX_DELIVERY_HEADER_BYTES < FRAME_MAX
+
+
+def test_an_over_long_signature_header_is_refused_before_anything_is_published(net):
+    network, transport, router = net
+    good = scenario.signed_envelope(network, "la-886", scenario.placement("la-886", 1, LODGE, TODAY))
+    padded = Envelope(good.message_id, good.body, {**good.headers, SIGNATURE: good.headers[SIGNATURE] + "A" * 5000})
+    transport.publish(INGRESS, padded)
+    decision = router.handle(transport.get(INGRESS))
+    assert (decision.decision, decision.reason) == ("rejected", "too-large")
+    assert _inbox(transport, "la-371") == [] and transport.depth(INGRESS) == 0
+
+
+def test_the_route_command_exits_1_with_one_line_when_the_broker_cannot_be_reached(tmp_path):
+    from click.testing import CliRunner
+
+    from broker.cli import broker
+
+    demo_network(tmp_path)
+    result = CliRunner().invoke(broker, ["route", "--dir", str(tmp_path), "--once", "--give-up-after", "1",
+                                         "--transport", "amqp://router:x@127.0.0.1:9/%2F"])
+    assert result.exit_code == 1
+    *attempts, reason = [line for line in result.output.splitlines()  # each reconnection attempt, then the reason
+                         if not line.startswith("warning:")]  # (the directory's expiry warning aside)
+    assert reason.startswith("Error: the router stopped: the router gave up after")
+    assert all(line.startswith("lost the broker") for line in attempts) and "Traceback" not in result.output
+
+
+def test_every_acknowledgement_the_router_sends_conforms_to_the_standard(net):
+    from standard.validator import Validator
+
+    network, transport, router = net
+    message = scenario.placement("la-886", 1, LODGE, TODAY)
+    _send(network, transport, router, "la-886", message)  # accepted, one outcome per recipient
+    _send(network, transport, router, "la-886", message)  # duplicate
+    _send(network, transport, router, "la-886", scenario.placement("la-383", 1, LODGE, TODAY, sender="la-886"))
+    router._queues.discard(delivery_queue("la-371"))
+    router.transport.has_queue = lambda queue: queue != delivery_queue("la-371")  # la-371 without a queue
+    _send(network, transport, router, "la-886", scenario.placement("la-886", 2, LODGE, TODAY))
+    acks = _inbox(transport, "la-886")
+    codes = [[i["details"]["coding"][0]["code"] for i in orjson.loads(a.body)["entry"][1]["resource"]["issue"]]
+             for a in acks]
+    assert codes == [["accepted", "accepted"], ["duplicate"], ["unauthorised-sender"], ["accepted", "delivery-failed"]]
+    validator = Validator()
+    for ack in acks:
+        validator.validate(ack.body)  # raises MessageInvalid naming the finding
+
+
+class _NoSecondChance(Router):
+    """Broken twin: reports every ingress dead letter as failed, as the router did, without routing it alone."""
+
+    def _account_for(self, delivery):
+        self._failures.setdefault(delivery.envelope.message_id, "not retried")
+        return super()._account_for(delivery)
+
+
+@pytest.mark.parametrize("router_cls", [Router, _NoSecondChance], ids=["router", "twin-without-second-chance"])
+def test_messages_dead_lettered_by_restarts_are_routed_alone_once(tmp_path, router_cls):
+    network = demo_network(tmp_path)
+    transport = network.transport()
+    transport.delivery_limit = 1
+    messages = [scenario.placement("la-886", n, LODGE, TODAY) for n in (1, 2, 3)]
+    for message in messages:
+        transport.publish(INGRESS, scenario.signed_envelope(network, "la-886", message))
+    for _ in range(2):  # a router crashing on the batch twice: the broker dead-letters all of it
+        held = [transport.get(INGRESS) for _ in messages]
+        for d in held:
+            d.reject(requeue=True)
+    assert transport.depth("dead-letter") == 3
+    router = router_cls.in_folder(network.root, network.directory, transport, network.keys["router"])
+    router.run(idle_timeout=0)
+    delivered = sorted(e.message_id for e in _inbox(transport, "la-371"))
+    ids = sorted(m["identifier"]["value"] for m in messages)
+    if router_cls is Router:
+        assert delivered == ids and transport.depth("dead-letter") == 0
+        assert [r["decision"] for r in router.audit.records()] == ["accepted"] * 3
+    else:
+        assert delivered != ids
+
+
+def test_a_batch_is_split_by_bytes_so_one_publish_buffers_a_bounded_amount(net, monkeypatch):
+    import broker.router as router_module
+
+    network, transport, router = net
+    sizes = []
+    for n in range(1, 5):
+        envelope = scenario.signed_envelope(network, "la-886", scenario.placement("la-886", n, LODGE, TODAY))
+        transport.publish(INGRESS, envelope)
+        sizes.append(len(envelope.body))
+    monkeypatch.setattr(router_module, "MAX_BATCH_BYTES", sizes[0] + sizes[1])  # two messages a part
+    published = []
+    real = transport.publish_many
+    monkeypatch.setattr(transport, "publish_many", lambda items: (published.append(len(items)), real(items)))
+    router.run(idle_timeout=0, batch_size=4)
+    assert published == [6, 6]  # two parts, each two deliveries to two recipients and two acknowledgements
+    assert len(_inbox(transport, "la-371")) == 4
