@@ -169,17 +169,22 @@ def create_app(store: InboxStore, participant: str, *, key: bytes, names: dict[s
         return render_template("list.html", title="Inbox", rows=rows, filters=filters, page=page,
                                counts=store.counts(filters), choices=store.choices())
 
-    @app.get("/messages/<message_id>")
-    @signed_in
-    def message(message_id: str):
+    def viewed(message_id: str, page: str):
+        """The message, read and recorded as a view of every child it names; not found outside this inbox."""
         store.sync()
         found = store.body(message_id)
         if found is None:
             abort(404)
         row, body, verified, delivery = found
         note = case_note(orjson.loads(body))
+        store.log_access(g.user.email, page, message_id, [c.key for c in note.children])
+        return row, body, verified, delivery, note
+
+    @app.get("/messages/<message_id>")
+    @signed_in
+    def message(message_id: str):
+        row, _, verified, delivery, note = viewed(message_id, "message")
         store.mark_read(message_id, g.user.email)
-        store.log_access(g.user.email, "message", message_id, [c.key for c in note.children])
         roles = [term.display("routing-role", r) for r in delivery.get("roles", [])]
         return render_template("message.html", title=note.title, row=row, note=note, verified=verified,
                                roles=roles, own_children=len(delivery.get("children") or []))
@@ -187,13 +192,7 @@ def create_app(store: InboxStore, participant: str, *, key: bytes, names: dict[s
     @app.get("/messages/<message_id>/raw")
     @signed_in
     def raw(message_id: str):
-        store.sync()
-        found = store.body(message_id)
-        if found is None:
-            abort(404)
-        row, body, _, _ = found
-        note = case_note(orjson.loads(body))
-        store.log_access(g.user.email, "raw message", message_id, [c.key for c in note.children])
+        row, body, *_ = viewed(message_id, "raw message")
         pretty = orjson.dumps(orjson.loads(body), option=orjson.OPT_INDENT_2).decode()
         return render_template("raw.html", title="The message as sent", row=row, pretty=pretty)
 
