@@ -42,7 +42,7 @@ def test_billion_laughs_is_refused_quickly(tmp_path):
     path.write_text(f"<?xml version='1.0'?><!DOCTYPE x [{lol}]><EXPSSDA903>&l9;</EXPSSDA903>")
     start = time.monotonic()
     records, problems = read(path)
-    assert time.monotonic() - start < 1
+    assert time.monotonic() - start < 10  # refused at the door: no expansion (which would take minutes) happened
     assert records == [] and [p.code for p in problems] == ["xml-doctype"]
 
 
