@@ -2,7 +2,8 @@
 
 One application serves one participant's inbox, so a person can only ever reach their own organisation's
 messages: any other message id is simply not found. Every page that shows a child is written to the access log.
-Sessions are signed cookies (HttpOnly, Secure, SameSite=Strict, eight hours); every form carries a CSRF token."""
+Sessions are kept by the inbox (eight hours; signing out ends them) and named by a signed cookie (HttpOnly,
+Secure, SameSite=Strict); every form carries a CSRF token."""
 
 from __future__ import annotations
 
@@ -91,7 +92,7 @@ def create_app(store: InboxStore, participant: str, *, key: bytes, names: dict[s
     def signed_in(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
-            user = users.find(store, session.get("user", ""))
+            user = users.session_user(store, session.get("sid", ""), now())
             if user is None:
                 wanted = request.full_path.rstrip("?")
                 return redirect(url_for("sign_in", next=wanted) if wanted != "/" else url_for("sign_in"))
@@ -146,13 +147,14 @@ def create_app(store: InboxStore, participant: str, *, key: bytes, names: dict[s
             if user is not None:
                 session.clear()
                 session.permanent = True
-                session["user"] = user.email
+                session["sid"] = users.start_session(store, user, now())
                 return redirect(_local_target(request.args.get("next", "")))
         return render_template("sign_in.html", title="Sign in", error=error,
                                email=request.form.get("email", "") if error else ""), 200 if error is None else 401
 
     @app.post("/sign-out")
     def sign_out():
+        users.end_session(store, session.get("sid", ""))
         session.clear()
         return redirect(url_for("sign_in"))
 

@@ -37,6 +37,7 @@ CREATE INDEX IF NOT EXISTS children_key ON message_children (child_key);
 CREATE INDEX IF NOT EXISTS children_la ON message_children (placing_la);
 CREATE TABLE IF NOT EXISTS users (email TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL,
     password_hash TEXT NOT NULL, failed INTEGER NOT NULL DEFAULT 0, locked_until TEXT);
+CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, user TEXT NOT NULL, expires_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS access_log (at TEXT NOT NULL, user TEXT NOT NULL, page TEXT NOT NULL,
     subject TEXT NOT NULL, child_key TEXT);
 """

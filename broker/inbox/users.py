@@ -6,6 +6,7 @@ the account is locked."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -85,3 +86,28 @@ def sign_in(store: InboxStore, email: str, password: str, now: datetime) -> tupl
         if _hasher.check_needs_rehash(password_hash):
             store.db.execute("UPDATE users SET password_hash = ? WHERE email = ?", (_hasher.hash(password), email))
     return User(email, name, role), None
+
+
+SESSION_LENGTH = timedelta(hours=8)
+
+
+def start_session(store: InboxStore, user: User, now: datetime) -> str:
+    """A new session for a signed-in person: its id goes in the (signed) cookie, its life is kept here, so that
+    signing out ends it for every copy of the cookie."""
+    session_id = secrets.token_urlsafe(32)
+    with sqlite_db.transaction(store.db):
+        store.db.execute("DELETE FROM sessions WHERE expires_at <= ?", (now.isoformat(),))
+        store.db.execute("INSERT INTO sessions VALUES (?,?,?)", (session_id, user.email,
+                                                                  (now + SESSION_LENGTH).isoformat()))
+    return session_id
+
+
+def session_user(store: InboxStore, session_id: str, now: datetime) -> User | None:
+    row = store.db.execute("SELECT user FROM sessions WHERE id = ? AND expires_at > ?",
+                           (session_id, now.isoformat())).fetchone()
+    return find(store, row[0]) if row else None
+
+
+def end_session(store: InboxStore, session_id: str) -> None:
+    with sqlite_db.transaction(store.db):
+        store.db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))

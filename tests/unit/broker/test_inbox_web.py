@@ -280,3 +280,20 @@ def test_pages_speak_in_names_and_plain_dates_not_codes(inbox, tmp_path):
     assert "Inbox of Doncaster LADO" in listing and "Example Care Ltd" in listing
     page = _get(client, f"/messages/{messages[1]['identifier']['value']}").data.decode()
     assert "1 Mar 2026, 22:15 UTC" in page and "2026-03-01T22:15:00Z" not in page
+
+
+def test_signing_out_ends_the_session_for_every_copy_of_its_cookie(inbox):
+    app, store, clock, _ = inbox
+    client = _client(app)
+    _sign_in(client)
+    copied = _client(app)
+    cookie = client.get_cookie("session", domain="localhost")
+    copied.set_cookie("session", cookie.value, domain="localhost", secure=True)
+    assert _get(copied, "/").status_code == 200  # the copy works while the session lasts
+    page = _get(client, "/").data
+    client.post("/sign-out", base_url="https://localhost", headers={"Referer": "https://localhost/"},
+                data={"csrf_token": _token(page)})
+    assert _get(copied, "/").status_code == 302  # and not after signing out
+    _sign_in(client)
+    clock.at += timedelta(hours=8, minutes=1)
+    assert _get(client, "/").status_code == 302  # nor after eight hours
