@@ -15,9 +15,12 @@ Folder layout (one per deployment; a participant's machine holds only its own ke
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
-import time
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -438,9 +441,13 @@ def route(root: Path, url: str | None, once: bool, workers: int, prefetch: int, 
     claims = Claims()
     routers = [Router.in_folder(root, directory_, _transport(root, url, directory_, prefetch=prefetch), key,
                                 claims=claims) for _ in range(workers)]
+    if not once:
+        click.echo(f"routing for {root} with {workers} router(s), {prefetch} messages at a time; Ctrl-C or SIGTERM "
+                   "stops after the batch in hand", err=True)
     try:
-        count = run_side_by_side(routers, idle_timeout=0 if once else None, batch_size=prefetch,
-                                 give_up_after=give_up_after)
+        with _stoppable() as stop:
+            count = run_side_by_side(routers, idle_timeout=0 if once else None, batch_size=prefetch,
+                                     give_up_after=give_up_after, should_stop=stop.is_set)
     except d.DirectoryError as exc:
         click.echo(f"stopped routing: {exc}; messages wait in the ingress queue", err=True)
         sys.exit(1)
@@ -450,6 +457,19 @@ def route(root: Path, url: str | None, once: bool, workers: int, prefetch: int, 
         checkpoint = routers[0].checkpoints.sign_now(routers[0].audit) if routers[0].checkpoints else None
     head = f"audit head {checkpoint['hash']} (record {checkpoint['seq']}, signed)" if checkpoint else "no audit records"
     click.echo(f"routed {count} message(s); {head}")
+
+
+@contextlib.contextmanager
+def _stoppable() -> Iterator[threading.Event]:
+    """A flag that Ctrl-C and SIGTERM set, so a long-running command finishes what it holds and stops cleanly
+    (a service manager stops it with SIGTERM) instead of dying mid-batch."""
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _load_or_exit(root: Path) -> d.Directory:
@@ -528,14 +548,15 @@ def dev_server(base: Path) -> None:
     url_file = base / "admin-url"
     url_file.write_text(node.url("sgx-admin", password))
     url_file.chmod(0o600)
-    click.echo(f"RabbitMQ running on 127.0.0.1:{node.port}; administrator URL in {url_file}. Ctrl-C stops it.")
+    click.echo(f"RabbitMQ running on 127.0.0.1:{node.port}; administrator URL in {url_file}. Ctrl-C or SIGTERM "
+               "stops it (and its epmd).")
     try:
-        while node.process and node.process.poll() is None:
-            time.sleep(1)
-    except KeyboardInterrupt:
-        pass
+        with _stoppable() as stop:
+            while node.process and node.process.poll() is None and not stop.wait(1):
+                pass
     finally:
         node.stop()
+        click.echo("RabbitMQ stopped", err=True)
 
 
 @click.group()
@@ -552,10 +573,16 @@ def node_run(root: Path, url: str | None, pid: str, once: bool) -> None:
     """Receive this participant's messages: verify, store once, then acknowledge to the transport."""
     from broker.node import Node
 
-    (root / "inbox").mkdir(exist_ok=True)
     directory_ = load_signed(root)
+    if pid not in directory_.participants:
+        raise click.UsageError(f"{pid!r} is not a participant of the directory in {root}")
+    (root / "inbox").mkdir(exist_ok=True)
     receiver = Node(pid, directory_, _transport(root, url, directory_), root / "inbox" / f"{pid}.db")
-    count = receiver.run(idle_timeout=0 if once else None)
+    if not once:
+        click.echo(f"receiving for {pid} into {root / 'inbox' / (pid + '.db')}; Ctrl-C or SIGTERM stops after the "
+                   "batch in hand", err=True)
+    with _stoppable() as stop:
+        count = receiver.run(idle_timeout=0 if once else None, should_stop=stop.is_set)
     answered = _record_acknowledgements(root, pid, receiver)
     not_stored = receiver.taken - count
     click.echo(f"received {count} message(s)"
