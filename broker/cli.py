@@ -52,8 +52,7 @@ def load_signed(root: Path, *, read_only: bool = False) -> d.Directory:
             with a warning, since nothing is sent or routed on it. Sending and routing refuse it.
     """
     directory_ = d.load(root / "directory.json", _anchor(root), allow_expired=read_only)
-    expires = datetime.fromisoformat(directory_.expires_at.replace("Z", "+00:00"))
-    issued = datetime.fromisoformat(directory_.issued_at.replace("Z", "+00:00"))
+    expires, issued = d.parse_time(directory_.expires_at), d.parse_time(directory_.issued_at)
     left = expires - datetime.now(UTC)
     # A week's notice, but never for most of a short validity (a weekly directory would always be "expiring").
     notice = min(EXPIRY_WARNING, (expires - issued) / 4)
@@ -130,12 +129,12 @@ def keygen(root: Path, pid: str, valid_days: int) -> None:
 
 def _moment(value: str | None, option: str):
     """An ISO 8601 date or date-time from an option; a time without an offset is UTC."""
-    from datetime import UTC, datetime
+    from datetime import UTC
 
     if value is None:
         return None
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = d.parse_time(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not an ISO 8601 date or date-time (e.g. 2026-04-01 or "
                                  "2026-04-01T09:00:00Z)", param_hint=option) from None

@@ -43,7 +43,8 @@ LA, LADO, ICB, OFSTED, CQC, POLICE, PROVIDER, OPERATOR = (
 REGULATOR_KINDS = frozenset({OFSTED, CQC})
 
 
-def _parse_time(value: str | None) -> datetime | None:
+def parse_time(value: str | None) -> datetime | None:
+    """A time as the directory and the exchange write it (ISO 8601, "Z" for UTC); None for none."""
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
@@ -145,12 +146,12 @@ class Directory:
         if jwk is None:
             raise UnknownKey(f"no key {kid!r} for participant {sender!r} in the directory")
         moment = datetime.fromtimestamp(issued_at, UTC)
-        revoked = _parse_time(jwk.get("revoked_at"))
+        revoked = parse_time(jwk.get("revoked_at"))
         if revoked and moment >= revoked:
             raise RevokedKey(f"key {kid!r} was revoked before the message was signed")
         if revoked and checked_at is not None and checked_at >= revoked:
             raise RevokedKey(f"key {kid!r} was revoked at {jwk['revoked_at']}, before the message was processed")
-        valid_from, valid_until = _parse_time(jwk.get("valid_from")), _parse_time(jwk.get("valid_until"))
+        valid_from, valid_until = parse_time(jwk.get("valid_from")), parse_time(jwk.get("valid_until"))
         if (valid_from and moment < valid_from) or (valid_until and moment >= valid_until):
             raise ExpiredKey(f"key {kid!r} was not valid when the message was signed")
         return public_key_from_jwk(jwk)
@@ -192,7 +193,7 @@ class Directory:
 
     def expired(self, now: datetime) -> bool:
         """Whether the directory is past its expiry (one built in memory, never signed, has none)."""
-        expires = _parse_time(self.expires_at)
+        expires = parse_time(self.expires_at)
         return expires is not None and now >= expires
 
     def payload(self) -> dict:
@@ -252,7 +253,7 @@ def load(path_or_bytes: Path | bytes, operator_public: Ed25519PublicKey, *, now:
         raise DirectoryError(f"{where}: the operator's signature does not verify; do not use this directory and "
                              "fetch it again from the operator") from None
     directory = Directory.from_payload(orjson.loads(b64url_decode(payload)))
-    expires = _parse_time(directory.expires_at)
+    expires = parse_time(directory.expires_at)
     if expires is None or (not allow_expired and (now or datetime.now(UTC)) >= expires):
         raise DirectoryExpired(f"{where}: the directory expired at {directory.expires_at}; the exchange refuses to "
                                "route on a stale directory; ask the operator for the current one")

@@ -14,6 +14,7 @@ import base64
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -274,3 +275,23 @@ def key_files(keys_dir: Path, participant_id: str | None = None) -> list[Path]:
     files = [p for p in keys_dir.glob(pattern) if number(p) >= 0 and (
         participant_id is None or p.stem.rsplit("-", 1)[0] == participant_id)]
     return sorted(files, key=lambda p: (p.stem.rsplit("-", 1)[0], number(p)))
+
+
+def secret_file(path: Path, make: Callable[[], bytes]) -> bytes:
+    """A secret kept in a file of its own (the register's pseudonym key, an inbox's cookie key): made once by
+    `make`, written whole and readable by its owner only before it appears under its name, then read back. If two
+    processes make it at once, the first one's stays and both use it."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+        with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as fh:
+            fh.write(make())
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(partial, path)
+        except FileExistsError:
+            pass
+        finally:
+            partial.unlink()
+    return path.read_bytes()

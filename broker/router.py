@@ -23,7 +23,7 @@ from broker import routing, signing
 from broker.audit import AuditLog, Checkpoints
 from broker.audit import entry as audit_entry
 from broker.directory import Directory, LiveDirectory
-from broker.keys import SigningKey
+from broker.keys import SigningKey, secret_file
 from broker.register import Register
 from broker.transport import DEAD_LETTER, INGRESS, Delivery, Envelope, Transport, delivery_queue
 from broker.transport.base import CONNECTION_USER, consume
@@ -206,13 +206,9 @@ class Router:
     def in_folder(cls, root: Path, directory: Directory, transport: Transport, key: SigningKey, **kwargs) -> Router:
         """The router of an exchange folder: its state in `router.db`, and the register's pseudonym secret in
         keys/register.secret (made on first use, mode 0600)."""
-        secret = root / "keys" / "register.secret"
-        if not secret.exists():
-            secret.parent.mkdir(parents=True, exist_ok=True)
-            secret.write_bytes(os.urandom(32))
-            secret.chmod(0o600)
+        secret = secret_file(root / "keys" / "register.secret", lambda: os.urandom(32))
         kwargs.setdefault("checkpoints", Checkpoints(root, key))
-        return cls(directory, transport, key, root / STATE_FILE, secret.read_bytes(), **kwargs)
+        return cls(directory, transport, key, root / STATE_FILE, secret, **kwargs)
 
     def refresh_directory(self) -> Directory:
         """Take up a newly signed directory (at every batch boundary). Raises DirectoryExpired once the

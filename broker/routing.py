@@ -87,12 +87,18 @@ def facts_of(bundle: dict) -> MessageFacts:
     return facts
 
 
-def _child_of_identifier(ident: dict) -> Child:
+def placing_la_code(ident: dict) -> str | None:
+    """The DfE code of the authority that assigned a local child id (its `assigner`), if the message gives one."""
     assigner = ident.get("assigner")
     la_ident = assigner.get("identifier") if isinstance(assigner, dict) else None
     la_code = la_ident.get("value") if isinstance(la_ident, dict) else None
+    return la_code if isinstance(la_code, str) and la_code else None
+
+
+def _child_of_identifier(ident: dict) -> Child:
+    la_code = placing_la_code(ident)
     value = ident.get("value")
-    return Child(f"la-{la_code}" if isinstance(la_code, str) and la_code else None,
+    return Child(f"la-{la_code}" if la_code else None,
                  value if isinstance(value, str) else UNKNOWN_CHILD)
 
 

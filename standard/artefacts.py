@@ -19,21 +19,24 @@ EXAMPLES = ROOT.parent / "examples" / "messages"
 SIGNATURE_CONTRACT = ROOT / "source" / "signature-contract.json"
 
 
-@cache
-def schema(event_code: str) -> dict:
-    """The JSON Schema of one message type."""
-    path = SCHEMAS / f"{event_code}.schema.json"
+def read_json(path: Path, missing: str) -> dict:
+    """A JSON artefact of the standard; BuildError naming the file and saying `missing` (what to do) when absent."""
     try:
         return orjson.loads(path.read_bytes())
     except FileNotFoundError:
-        raise BuildError(f"{path} is missing; run 'sgx standard build' to generate the standard's artefacts") from None
+        raise BuildError(f"{path} is missing{missing}") from None
+
+
+_REBUILD = "; run 'sgx standard build' to generate the standard's artefacts"
+
+
+@cache
+def schema(event_code: str) -> dict:
+    """The JSON Schema of one message type."""
+    return read_json(SCHEMAS / f"{event_code}.schema.json", _REBUILD)
 
 
 @cache
 def schema_findings(event_code: str) -> dict:
     """The findings side file of one message schema: finding code and hint by JSON pointer of the schema node."""
-    path = SCHEMAS / f"{event_code}.findings.json"
-    try:
-        return orjson.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise BuildError(f"{path} is missing; run 'sgx standard build' to generate the standard's artefacts") from None
+    return read_json(SCHEMAS / f"{event_code}.findings.json", _REBUILD)

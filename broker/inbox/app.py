@@ -7,7 +7,6 @@ Secure, SameSite=Strict); every form carries a CSRF token."""
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -19,9 +18,11 @@ import orjson
 from flask import Flask, abort, g, redirect, render_template, request, send_from_directory, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from broker.directory import parse_time
 from broker.inbox import users
 from broker.inbox.facts import case_note
 from broker.inbox.store import STATUSES, Filters, InboxStore
+from broker.keys import secret_file
 from standard import catalogue as cat
 from standard import terminology as term
 
@@ -47,20 +48,8 @@ def _local_target(target: str) -> str:
 
 def secret_key(root: Path, participant: str) -> bytes:
     """The key that signs session cookies, made once per inbox and kept with the exchange's keys (mode 600)."""
-    path = root / "keys" / f"inbox-{participant}.secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Written whole under another name, then renamed: never a moment readable by others, never half a key.
-        partial = path.with_name(path.name + f".{os.getpid()}.partial")
-        with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:
-            fh.write(secrets.token_hex(32))
-        try:
-            os.link(partial, path)  # the first to make it wins; a second server reads that one
-        except FileExistsError:
-            pass
-        finally:
-            partial.unlink()
-    return bytes.fromhex(path.read_text().strip())
+    made = secret_file(root / "keys" / f"inbox-{participant}.secret", lambda: secrets.token_hex(32).encode())
+    return bytes.fromhex(made.decode().strip())
 
 
 def when(value: str | None) -> str:
@@ -69,7 +58,7 @@ def when(value: str | None) -> str:
     if not value:
         return ""
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = parse_time(value)
     except ValueError:
         return value
     if len(value) <= 10:

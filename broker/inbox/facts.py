@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from broker.routing import placing_la_code
 from standard import catalogue as cat
 
 
@@ -65,8 +66,7 @@ def children_of(bundle: dict) -> tuple[Child, ...]:
         local = None
         for ident in r.get("identifier") or []:
             if isinstance(ident, dict) and ident.get("system") == cat.LOCAL_CHILD_ID:
-                la = ((ident.get("assigner") or {}).get("identifier") or {}).get("value") or "?"
-                local = (str(ident.get("value")), str(la))
+                local = (str(ident.get("value")), placing_la_code(ident) or "?")
         if local is None:
             continue
         out.append(Child(f"{local[1]}/{local[0]}", local[0], local[1], r.get("birthDate"), r.get("gender"),

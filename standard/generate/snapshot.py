@@ -26,9 +26,8 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-import orjson
-
 from sgx.errors import BuildError
+from standard.artefacts import read_json
 
 BASE_DIR = Path(__file__).parents[1] / "source" / "fhir-r4-base"
 HL7_SD = "http://hl7.org/fhir/StructureDefinition/"
@@ -42,12 +41,9 @@ _CARRIED = ("short", "min", "max", "binding", "mustSupport", "slicing", "sliceNa
 @cache
 def vendored(name: str) -> dict:
     """The HL7 R4 StructureDefinition `name` as vendored in standard/source/fhir-r4-base."""
-    path = BASE_DIR / f"StructureDefinition-{name}.json"
-    try:
-        return orjson.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise BuildError(f"{path} is missing: the profiles need the FHIR R4 base definition of {name}; "
-                         f"re-extract the base definitions (see {BASE_DIR / 'README.md'})") from None
+    return read_json(BASE_DIR / f"StructureDefinition-{name}.json",
+                     f": the profiles need the FHIR R4 base definition of {name}; re-extract the base definitions "
+                     f"(see {BASE_DIR / 'README.md'})")
 
 
 def add_snapshots(resources: list[dict], loader: Loader = vendored) -> None:
