@@ -440,11 +440,11 @@ def route(root: Path, url: str | None, once: bool, workers: int, prefetch: int, 
     claims = Claims()
     routers = [Router.in_folder(root, directory_, _transport(root, url, directory_, prefetch=prefetch), key,
                                 claims=claims) for _ in range(workers)]
-    if not once:
-        click.echo(f"routing for {root} with {workers} router(s), {prefetch} messages at a time; Ctrl-C or SIGTERM "
-                   "stops after the batch in hand", err=True)
     try:
-        with _stoppable() as stop:
+        with _stoppable() as stop:  # handlers first, then the announcement: a signal after it must stop cleanly
+            if not once:
+                click.echo(f"routing for {root} with {workers} router(s), {prefetch} messages at a time; Ctrl-C or "
+                           "SIGTERM stops after the batch in hand", err=True)
             count = run_side_by_side(routers, idle_timeout=0 if once else None, batch_size=prefetch,
                                      give_up_after=give_up_after, should_stop=stop.is_set)
     except d.DirectoryError as exc:
@@ -547,10 +547,10 @@ def dev_server(base: Path) -> None:
     url_file = base / "admin-url"
     url_file.write_text(node.url("sgx-admin", password))
     url_file.chmod(0o600)
-    click.echo(f"RabbitMQ running on 127.0.0.1:{node.port}; administrator URL in {url_file}. Ctrl-C or SIGTERM "
-               "stops it (and its epmd).")
     try:
-        with _stoppable() as stop:
+        with _stoppable() as stop:  # handlers first, then the announcement: a signal after it must stop cleanly
+            click.echo(f"RabbitMQ running on 127.0.0.1:{node.port}; administrator URL in {url_file}. Ctrl-C or "
+                       "SIGTERM stops it (and its epmd).")
             while node.process and node.process.poll() is None and not stop.wait(1):
                 pass
     finally:
@@ -577,10 +577,10 @@ def node_run(root: Path, url: str | None, pid: str, once: bool) -> None:
         raise click.UsageError(f"{pid!r} is not a participant of the directory in {root}")
     (root / "inbox").mkdir(exist_ok=True)
     receiver = Node(pid, directory_, _transport(root, url, directory_), root / "inbox" / f"{pid}.db")
-    if not once:
-        click.echo(f"receiving for {pid} into {root / 'inbox' / (pid + '.db')}; Ctrl-C or SIGTERM stops after the "
-                   "batch in hand", err=True)
-    with _stoppable() as stop:
+    with _stoppable() as stop:  # handlers first, then the announcement: a signal after it must stop cleanly
+        if not once:
+            click.echo(f"receiving for {pid} into {root / 'inbox' / (pid + '.db')}; Ctrl-C or SIGTERM stops after "
+                       "the batch in hand", err=True)
         count = receiver.run(idle_timeout=0 if once else None, should_stop=stop.is_set)
     answered = _record_acknowledgements(root, pid, receiver)
     not_stored = receiver.taken - count
