@@ -15,7 +15,8 @@
     │   │   └── SignatureRejected        one class per reason: BadSignature, UnknownKey, RevokedKey,
     │   │                                ExpiredKey, AlgorithmNotAllowed, UnknownCritical, SenderMismatch,
     │   │                                Replay, IssuedAtOutsideWindow, MalformedSignature
-    │   └── InboxError                   the web inbox: accounts, sign-in, its database
+    │   ├── InboxError                   the web inbox: accounts, sign-in, its database
+    │   └── OversightError               oversight: its rules, a scenario or a timeline cannot be used
     ├── AdapterError                     reading legacy exports and building messages
     └── ConformanceError                 the conformance kit itself could not run
 
@@ -151,6 +152,10 @@ class IssuedAtOutsideWindow(SignatureRejected):
 
 class InboxError(BrokerError):
     """The web inbox cannot do what was asked (an account, its set-up or its database)."""
+
+
+class OversightError(BrokerError):
+    """Oversight cannot run: its published rules, a scenario or a timeline is not usable (the message says where)."""
 
 
 class AdapterError(SafeguardingExchangeError):
