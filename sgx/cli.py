@@ -18,6 +18,7 @@ import click
 from adapters.cli import adapt
 from broker.cli import audit, broker, directory, node
 from broker.inbox.cli import inbox
+from broker.oversight.cli import oversight
 from conformance.cli import conformance
 from sgx import __version__
 from sgx.demo import demo
@@ -99,7 +100,7 @@ def cli() -> None:
 
 cli.add_command(standard)
 cli.add_command(demo)
-for group in (directory, broker, node, inbox, audit, adapt, conformance):
+for group in (directory, broker, node, inbox, oversight, audit, adapt, conformance):
     cli.add_command(group)
 
 

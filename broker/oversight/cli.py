@@ -1,0 +1,92 @@
+"""`sgx oversight`: replay a scenario on a simulated clock, and show the published rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import orjson
+
+from broker.oversight import report
+from broker.oversight import rules as rules_module
+from broker.oversight import scenario as scenarios
+from broker.oversight.replay import replay as run_replay
+
+
+@click.group()
+def oversight() -> None:
+    """Setting-level oversight: the published rules, and replaying scenarios against them.
+
+    \b
+    Examples:
+      sgx oversight rules
+      sgx oversight replay hesley
+      sgx oversight replay population --format json --out population.json
+      sgx oversight replay hesley --picture hesley.svg
+    """
+
+
+RULES_OPTION = click.option("--rules", "rules_path", type=click.Path(dir_okay=False, path_type=Path),
+                            help="A rules file instead of the published one (standard/source/oversight-rules.json).")
+
+
+@oversight.command()
+@click.argument("scenario")
+@click.option("--seed", type=int, help="Another seed for a shipped or given scenario (the same seed, the same run).")
+@click.option("--with", "also", multiple=True, help="Replay another scenario together with it (e.g. population).")
+@RULES_OPTION
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here.")
+@click.option("--picture", type=click.Path(dir_okay=False, path_type=Path),
+              help="Draw each concerning or escalated setting's signals with its escalations marked (.svg or .png).")
+@click.option("--all", "all_settings", is_flag=True, help="List every setting in the text report.")
+def replay(scenario: str, seed: int | None, also: tuple[str, ...], rules_path: Path | None, fmt: str,
+           out: Path | None, picture: Path | None, all_settings: bool) -> None:
+    """Replay SCENARIO (hesley, population, national or a scenario file) and report each escalation and when.
+
+    The clock is simulated: every signal is taken when it arrives and the statutory clocks tick every midnight.
+    """
+    if picture is not None and picture.suffix.lower() not in (".svg", ".png"):
+        raise click.UsageError(f"--picture {picture}: the picture is drawn as .svg or .png; name the file so")
+    rules = rules_module.load(rules_path) if rules_path else rules_module.published()
+    loaded = scenarios.load(scenario, seed=seed)
+    if also:
+        loaded = scenarios.combine(loaded, *(scenarios.load(name) for name in also), name=loaded.name)
+    result = run_replay(loaded, rules)
+    text = (orjson.dumps(report.as_json(result), option=orjson.OPT_INDENT_2).decode() + "\n" if fmt == "json"
+            else report.as_text(result, all_settings=all_settings))
+    if out:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+    if picture is not None:
+        from broker.oversight.picture import draw  # matplotlib is slow to import; only when a picture is asked
+
+        draw(result, picture)
+        click.echo(f"drew {picture}", err=True)
+
+
+@oversight.command("rules")
+@RULES_OPTION
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def show_rules(rules_path: Path | None, fmt: str) -> None:
+    """Show the published rules and statutory clocks (or check a rules file: it is refused if not valid)."""
+    rules = rules_module.load(rules_path) if rules_path else rules_module.published()
+    path = rules_path or rules_module.RULES_FILE
+    if fmt == "json":
+        click.echo(path.read_text(encoding="utf-8"), nl=False)
+        return
+    click.echo(f"{rules.id} {rules.version} ({rules.status})")
+    for rule in rules.rules:
+        limit = f"at least {rule.min_weight:g}"
+        if rule.per_child_year:
+            limit += f" and {rule.per_child_year:g} per child placed per year"
+        if rule.min_sources:
+            limit += f", from {rule.min_sources} or more sources"
+        if rule.factor:
+            limit += f", {rule.factor:g} times the previous {rule.baseline_days} days' rate"
+        click.echo(f"{rule.id} ({rule.scope}): {rule.title}\n  {', '.join(sorted(rule.kinds))}\n"
+                   f"  in {rule.window_days} days: {limit}; quiet {rule.rearm_days} days after firing")
+    for clock in rules.clocks:
+        click.echo(f"{clock.id}: {clock.title}\n  source: {clock.source}\n  alerts: {', '.join(clock.to)}")
