@@ -1,0 +1,89 @@
+"""Oversight: a national-scale year replayed, and how well the rules do over many seeds of the scenarios.
+
+Run: python bench/bench_oversight.py [--hesley-seeds 20] [--population-seeds 5] [--write]
+
+- national: 3,000 ordinary settings in 150 host authorities for a year, every placement, incident, allegation,
+  concern and Regulation 44/45 report (about 130,000 signals), replayed on a simulated clock with a tick every
+  midnight. Target: under 60 s. Also the delay between a report falling due and its alert (target: within a day).
+- hesley: the Hesley-shaped scenario with other seeds (the same counts, other days and settings for each
+  signal): how many of its settings are escalated within three months of their first signal (target: all).
+- population: the 240 ordinary settings over three years with other seeds: false escalations per 100
+  setting-years (target: under 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from datetime import UTC, datetime
+
+from results import add_rows
+
+from broker.oversight import scenario
+from broker.oversight.replay import replay
+
+HEADER = "| date | national signals | settings | generate s | replay s | alert delay max"
+QUALITY = "| date | rules | Hesley-shaped seeds"
+
+
+def national() -> dict:
+    started = time.perf_counter()
+    loaded = scenario.load("national")
+    generated = time.perf_counter() - started
+    started = time.perf_counter()
+    result = replay(loaded, keep_signals=False)
+    replayed = time.perf_counter() - started
+    delays = [(a.raised_at - a.due).total_seconds() / 3600 for s in result.settings.values() for a in s.alerts
+              if a.clock in ("CLK-REG44", "CLK-REG45", "CLK-LADO")]
+    return {"signals": len(loaded.timeline), "settings": len(result.settings), "generate": generated,
+            "replay": replayed, "alerts": len(delays), "delay_max_h": max(delays, default=0.0),
+            "false": result.false_escalations_per_100_setting_years(), "rules": result.rules_version}
+
+
+def hesley(seeds: int) -> dict:
+    days, missed, total = [], 0, 0
+    for seed in range(1, seeds + 1):
+        result = replay(scenario.load("hesley", seed=seed), keep_signals=False)
+        for s in result.concerning():
+            total += 1
+            missed += not s.escalated_within_three_months
+            if s.first_escalation:
+                days.append((s.first_escalation - s.first_signal).days)
+    return {"seeds": seeds, "settings": total, "missed": missed, "median_days": statistics.median(days),
+            "max_days": max(days)}
+
+
+def population(seeds: int) -> dict:
+    rates = [replay(scenario.load("population", seed=seed), keep_signals=False)
+             .false_escalations_per_100_setting_years() for seed in range(1, seeds + 1)]
+    return {"seeds": seeds, "mean": statistics.mean(rates), "max": max(rates)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hesley-seeds", type=int, default=20)
+    parser.add_argument("--population-seeds", type=int, default=5)
+    parser.add_argument("--write", action="store_true", help="add the rows to bench/RESULTS.md")
+    args = parser.parse_args()
+    n = national()
+    print(f"national: {n['signals']:,} signals, {n['settings']:,} settings; generated in {n['generate']:.1f} s, "
+          f"replayed in {n['replay']:.1f} s (target < 60 s); {n['alerts']} clock alerts, raised at most "
+          f"{n['delay_max_h']:.1f} h after falling due; {n['false']:.2f} false escalations per 100 setting-years")
+    h = hesley(args.hesley_seeds)
+    print(f"hesley: {h['settings'] - h['missed']} of {h['settings']} settings over {h['seeds']} seeds escalated "
+          f"within three months; days to first escalation median {h['median_days']}, max {h['max_days']}")
+    p = population(args.population_seeds)
+    print(f"population: false escalations per 100 setting-years over {p['seeds']} seeds: mean {p['mean']:.2f}, "
+          f"max {p['max']:.2f}")
+    if args.write:
+        today = datetime.now(UTC).date().isoformat()
+        add_rows(HEADER, [f"| {today} | {n['signals']:,} | {n['settings']:,} | {n['generate']:.1f} | "
+                          f"{n['replay']:.1f} | {n['delay_max_h']:.1f} h | {n['false']:.2f} |"])
+        add_rows(QUALITY, [f"| {today} | {n['rules']} | {h['seeds']} | {h['settings'] - h['missed']} of "
+                           f"{h['settings']} | {h['median_days']} | {h['max_days']} | {p['seeds']} | "
+                           f"{p['mean']:.2f} | {p['max']:.2f} |"])
+
+
+if __name__ == "__main__":
+    main()
