@@ -18,8 +18,8 @@ def area(children: int = 4) -> Area:
         HOME: SettingInfo(HOME, "childrens-home", PROVIDER, children, "Test home"),
         OTHER_HOME: SettingInfo(OTHER_HOME, "childrens-home", OTHER_PROVIDER, children, "Other home"),
     }
-    people = {"la-371": LA_KIND, "lado-371": "lado", "la-886": LA_KIND, "icb-QF7": "icb", "ofsted": "ofsted",
-              PROVIDER: "provider", OTHER_PROVIDER: "provider", "police-1": "police-force"}
+    people = {"la-371": LA_KIND, "lado-371": "lado", "lado-886": "lado", "la-886": LA_KIND, "icb-QF7": "icb",
+              "ofsted": "ofsted", PROVIDER: "provider", OTHER_PROVIDER: "provider", "police-1": "police-force"}
     return Area("la-371", "lado-371", settings, people)
 
 
