@@ -64,3 +64,13 @@ def test_a_threshold_scales_with_the_children_placed_but_never_falls_below_its_m
     rule = next(r for r in rules.published().rules if r.id == "OVR-ALLEGATIONS")
     assert rule.threshold(1) == rule.min_weight
     assert rule.threshold(100) == pytest.approx(rule.per_child_year * 100 * rule.window_days / 365)
+
+
+def test_the_docs_page_names_every_rule_and_clock_of_the_published_version():
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[3] / "docs" / "oversight.md").read_text(encoding="utf-8")
+    published = rules.published()
+    assert f"version {published.version}" in page
+    for item in (*published.rules, *published.clocks):
+        assert f"`{item.id}`" in page, f"docs/oversight.md does not describe {item.id}"
