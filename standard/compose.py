@@ -314,8 +314,14 @@ def concern(concern_type: str, setting_ref: str, sender: str, sent: str, *, chil
     return _with_security(res, security)
 
 
+OVERSIGHT_RULES = f"{cat.CANONICAL}/oversight-rules"
+
+
 def escalation(reason: str, setting_ref: str, requester: str, authored: str, *, priority: str = "urgent",
-               description: str | None = None) -> Resource:
+               description: str | None = None, rule: tuple[str, str, str] | None = None,
+               window: tuple[str, str] | None = None, signals: Iterable[str] = ()) -> Resource:
+    """An escalation Task; an automatic one names `rule` (id, rules version, title), the `window` (start, end)
+    and the message id of every signal that counted, so a person can check it."""
     res: Resource = {
         "resourceType": "Task", "status": "requested", "intent": "order", "priority": priority,
         "code": concept("task-code", "escalation"), "reasonCode": concept("escalation-reason", reason),
@@ -323,6 +329,19 @@ def escalation(reason: str, setting_ref: str, requester: str, authored: str, *, 
     }
     if description:
         res["description"] = description
+    inputs = []
+    if rule:
+        rule_id, version, title = rule
+        inputs.append({"type": concept("task-input-type", "oversight-rule"),
+                       "valueCoding": {"system": OVERSIGHT_RULES, "version": version, "code": rule_id,
+                                       "display": title}})
+    if window:
+        inputs.append({"type": concept("task-input-type", "window"),
+                       "valuePeriod": {"start": window[0], "end": window[1]}})
+    inputs += [{"type": concept("task-input-type", "signal"),
+                "valueIdentifier": {"system": cat.MESSAGE_ID_SYSTEM, "value": message_id}} for message_id in signals]
+    if inputs:
+        res["input"] = inputs
     return res
 
 

@@ -243,6 +243,11 @@ def code_systems() -> dict[str, CodeSystem]:
                        ("child", "Child involved", "A child the allegation concerns."),
                        ("summary", "Summary", "A short summary of the allegation, labelled allegation-detail."),
                        ("allegation-outcome", "Allegation outcome", "The LADO's recorded outcome."),
+                       ("oversight-rule", "Oversight rule",
+                        "The published oversight rule an escalation crossed: the rule's id as code, the rules' "
+                        "version as version."),
+                       ("window", "Window", "The window of time whose signals crossed the rule."),
+                       ("signal", "Signal", "A message that counted towards the escalation, by its message id."),
                    )),
         CodeSystem("communication-category", "Communication categories", "Kinds of Communication.", _concepts(
             ("serious-incident-notification", "Serious incident notification", "A Regulation 40 notification."),

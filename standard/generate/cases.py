@@ -237,6 +237,10 @@ _SPECIFIC: dict[str, list[tuple[str, str, Mutation]]] = {
         ("escalation without a priority", "profile-cardinality", lambda b: _focus(b).pop("priority")),
         ("escalation reason not in the value set", "profile-binding",
          lambda b: _focus(b)["reasonCode"]["coding"][0].__setitem__("code", "hunch")),
+        ("escalation naming a signal without its message id", "profile-cardinality",
+         lambda b: _focus(b)["input"][-1].pop("valueIdentifier")),
+        ("escalation naming two rules", "profile-cardinality",
+         lambda b: _focus(b)["input"].insert(0, dict(_focus(b)["input"][0]))),
     ],
     "acknowledgement": [
         ("acknowledgement that answers nothing", "profile-cardinality",

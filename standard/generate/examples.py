@@ -107,7 +107,11 @@ def _escalation(name: str) -> dict:
     b = _builder(name, "escalation", "router")
     setting = _setting(b, with_provider=False)
     b.add(c.escalation("triangulation-threshold", setting, "router", "2026-03-02T09:30:00Z",
-                       description="Four concern signals from three sources in 28 days."), focus=True)
+                       description="Eight concerns from three sources in 91 days, for 3 children placed.",
+                       rule=("OVR-SOURCES", "1.0.0", "Several independent sources point the same way"),
+                       window=("2025-12-01T09:30:00Z", "2026-03-02T09:30:00Z"),
+                       signals=[f"urn:uuid:00000000-0000-4000-8000-00000000010{i}" for i in range(8)]),
+          focus=True)
     return b.build()
 
 
