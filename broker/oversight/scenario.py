@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -51,6 +51,18 @@ class Scenario:
         return {urn: host for host, area in self.areas.items() for urn in area.settings}
 
 
+DATED_KINDS = frozenset({"placement-started", "placement-ended", "placement-ended-after-concern", "reg44-report",
+                         "reg44-concern", "reg45-review"})
+
+
+def _midnight(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _millis(moment: datetime) -> datetime:
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 def _moment(day: date, fraction: float) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(seconds=int(fraction * 86400))
 
@@ -76,6 +88,11 @@ class _Builder:
         return datetime(self.start.year, self.start.month, self.start.day, tzinfo=UTC) + timedelta(days=offset_days)
 
     def add(self, signal: Signal, arrives: datetime | None = None) -> None:
+        # As the messages carry them: instants to the millisecond; placements and reports as dates alone.
+        if signal.kind in DATED_KINDS:
+            signal = replace(signal, at=_midnight(signal.at), occurred=signal.occurred and _midnight(signal.occurred))
+        else:
+            signal = replace(signal, at=_millis(signal.at), occurred=signal.occurred and _millis(signal.occurred))
         self.timeline.append((arrives or signal.at, signal))
 
     def sender(self, kind: str, setting: SettingInfo, host: dict) -> str:
@@ -128,13 +145,14 @@ class _Builder:
             visit = month + timedelta(days=self.rng.randrange((nxt - month).days))
             sent = _moment(min(visit + timedelta(days=self.rng.randrange(1, 15)), nxt + timedelta(days=9)), 0.4)
             if self.rng.random() >= missing.get("reg44", 0) and sent < self.at(self.days):
-                kind = "reg44-concern" if self.rng.random() < concern_share else "reg44-report"
+                concern = self.rng.random() < concern_share
                 occurred = _moment(visit, 0.5)
-                self.add(Signal(self.message_id(), "reg44-report", setting.urn, sent, setting.provider or "",
+                report_id = self.message_id()
+                self.add(Signal(report_id, "reg44-report", setting.urn, sent, setting.provider or "",
                                 occurred=occurred))
-                if kind == "reg44-concern":
-                    self.add(Signal(self.message_id(), kind, setting.urn, sent, setting.provider or "",
-                                    occurred=occurred))
+                if concern:  # the same report, judging children not (or only partly) safeguarded
+                    self.add(Signal(f"{report_id}#concern", "reg44-concern", setting.urn, sent,
+                                    setting.provider or "", occurred=occurred))
             if index % 6 == 5:
                 review = _moment(month + timedelta(days=self.rng.randrange(10)), 0.5)
                 if self.rng.random() >= missing.get("reg45", 0) and review < self.at(self.days):

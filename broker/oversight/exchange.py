@@ -1,0 +1,196 @@
+"""Replay a scenario through the real exchange (embedded transport): every signal becomes a standard message,
+signed by its sender's key, validated, routed, verified and stored by the host authority's nodes, and turned back
+into signals from what those nodes received.
+
+The host authority's oversight reads what its own nodes hold: the host LA's inbox (placements, Regulation 40, 44
+and 45, concerns), its LADO's inbox (allegation referrals) and the notifications its LADO sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from broker import directory as d
+from broker.network import Network
+from broker.oversight.messages import signals_from
+from broker.oversight.scenario import Scenario
+from broker.oversight.signals import Signal
+from sgx.errors import OversightError
+from standard import compose as c
+
+INCIDENT_CODES = {"incident-death": ("40-1-death", []), "incident-hospital": ("40-4-e-other-serious-incident",
+                                                                             ["health-related"]),
+                  "incident-restraint": ("40-4-e-other-serious-incident", ["restraint"]),
+                  "incident-police": ("40-4-b-police-incident", []),
+                  "incident-missing": ("40-4-e-other-serious-incident", ["missing"]),
+                  "incident-other": ("40-4-e-other-serious-incident", [])}
+CONCERN_TYPES = {"complaint": "complaint", "whistleblowing": "whistleblowing", "hospital-referral": "hospital-referral",
+                 "missing-episode": "missing-episode", "child-protection": "section-47-enquiry",
+                 "concern-other": "other"}
+ANSWERS = {"visit-announced": False, "children-spoken-to": 2, "wellbeing-promoted": "yes"}
+
+
+def _stamp(moment: datetime) -> str:
+    return c.timestamp(moment)
+
+
+def _local_id(key: str) -> str:
+    return "X" + hashlib.sha256(key.encode()).hexdigest()[:9].upper()
+
+
+class MessageMaker:
+    """Builds the standard message a signal stands for, with the signal's message id and dates."""
+
+    def __init__(self, scenario: Scenario, now: datetime):
+        self.scenario = scenario
+        self.now = now
+        self.settings = scenario.settings
+        self.host_of = scenario.host_of()
+        self.concerns = {s.message_id for _, s in scenario.timeline if s.kind == "reg44-concern"}
+
+    def _builder(self, signal: Signal, event: str, **kw) -> c.MessageBuilder:
+        return c.MessageBuilder(event, signal.sender, message_id=signal.message_id, moment=self.now, **kw)
+
+    def _setting(self, b: c.MessageBuilder, urn: str) -> str:
+        return b.add(c.setting(urn, self.scenario.names.get(urn, urn)))
+
+    def _child(self, b: c.MessageBuilder, la_code: str, key: str) -> str:
+        return b.add(c.child(_local_id(key), la_code, "2010-06-01", "unknown", pseudonym=None))
+
+    def message(self, signal: Signal) -> dict | None:
+        kind, at, urn = signal.kind, _stamp(signal.at), signal.setting
+        setting = self.settings.get(urn)
+        lado = self.scenario.areas[self.host_of[urn]].host_lado if urn in self.host_of else "lado-371"
+        if kind.startswith("placement-"):
+            la = signal.sender.removeprefix("la-")
+            event = "placement-started" if kind == "placement-started" else "placement-ended"
+            b = self._builder(signal, event)
+            child = self._child(b, la, signal.child or signal.message_id)
+            episode = b.add(c.looked_after_episode(child, signal.sender, "C2", "2015-01-01"))
+            where = self._setting(b, urn)
+            if event == "placement-started":
+                b.add(c.placement(child, episode, where, "K2", at[:10]), focus=True)
+            else:
+                reason = "STAND" if kind == "placement-ended-after-concern" else "CARPL"
+                b.add(c.placement(child, episode, where, "K2", "2015-01-01", end=at[:10],
+                                  end_reason=("ssda903-reason-placement-change", reason)), focus=True)
+            return b.build()
+        if kind in INCIDENT_CODES:
+            category, aspects = INCIDENT_CODES[kind]
+            b = self._builder(signal, "serious-incident")
+            child = self._child(b, "886", signal.message_id)
+            where = self._setting(b, urn)
+            incident = b.add(c.serious_incident(child, where, category, _stamp(signal.occurred or signal.at),
+                                                aspects=aspects))
+            b.add(c.incident_notification(incident, where, child, signal.sender, at, category), focus=True)
+            return b.build()
+        if kind == "reg44-concern":
+            return None  # carried by its report's message (the report's id with #concern)
+        if kind in ("reg44-report", "reg45-review"):
+            reg44 = kind != "reg45-review"
+            b = self._builder(signal, "independent-visitor-report" if reg44 else "quality-of-care-review")
+            where = self._setting(b, urn)
+            occurred = (signal.occurred or signal.at).date().isoformat()
+            if reg44:
+                answers = {"visit-date": occurred, **ANSWERS,
+                           "children-safeguarded": "partly" if f"{signal.message_id}#concern" in self.concerns
+                           else "yes"}
+                b.add(c.report("reg44-visit-report", where, at[:10], signal.sender, answers), focus=True)
+            else:
+                answers = {"review-period-start": occurred, "review-period-end": occurred,
+                           "quality-standards": "Reviewed.", "actions": "None."}
+                b.add(c.report("reg45-quality-review", where, occurred, signal.sender, answers), focus=True)
+            return b.build()
+        if kind in ("allegation", "allegation-notified"):
+            event = "allegation-referral" if kind == "allegation" else "allegation-notification"
+            b = self._builder(signal, event, security=["allegation-detail"])
+            where = self._setting(b, urn)
+            role = b.add(c.staff_role(signal.staff or "unknown", setting.provider if setting and setting.provider
+                                      else signal.sender, where))
+            task = c.allegation_referral(signal.case or signal.message_id, role, where, lado, signal.sender, at,
+                                         "physical-abuse")
+            if event == "allegation-referral":
+                b.add(task, focus=True)
+            else:
+                b.add(c.allegation_notification(b.add(task), where, signal.sender, at), focus=True)
+            return b.build()
+        if kind in CONCERN_TYPES:
+            b = self._builder(signal, "concern-notification")
+            b.add(c.concern(CONCERN_TYPES[kind], self._setting(b, urn), signal.sender, at), focus=True)
+            return b.build()
+        return None
+
+
+def _directory_parts(scenario: Scenario) -> tuple[list[d.Participant], list[d.Setting]]:
+    reference = d.reference_directory()
+    extra: dict[str, d.Participant] = {}
+    settings = []
+    for host, area in scenario.areas.items():
+        for pid, kind in area.participants.items():
+            if pid not in reference.participants and pid not in extra:
+                extra[pid] = d.Participant(pid, kind, pid)
+        for urn, s in area.settings.items():
+            icb = next((p for p, k in area.participants.items() if k == "icb" and p in reference.participants),
+                       None)
+            settings.append(d.Setting(urn, s.name or urn, s.type, host, icb, ["ofsted"], s.provider))
+    return list(extra.values()), settings
+
+
+def received_timeline(scenario: Scenario, root: Path | None = None, *,
+                      now: datetime | None = None) -> tuple[list[tuple[datetime, Signal]], dict]:
+    """The scenario's signals as the host authorities' nodes received them from the exchange, each at the moment
+    the scenario says it arrived; and counts of what was sent, refused and received."""
+    now = now or datetime.now(UTC)
+    with tempfile.TemporaryDirectory(prefix="sgx-oversight-") as tmp:
+        folder = root or Path(tmp)
+        participants, settings = _directory_parts(scenario)
+        senders = sorted({s.sender for _, s in scenario.timeline})
+        hosts = {h: a.host_lado for h, a in scenario.areas.items()}
+        keyed = sorted(set(senders) | set(hosts) | set(hosts.values()) | {"router"})
+        net = Network.create(folder, participants, settings, keyed=keyed)
+        maker = MessageMaker(scenario, now)
+        by_sender: dict[str, list[dict]] = {}
+        arrival = {}
+        for arrives, signal in scenario.timeline:
+            message = maker.message(signal)
+            if message is not None:
+                by_sender.setdefault(signal.sender, []).append(message)
+                arrival[signal.message_id] = arrives
+        transport = net.transport()
+        refused = 0
+        for sender, messages in by_sender.items():
+            outbox = net.outbox(sender)
+            _, problems = outbox.add_many(messages)
+            if problems:
+                first = problems[0][1]
+                raise OversightError(f"a {sender} message built for the replay broke the standard ({first}); "
+                                     "this is a fault of the replay, please report it")
+            outbox.drain(transport)
+        router = net.router(transport)
+        total = sum(len(m) for m in by_sender.values())
+        router.run(idle_timeout=0.0, max_messages=total)
+        received: dict[str, tuple[datetime, Signal]] = {}
+        counts = {"sent": total, "received": 0, "refused": refused}
+        for host, lado in hosts.items():
+            for pid in (host, lado):
+                node = net.node(pid, transport)
+                node.run(idle_timeout=0.0)
+                held = [(item.body, item.sender) for item in node.inbox() if item.event != "acknowledgement"]
+                counts["received"] += len(held)
+                # What the authority itself sent about its settings (the LADO's notifications, its own
+                # placements) is not delivered back to it; it is in its outbox.
+                if pid in by_sender:
+                    sent = net.outbox(pid).db.execute("SELECT body FROM outbox WHERE sent_at IS NOT NULL")
+                    held += [(body, pid) for (body,) in sent]
+                for body, sender in held:
+                    for signal in signals_from(orjson.loads(body), sender):
+                        # One message held twice by the authority (its LA sent it, its LADO received it) is one.
+                        received.setdefault(signal.message_id,
+                                            (arrival.get(signal.message_id.split("#")[0], signal.at), signal))
+        transport.close()
+    return sorted(received.values(), key=lambda item: item[0]), counts

@@ -1,0 +1,64 @@
+"""Oversight fed by the real exchange: the Hesley-shaped scenario as signed standard messages through the embedded
+exchange gives the same signals, and the same escalations, as the replay on signals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from broker.oversight import scenario
+from broker.oversight.messages import signals_from
+from broker.oversight.replay import replay
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "messages"
+
+
+def _facts(signal):
+    return (signal.message_id, signal.kind, signal.setting, signal.at, signal.sender, signal.staff, signal.case,
+            signal.occurred)
+
+
+def test_the_hesley_shaped_scenario_through_the_exchange_escalates_exactly_as_on_signals():
+    from broker.oversight.exchange import received_timeline
+
+    loaded = scenario.load("hesley")
+    timeline, counts = received_timeline(loaded)
+    assert counts["refused"] == 0 and counts["received"] > 600
+    assert sorted(_facts(s) for _, s in timeline) == sorted(_facts(s) for _, s in loaded.timeline)
+    through = replay(loaded, timeline=timeline)
+    direct = replay(loaded)
+
+    def key(result):
+        return sorted((e.setting, e.rule, e.window_end, e.signal_ids) for s in result.settings.values()
+                      for e in s.escalations)
+
+    assert key(through) == key(direct) and through.findings == []
+    assert all(s.escalated_within_three_months for s in through.concerning())
+
+
+def test_every_example_message_about_a_setting_gives_its_signal():
+    expected = {
+        "allegation-referral-physical": ["allegation"], "allegation-notification-cross-boundary":
+        ["allegation-notified"], "allegation-outcome-substantiated": ["allegation-substantiated"],
+        "concern-notification-whistleblowing": ["whistleblowing"],
+        "concern-notification-missing-episode": ["missing-episode"],
+        "independent-visitor-report-monthly": ["reg44-report", "reg44-concern"],
+        "quality-of-care-review-six-monthly": ["reg45-review"],
+        "placement-ended-allegation": ["placement-ended-after-concern"],
+        "placement-started-childrens-home": ["placement-started"],
+        "serious-incident-health-related": ["incident-hospital"], "serious-incident-police": ["incident-police"],
+        "escalation-triangulation": [], "acknowledgement-accepted": [], "placement-changed-legal-status": [],
+    }
+    for name, kinds in expected.items():
+        bundle = json.loads((EXAMPLES / f"{name}.json").read_text(encoding="utf-8"))
+        signals = signals_from(bundle, "sender")
+        assert [s.kind for s in signals] == kinds, name
+        assert all(s.setting == "SC900001" and s.at.tzinfo is not None for s in signals), name
+
+
+def test_a_signal_never_carries_a_childs_local_id_or_any_narrative():
+    bundle = json.loads((EXAMPLES / "placement-started-childrens-home.json").read_text(encoding="utf-8"))
+    local_ids = [i["value"] for e in bundle["entry"] for i in e["resource"].get("identifier", [])
+                 if i.get("system", "").endswith("/Id/local-child-id")]
+    (signal,) = signals_from(bundle, "la-886")
+    assert local_ids and signal.child and all(local not in repr(signal) for local in local_ids)
