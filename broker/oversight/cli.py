@@ -102,3 +102,45 @@ def show_rules(rules_path: Path | None, fmt: str) -> None:
                    f"  in {rule.window_days} days: {limit}; quiet {rule.rearm_days} days after firing")
     for clock in rules.clocks:
         click.echo(f"{clock.id}: {clock.title}\n  source: {clock.source}\n  alerts: {', '.join(clock.to)}")
+
+
+@oversight.command("run")
+@click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="The exchange folder (the node's inbox, outbox and keys).")
+@click.option("--participant", "pid", required=True, help="The host local authority, e.g. la-371.")
+@click.option("--transport", "url", default=None, help="amqp://... as for 'sgx node run'; default: the folder's "
+              "embedded queues.")
+@RULES_OPTION
+@click.option("--once", is_flag=True, help="One pass, then stop.")
+@click.option("--interval", type=click.IntRange(min=5), default=300, show_default=True,
+              help="Seconds between passes when running continuously beside 'sgx node run'.")
+def run(root: Path, pid: str, url: str | None, rules_path: Path | None, once: bool, interval: int) -> None:
+    """Oversee the settings in a host authority's area from what its nodes received, and send each new escalation
+    as a signed message through the exchange (to the host LA, host ICB, regulators and every placing authority
+    with a child at the setting, each told only of its own children).
+
+    Statutory clock alerts (missing Regulation 44/45 reports, LADO notifications not made, late Regulation 40
+    notices) are printed and kept in oversight/PARTICIPANT.db; they are not yet sent as messages."""
+    from broker.cli import _stoppable, _transport, load_signed, participant_outbox
+    from broker.oversight.node import run_pass
+
+    rules = rules_module.load(rules_path) if rules_path else rules_module.published()
+    with _stoppable() as stop:
+        if not once:
+            click.echo(f"overseeing the settings of {pid} every {interval} s under rules {rules.version}; Ctrl-C "
+                       "or SIGTERM stops after the pass in hand", err=True)
+        while True:
+            directory_ = load_signed(root)
+            outbox = participant_outbox(root, pid)
+            result = run_pass(root, directory_, pid, rules, outbox)
+            sent = outbox.drain(_transport(root, url, directory_)) if result.escalations else 0
+            for message_id, e in result.escalations:
+                click.echo(f"escalation {e.setting} {e.rule} window {e.window_start.date()} to {e.window_end.date()}"
+                           f": {len(e.signal_ids)} signals; message {message_id}")
+            for alert in result.alerts:
+                click.echo(f"alert {alert.clock} {alert.setting}: {alert.detail} (due {alert.due.date()})")
+            click.echo(f"{result.signals} signals read, {len(result.escalations)} new escalation(s) sent ({sent} "
+                       f"confirmed by the exchange), {len(result.alerts)} new alert(s), {len(result.findings)} "
+                       "finding(s)")
+            if once or stop.wait(interval):
+                return
