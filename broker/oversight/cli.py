@@ -56,7 +56,10 @@ def replay(scenario: str, seed: int | None, also: tuple[str, ...], rules_path: P
     rules = rules_module.load(rules_path) if rules_path else rules_module.published()
     loaded = scenarios.load(scenario, seed=seed)
     if also:
-        loaded = scenarios.combine(loaded, *(scenarios.load(name) for name in also), name=loaded.name)
+        # The others are generated over the first one's period, so every setting is watched for the same time.
+        months = (loaded.end.year - loaded.start.year) * 12 + loaded.end.month - loaded.start.month
+        loaded = scenarios.combine(loaded, *(scenarios.load(name, start=loaded.start.date(), months=months)
+                                             for name in also), name=loaded.name)
     timeline = None
     if through_exchange:
         from broker.oversight.exchange import received_timeline

@@ -307,14 +307,20 @@ def _read(path: Path) -> dict:
         raise OversightError(f"{path}: not JSON ({exc.args[0].split(':')[0]}); check the file") from None
 
 
-def load(name_or_path: str, *, seed: int | None = None) -> Scenario:
-    """A shipped scenario by name (hesley, population, national) or a scenario file; `seed` overrides its seed."""
+def load(name_or_path: str, *, seed: int | None = None, start: date | None = None,
+         months: int | None = None) -> Scenario:
+    """A shipped scenario by name (hesley, population, national) or a scenario file; `seed`, `start` and `months`
+    override its own (to replay one scenario inside another's period)."""
     path = Path(name_or_path)
     if not path.suffix:
         path = SHIPPED / f"{name_or_path}.json"
     spec = _read(path)
     if seed is not None:
         spec["seed"] = seed
+    if start is not None:
+        spec["start"] = start.isoformat()
+    if months is not None:
+        spec["months"] = months
     kind = spec.get("kind")
     try:
         if kind == "concentrated":
