@@ -200,6 +200,9 @@ def code_systems() -> dict[str, CodeSystem]:
                         "Repeated serious incidents or allegations at the setting."),
                        ("regulatory-action", "Regulatory action",
                         "The regulator has taken or proposes enforcement action."),
+                       ("statutory-clock", "A statutory clock ran out",
+                        "An item the law requires (a Regulation 44 report, a Regulation 45 review, a LADO "
+                        "notification, a Regulation 40 notice) is missing or late."),
                    )),
         CodeSystem("ack-code", "Acknowledgement codes",
                    "Infrastructure (from the exchange) and business (from the recipient) acknowledgement codes; "
