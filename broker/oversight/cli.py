@@ -123,7 +123,7 @@ def run(root: Path, pid: str, url: str | None, rules_path: Path | None, once: bo
     with a child at the setting, each told only of its own children).
 
     Statutory clock alerts (missing Regulation 44/45 reports, LADO notifications not made, late Regulation 40
-    notices) are printed and kept in oversight/PARTICIPANT.db; they are not yet sent as messages."""
+    notices) go the same way, as escalations with the reason statutory-clock."""
     from broker.cli import _stoppable, _transport, load_signed, participant_outbox
     from broker.oversight.node import run_pass
 
@@ -136,14 +136,14 @@ def run(root: Path, pid: str, url: str | None, rules_path: Path | None, once: bo
             directory_ = load_signed(root)
             outbox = participant_outbox(root, pid)
             result = run_pass(root, directory_, pid, rules, outbox)
-            sent = outbox.drain(_transport(root, url, directory_)) if result.escalations else 0
+            sent = outbox.drain(_transport(root, url, directory_)) if result.escalations or result.alerts else 0
             for message_id, e in result.escalations:
                 click.echo(f"escalation {e.setting} {e.rule} window {e.window_start.date()} to {e.window_end.date()}"
                            f": {len(e.signal_ids)} signals; message {message_id}")
             for alert in result.alerts:
                 click.echo(f"alert {alert.clock} {alert.setting}: {alert.detail} (due {alert.due.date()})")
-            click.echo(f"{result.signals} signals read, {len(result.escalations)} new escalation(s) sent ({sent} "
-                       f"confirmed by the exchange), {len(result.alerts)} new alert(s), {len(result.findings)} "
-                       "finding(s)")
+            click.echo(f"{result.signals} signals read; {len(result.escalations)} new escalation(s) and "
+                       f"{len(result.alerts)} new alert(s) sent ({sent} confirmed by the exchange); "
+                       f"{len(result.findings)} finding(s)")
             if once or stop.wait(interval):
                 return

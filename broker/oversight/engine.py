@@ -188,8 +188,8 @@ class Engine:
                                                  "about the setting; counted at its own date")
         self._latest[signal.setting] = max(day, latest or day)
         self._count_children(signal)
-        self.alerts += self.clocks.record(signal.kind, signal.setting, signal.at, case=signal.case,
-                                          occurred=signal.occurred, message_id=signal.message_id)
+        self.alerts += self._since_start(self.clocks.record(signal.kind, signal.setting, signal.at, case=signal.case,
+                                                            occurred=signal.occurred, message_id=signal.message_id))
         if kind.weight <= 0:
             return []
         entry = _Entry(day, signal.kind, kind.weight, kind.source, signal.message_id, signal.setting, signal.staff)
@@ -213,9 +213,13 @@ class Engine:
 
     def tick(self, now: datetime) -> list[Alert]:
         """Advance the clock to `now`: return the statutory clock alerts that fell due (also kept in `alerts`)."""
-        due = self.clocks.due(now)
+        due = self._since_start(self.clocks.due(now))
         self.alerts += due
         return due
+
+    def _since_start(self, alerts: list[Alert]) -> list[Alert]:
+        # Clocks run from when oversight started: what fell due before it is history, not an alert.
+        return [a for a in alerts if day_number(a.due) >= self.start_day]
 
     # --- rules ---
 

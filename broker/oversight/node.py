@@ -1,5 +1,5 @@
 """Oversight at the host authority's node: read what its nodes hold, decide on the published rules, and send each
-new escalation as a signed standard message through the exchange.
+new escalation, and each statutory clock alert, as a signed standard message through the exchange.
 
 It reads only the authority's own stores: the host LA's inbox and outbox, and its LADO's (allegation referrals
 reach the LADO; the LADO's notifications and the authority's own placements are in their outboxes). Each pass
@@ -22,7 +22,7 @@ from broker import directory as d
 from broker.oversight.clocks import Alert
 from broker.oversight.engine import Area, Engine, Escalation, SettingInfo
 from broker.oversight.messages import signals_from
-from broker.oversight.rules import RuleSet
+from broker.oversight.rules import Clock, RuleSet
 from broker.oversight.signals import Finding, Signal
 from sgx.errors import OversightError
 from standard import compose as c
@@ -101,6 +101,20 @@ def escalation_message(e: Escalation, host_la: str, name: str, now: datetime) ->
     return b.build()
 
 
+def alert_message(alert: Alert, clock: Clock, version: str, host_la: str, name: str, now: datetime) -> dict:
+    """A statutory clock alert as a standard escalation (reason statutory-clock): the clock as the rule, from the
+    moment the item fell due to the moment it was raised as the window, a late notice's own message as the signal."""
+    key = f"{host_la}/{alert.setting}/{alert.clock}/{alert.due.isoformat()}/{alert.detail}"
+    b = c.MessageBuilder("escalation", host_la, message_id=f"urn:uuid:{uuid.uuid5(NAMESPACE, key)}", moment=now)
+    setting = b.add(c.setting(alert.setting, name or alert.setting))
+    b.add(c.escalation("statutory-clock", setting, host_la, c.timestamp(alert.raised_at), priority="routine",
+                       description=f"{clock.title}: {alert.detail}. Source: {clock.source}",
+                       rule=(clock.id, version, clock.title),
+                       window=(c.timestamp(alert.due), c.timestamp(max(alert.raised_at, alert.due))),
+                       signals=[alert.message_id] if alert.message_id else []), focus=True)
+    return b.build()
+
+
 def run_pass(root: Path, directory: d.Directory, host_la: str, rules: RuleSet, outbox, *,
              now: datetime | None = None) -> Pass:
     """One pass: recompute from what the authority holds, queue new escalations in `outbox`, record new alerts."""
@@ -129,14 +143,17 @@ def run_pass(root: Path, directory: d.Directory, host_la: str, rules: RuleSet, o
             known.add(message_id)
             messages.append(message)
             result.escalations.append((message_id, e))
+        seen_alerts = {tuple(r) for r in state.execute("SELECT clock, setting, due, detail FROM alerts")}
+        result.alerts = [a for a in engine.alerts
+                         if (a.clock, a.setting, a.due.isoformat(), a.detail) not in seen_alerts]
+        clocks = {clock.id: clock for clock in rules.clocks}
+        messages += [alert_message(a, clocks[a.clock], rules.version, host_la, area.settings[a.setting].name, now)
+                     for a in result.alerts]
         if messages:
             _, refused = outbox.add_many(messages)
             if refused:
                 raise OversightError(f"an escalation message broke the standard ({refused[0][1]}); nothing of it "
                                      "was sent; please report it")
-        seen_alerts = {tuple(r) for r in state.execute("SELECT clock, setting, due, detail FROM alerts")}
-        result.alerts = [a for a in engine.alerts
-                         if (a.clock, a.setting, a.due.isoformat(), a.detail) not in seen_alerts]
         with sqlite_db.transaction(state):
             state.executemany("INSERT OR IGNORE INTO escalations VALUES (?, ?, ?, ?, ?, ?)",
                               [(mid, e.setting, e.rule, e.window_end.isoformat(), e.fired_at.isoformat(),

@@ -112,6 +112,23 @@ def test_a_twin_whose_escalation_ids_are_random_would_send_twice(network, monkey
     assert _passes_queue(net, state_kept=False) == 2
 
 
+def test_a_referral_not_passed_on_by_the_lado_is_alerted_to_everyone_responsible(network):
+    net, transport, referrals = network
+    outbox = net.outbox("la-371")
+    started = NOW - timedelta(days=30)  # oversight began a month ago: referrals 0-4 came before, 5-7 after
+    run_pass(net.root, net.directory, "la-371", published(), outbox, now=started)
+    second = run_pass(net.root, net.directory, "la-371", published(), outbox)
+    cases = {a.detail.split("case LADO-371-")[1][:4] for a in second.alerts if a.clock == "CLK-LADO"}
+    # 5-7 came after the start; 4 came two days before it, but fell due after it.
+    assert {"0005", "0006", "0007"} <= cases <= {"0004", "0005", "0006", "0007"}
+    outbox.drain(transport)
+    net.router(transport).run(idle_timeout=0.0, max_messages=10)
+    for pid in ("icb-QF7", "ofsted", "la-886", "la-383"):
+        alerts = [orjson.loads(i.body)["entry"][2]["resource"] for i in _escalations(net, transport, pid)]
+        clocks = [t for t in alerts if t["reasonCode"]["coding"][0]["code"] == "statutory-clock"]
+        assert sorted(t["input"][0]["valueCoding"]["code"] for t in clocks) == ["CLK-LADO"] * len(cases), pid
+
+
 def test_oversight_refuses_a_participant_that_is_not_a_local_authority(network):
     net, _, _ = network
     with pytest.raises(OversightError, match="not a local authority"):
@@ -122,8 +139,8 @@ def test_sgx_oversight_run_once_sends_the_escalation(network):
     net, transport, _ = network
     result = CliRunner().invoke(cli, ["oversight", "run", "--dir", str(net.root), "--participant", "la-371", "--once"])
     assert result.exit_code == 0, result.output
-    assert "escalation SC900001 OVR-ALLEGATIONS" in result.output and "1 new escalation(s) sent (1 confirmed" \
-        in result.output
+    assert "escalation SC900001 OVR-ALLEGATIONS" in result.output
+    assert "1 new escalation(s) and 0 new alert(s) sent (1 confirmed" in result.output
     again = CliRunner().invoke(cli, ["oversight", "run", "--dir", str(net.root), "--participant", "la-371",
                                      "--once"])
-    assert "0 new escalation(s)" in again.output
+    assert "0 new escalation(s) and 0 new alert(s)" in again.output
