@@ -130,6 +130,7 @@ class Engine:
         self.escalations: list[Escalation] = []
         self.alerts: list[Alert] = []
         self._seen: set[str] = set()
+        self._cases: set[tuple[str, str]] = set()
         self._tracks: dict[str, _Track] = {}
         self._provider_tracks: dict[str, _Track] = {}
         self._latest: dict[str, float] = {}
@@ -181,6 +182,12 @@ class Engine:
             self._refuse(refusal, signal, f"{signal.sender} may not report {signal.kind} about this setting")
             return []
         self._seen.add(signal.message_id)
+        if signal.kind == "allegation" and signal.case:
+            # Two referrals of one allegation (the provider's and the police's) are one allegation.
+            if (signal.setting, signal.case) in self._cases:
+                self._refuse("same-case", signal, "an allegation with this case reference was counted before")
+                return []
+            self._cases.add((signal.setting, signal.case))
         day = day_number(signal.at)
         latest = self._latest.get(signal.setting)
         if latest is not None and day < latest - OUT_OF_ORDER_DAYS:

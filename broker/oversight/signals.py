@@ -57,6 +57,7 @@ class Finding:
 
 FINDING_CODES = {
     "duplicate": "The same message id was seen before; counted once.",
+    "same-case": "A second referral of an allegation already counted (same case reference); counted once.",
     "out-of-order": "Dated before signals already seen for the setting; counted at its own date.",
     "unknown-setting": "The setting is not one of the host authority's settings; not counted.",
     "unknown-sender": "The sender is not a participant of the directory; not counted.",

@@ -68,6 +68,25 @@ def test_duplicates_are_counted_once_and_never_raise_an_escalation():
     assert run(copies, _CountsEveryCopy).escalations != []
 
 
+class _CountsEveryReferral(Engine):
+    def observe(self, signal, now):
+        self._cases.clear()
+        return super().observe(signal, now)
+
+
+def test_several_referrals_of_one_allegation_count_once_and_never_raise_an_escalation():
+    referrals = [signal("allegation", day, staff="staff-1", case=f"case-{day // 10}") for day in range(10, 40, 2)]
+    engine = run(referrals)
+    assert engine.escalations == []
+    assert [f.code for f in engine.findings].count("same-case") == len(referrals) - 3
+    assert run(referrals, _CountsEveryReferral).escalations != []
+
+
+def test_a_signal_of_a_kind_the_rules_do_not_know_is_a_finding():
+    engine = run([signal("gossip", day) for day in range(1, 40)])
+    assert engine.escalations == [] and {f.code for f in engine.findings} == {"unknown-kind"}
+
+
 def test_a_late_signal_is_counted_at_its_own_date_so_it_can_complete_a_window():
     on_time = _allegations([10, 20, 40, 50, 60])
     late = _allegations([30])[0]
