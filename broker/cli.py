@@ -1,16 +1,7 @@
 """`sgx directory`, `sgx broker`, `sgx node`, `sgx audit`: run the exchange from a folder.
 
-Folder layout (one per deployment; a participant's machine holds only its own key):
-    directory.draft.json   the directory being edited (unsigned)
-    directory.json         the signed directory everyone loads
-    operator.pub.jwk       the operator's public key: the trust anchor
-    keys/                  private keys as PKCS#8 PEM, mode 0600 (never printed); <name>.pub.jwk beside each
-                           holds its public JWK and kid
-    queues.db              the embedded transport (when no amqp:// URL is given)
-    router.db              the router's state: seen ids, the register, the audit chain
-    audit-head.json        the audit chain's newest record (seq, hash), replaced after every batch
-    audit-checkpoints.jsonl  the audit head signed by the router at intervals, appended to (keep copies)
-    inbox/<participant>.db outbox/<participant>.db
+The folder's layout, and every way into it, is `broker.exchange_folder.ExchangeFolder`; the commands here only
+read options and print.
 """
 
 from __future__ import annotations
@@ -21,49 +12,28 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import click
 import orjson
 
 from broker import directory as d
-from broker.keys import SigningKey, key_files, public_key_file, public_key_from_jwk
+from broker.exchange_folder import ExchangeFolder
+from broker.keys import SigningKey
 
 DIR_OPTION = click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
                           show_default=True, help="The exchange folder.")
 
 
-def _anchor(root: Path):
-    anchor = root / "operator.pub.jwk"
-    if not anchor.exists():
-        raise click.ClickException(f"{anchor} is missing: the operator's public key is needed to trust the directory")
-    return public_key_from_jwk(orjson.loads(anchor.read_bytes()))
-
-
-EXPIRY_WARNING = timedelta(days=7)  # at most; a quarter of the directory's validity when that is shorter
+def exchange_folder(root: Path, url: str | None = None) -> ExchangeFolder:
+    """The exchange folder a command was given, its warnings (an expiring directory) printed on stderr."""
+    return ExchangeFolder(root, url, warn=lambda line: click.echo(line, err=True))
 
 
 def load_signed(root: Path, *, read_only: bool = False) -> d.Directory:
-    """The signed directory of an exchange folder, warning a week before it expires.
-
-    Args:
-        read_only: for commands that only show what is there (inbox, show): an expired directory is still read,
-            with a warning, since nothing is sent or routed on it. Sending and routing refuse it.
-    """
-    directory_ = d.load(root / "directory.json", _anchor(root), allow_expired=read_only)
-    expires, issued = d.parse_time(directory_.expires_at), d.parse_time(directory_.issued_at)
-    left = expires - datetime.now(UTC)
-    # A week's notice, but never for most of a short validity (a weekly directory would always be "expiring").
-    notice = min(EXPIRY_WARNING, (expires - issued) / 4)
-    resign = f"the operator signs a new one with 'sgx directory sign --dir {root}'"
-    if left <= timedelta(0):
-        click.echo(f"warning: the directory expired at {directory_.expires_at}; shown as it was; sending and routing "
-                   f"refuse it until {resign}", err=True)
-    elif left <= notice:
-        click.echo(f"warning: the directory expires at {directory_.expires_at}; sending and routing will stop then "
-                   f"unless {resign}", err=True)
-    return directory_
+    """The folder's signed directory (read-only: an expired one is shown with a warning)."""
+    return exchange_folder(root).load_directory(read_only=read_only)
 
 
 @click.group()
@@ -369,22 +339,6 @@ def _single_router(root: Path):
     return handle
 
 
-def participant_outbox(root: Path, pid: str, **options):
-    """The participant's outbox in the folder, signing with its newest key."""
-    from broker.outbox import Outbox
-
-    found = key_files(root / "keys", pid)
-    if not found:
-        raise click.ClickException(f"no key for {pid} in {root / 'keys'}; run 'sgx directory keygen "
-                                   f"--participant {pid}'")
-    key = SigningKey.load(found[-1])
-    if not public_key_file(found[-1]).exists() and (root / "directory.json").exists():
-        # A key file copied without its .pub.jwk: the directory knows the kid of its public key.
-        key = key.named_as_registered(load_signed(root).participant(pid).keys)
-    (root / "outbox").mkdir(exist_ok=True)
-    return Outbox(root / "outbox" / f"{pid}.db", pid, key, **options)
-
-
 def _state_file(root: Path) -> Path:
     from broker.router import STATE_FILE
 
@@ -395,15 +349,6 @@ def _state_file(root: Path) -> Path:
 
 
 ROUTER_PREFETCH = 20  # peak memory about 60 MiB + 2 x prefetch x 5 MiB per router at worst (docs/operations.md)
-
-
-def _transport(root: Path, url: str | None, directory: d.Directory | None = None, **amqp_options):
-    """The folder's exchange: RabbitMQ at `url`, or the embedded queues (which need the directory)."""
-    from broker.transport import capabilities_of, exchange_transport, open_transport
-
-    if url and not capabilities_of(url).declares_queues:  # a broker whose queues `sgx broker setup` made
-        return open_transport(url, **amqp_options) if amqp_options else exchange_transport(url, ())
-    return exchange_transport(str(root / "queues.db"), (directory or load_signed(root)).participants)
 
 
 TRANSPORT_OPTION = click.option("--transport", "url", default=None,
@@ -428,18 +373,16 @@ def route(root: Path, url: str | None, once: bool, workers: int, prefetch: int, 
 
     Exit codes: 0 stopped after routing what was waiting (--once); 1 the router stopped on an error (the reason
     is printed on one line)."""
-    from broker.router import Claims, Router, run_side_by_side
+    from broker.router import Claims, run_side_by_side
     from sgx.errors import SafeguardingExchangeError
 
-    directory_ = _load_or_exit(root)
-    key_file = key_files(root / "keys", "router")
-    if not key_file:
+    folder = exchange_folder(root, url)
+    _load_or_exit(folder)
+    if not folder.has_key("router"):
         raise click.ClickException("no router key; run 'sgx directory keygen --participant router' and sign")
-    key = SigningKey.load(key_file[-1])
     lock = _single_router(root)  # noqa: F841 - held for the life of the process
     claims = Claims()
-    routers = [Router.in_folder(root, directory_, _transport(root, url, directory_, prefetch=prefetch), key,
-                                claims=claims) for _ in range(workers)]
+    routers = [folder.router(folder.transport(prefetch=prefetch), claims=claims) for _ in range(workers)]
     try:
         with _stoppable() as stop:  # handlers first, then the announcement: a signal after it must stop cleanly
             if not once:
@@ -471,9 +414,9 @@ def _stoppable() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
-def _load_or_exit(root: Path) -> d.Directory:
+def _load_or_exit(folder: ExchangeFolder) -> d.Directory:
     try:
-        return load_signed(root)
+        return folder.load_directory()
     except d.DirectoryError as exc:
         click.echo(f"refused: {exc}", err=True)
         sys.exit(1)
@@ -570,37 +513,34 @@ def node() -> None:
 @click.option("--once", is_flag=True, help="Receive what is waiting, then stop.")
 def node_run(root: Path, url: str | None, pid: str, once: bool) -> None:
     """Receive this participant's messages: verify, store once, then acknowledge to the transport."""
-    from broker.node import Node
-
-    directory_ = load_signed(root)
-    if pid not in directory_.participants:
+    folder = exchange_folder(root, url)
+    if pid not in folder.load_directory().participants:
         raise click.UsageError(f"{pid!r} is not a participant of the directory in {root}")
-    (root / "inbox").mkdir(exist_ok=True)
-    receiver = Node(pid, directory_, _transport(root, url, directory_), root / "inbox" / f"{pid}.db")
+    receiver = folder.node(pid, folder.transport())
     with _stoppable() as stop:  # handlers first, then the announcement: a signal after it must stop cleanly
         if not once:
             click.echo(f"receiving for {pid} into {root / 'inbox' / (pid + '.db')}; Ctrl-C or SIGTERM stops after "
                        "the batch in hand", err=True)
         count = receiver.run(idle_timeout=0 if once else None, should_stop=stop.is_set)
-    answered = _record_acknowledgements(root, pid, receiver)
+    answered = _record_acknowledgements(folder, pid, receiver)
     not_stored = receiver.taken - count
     click.echo(f"received {count} message(s)"
                + (f"; {not_stored} not stored (refused or handed back: see the log; their senders are told)"
                   if not_stored else "") + (f"; {answered} answer(s) to sent messages" if answered else ""))
 
 
-def _record_acknowledgements(root: Path, pid: str, receiver) -> int:
+def _record_acknowledgements(folder: ExchangeFolder, pid: str, receiver) -> int:
     """Give the participant's outbox (if it has one) the exchange's acknowledgements from its inbox."""
-    if not (root / "outbox" / f"{pid}.db").exists() or not key_files(root / "keys", pid):
+    if not folder.has_outbox(pid):
         return 0
-    return participant_outbox(root, pid).record_acknowledgements(receiver)
+    return folder.outbox(pid).record_acknowledgements(receiver)
 
 
-def _drain(root: Path, url: str | None, outbox) -> int:
+def _drain(folder: ExchangeFolder, outbox) -> int:
     """Send what waits in the outbox; a refusal by the broker (permissions, size) is one line, not a traceback."""
     from sgx.errors import UnrecoverableBrokerError
 
-    transport = _transport(root, url)  # a directory that cannot be used is refused as such, before this
+    transport = folder.transport()  # a directory that cannot be used is refused as such, before this
     try:
         return outbox.drain(transport)
     except UnrecoverableBrokerError as exc:
@@ -616,12 +556,10 @@ def status(root: Path, pid: str, message_id: str) -> None:
     outcome for each recipient (delivered to its queue, or failed and why).
 
     Exit codes: 0 shown; 1 the message is not in this participant's outbox."""
-    from broker.node import Node
-
-    outbox = participant_outbox(root, pid)
-    inbox_path = root / "inbox" / f"{pid}.db"
-    if inbox_path.exists():
-        outbox.record_acknowledgements(Node(pid, load_signed(root), None, inbox_path))  # type: ignore[arg-type]
+    folder = exchange_folder(root)
+    outbox = folder.outbox(pid)
+    if folder.inbox_file(pid).exists():
+        outbox.record_acknowledgements(folder.node(pid))
     wanted = message_id if message_id.startswith("urn:uuid:") else f"urn:uuid:{message_id}"
     found = outbox.status(wanted)
     if found is None:
@@ -643,14 +581,15 @@ def resend(root: Path, url: str | None, pid: str, message_ids: tuple[str, ...]) 
     """Send refused or failed messages again, signed afresh (after fixing what made the exchange refuse them).
 
     Exit codes: 0 all queued again; 1 some were not refused or failed messages of this outbox (listed)."""
-    outbox = participant_outbox(root, pid)
+    folder = exchange_folder(root, url)
+    outbox = folder.outbox(pid)
     problems = 0
     for message_id in message_ids:
         wanted = message_id if message_id.startswith("urn:uuid:") else f"urn:uuid:{message_id}"
         if not outbox.resend(wanted):
             problems += 1
             click.echo(f"{wanted}: not resent: it is not a refused or failed message of {pid}", err=True)
-    sent = _drain(root, url, outbox)
+    sent = _drain(folder, outbox)
     click.echo(f"sent {sent}; waiting in the outbox {outbox.pending()}")
     sys.exit(1 if problems else 0)
 
@@ -664,7 +603,8 @@ def send(root: Path, url: str | None, pid: str, files: tuple[Path, ...]) -> None
     """Validate message files, put them in this participant's outbox, and send what the exchange will take."""
     from sgx.errors import MessageInvalid
 
-    outbox = participant_outbox(root, pid)
+    folder = exchange_folder(root, url)
+    outbox = folder.outbox(pid)
     refused = 0
     for file in files:
         try:
@@ -672,7 +612,7 @@ def send(root: Path, url: str | None, pid: str, files: tuple[Path, ...]) -> None
         except MessageInvalid as exc:
             refused += 1
             click.echo(f"{file}: not queued: {exc}", err=True)
-    sent = _drain(root, url, outbox)
+    sent = _drain(folder, outbox)
     click.echo(f"sent {sent}; waiting in the outbox {outbox.pending()}; refused {refused}")
     sys.exit(1 if refused else 0)
 
@@ -682,12 +622,10 @@ def send(root: Path, url: str | None, pid: str, files: tuple[Path, ...]) -> None
 @click.option("--participant", "pid", required=True)
 def inbox(root: Path, pid: str) -> None:
     """List what has arrived (event, sender, time, verification); message content is not printed."""
-    from broker.node import Node
-
-    path = root / "inbox" / f"{pid}.db"
-    if not path.exists():
+    folder = exchange_folder(root)
+    if not folder.inbox_file(pid).exists():
         raise click.ClickException(f"no inbox for {pid} yet; run 'sgx node run --participant {pid}'")
-    receiver = Node(pid, load_signed(root, read_only=True), None, path)  # type: ignore[arg-type] - reading only
+    receiver = folder.node(pid, directory=folder.load_directory(read_only=True))  # reading only
     for item in receiver.inbox():
         click.echo(f"{item.received_at}  {item.event:26} from {item.sender:24} {item.message_id}  {item.verified}")
 
@@ -715,7 +653,7 @@ def audit_verify(root: Path, expect_head: str | None, kept: tuple[Path, ...]) ->
     seq, head = log.last()
     if checkpoints:
         try:  # an expired directory still holds the router's keys that signed older checkpoints
-            directory_ = d.load(root / "directory.json", _anchor(root), allow_expired=True)
+            directory_ = ExchangeFolder(root).load_directory(read_only=True)
         except d.DirectoryError as exc:
             raise click.ClickException(f"cannot check the signed checkpoints: {exc}") from None
         problems += verify_checkpoints(log, checkpoints, directory_.public_key_for)
