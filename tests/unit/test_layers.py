@@ -18,10 +18,8 @@ ALLOWED = {
     "conformance": {"sgx.errors", "standard", "broker"},
     "sgx": {"sgx.errors", "standard", "broker", "adapters", "conformance"},
 }
-# Known exceptions, each to be removed by moving the shared code below both packages.
-EXCEPTIONS = {
-    ("broker/cli.py", "adapters"): "directory import-settings reads Ofsted provider lists with the adapters' reader",
-}
+# Known exceptions, each to be removed by moving the shared code below both packages (none are left).
+EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 
 def _layer(module: str) -> str:
@@ -77,9 +75,8 @@ def _reaches_inside(path: Path, own: str) -> set[str]:
             full = f"{module}.{name}" if name else module
             if module.split(".")[0] not in OURS or _layer(full) == own or module.split(".")[0] == own:
                 continue
-            if any(part.startswith("_") and part != "__future__" for part in full.split(".")):
-                found.add(full)
-            elif full.startswith("broker.cli") and own != "sgx":
+            private = any(part.startswith("_") for part in full.split("."))
+            if private or (full.startswith("broker.cli") and own != "sgx"):
                 found.add(full)
     return found
 
