@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from broker import directory as d
 from broker import signing
 from broker.cli import load_signed
-from broker.keys import SigningKey, b64url, jwk_thumbprint, public_jwk, public_key_file
+from broker.jws import b64url
+from broker.keys import SigningKey, jwk_thumbprint, public_jwk, public_key_file
 from sgx.cli import cli
 from sgx.errors import ExpiredKey, UnknownKey
 
