@@ -307,6 +307,9 @@ ROUTER_PREFETCH = 20  # peak memory about 60 MiB + 2 x prefetch x 5 MiB per rout
 TRANSPORT_OPTION = click.option("--transport", "url", default=None,
                                 help="amqp://user:password@host:port/vhost (amqps://...?cafile=ca.pem for TLS); "
                                      "default: the folder's embedded queues.")
+PROGRESS_OPTION = click.option("--progress-every", "progress_seconds", type=click.FloatRange(min=0), default=30.0,
+                               show_default=True, help="Seconds between progress lines on stderr (counts so far and "
+                                                       "the queue's depth); 0: none.")
 
 
 @broker.command()
@@ -321,12 +324,15 @@ TRANSPORT_OPTION = click.option("--transport", "url", default=None,
 @click.option("--give-up-after", type=click.IntRange(0), default=3600, show_default=True,
               help="Seconds without the broker after which the router stops with exit code 1 (it reconnects "
                    "until then).")
-def route(root: Path, url: str | None, once: bool, workers: int, prefetch: int, give_up_after: int) -> None:
+@PROGRESS_OPTION
+def route(root: Path, url: str | None, once: bool, workers: int, prefetch: int, give_up_after: int,
+          progress_seconds: float) -> None:
     """Run the router: verify, validate, deduplicate, authorise, resolve, deliver, audit, acknowledge.
 
     Exit codes: 0 stopped after routing what was waiting (--once); 1 the router stopped on an error (the reason
     is printed on one line)."""
-    from broker.router import Claims, run_side_by_side
+    from broker import progress
+    from broker.router import STATE_FILE, Claims, run_side_by_side
     from sgx.errors import SafeguardingExchangeError
 
     folder = exchange_folder(root, url)
@@ -341,8 +347,10 @@ def route(root: Path, url: str | None, once: bool, workers: int, prefetch: int, 
             if not once:
                 click.echo(f"routing for {root} with {workers} router(s), {prefetch} messages at a time; Ctrl-C or "
                            "SIGTERM stops after the batch in hand", err=True)
-            count = run_side_by_side(routers, idle_timeout=0 if once else None, batch_size=prefetch,
-                                     give_up_after=give_up_after, should_stop=stop.is_set)
+            line = progress.routing(root / STATE_FILE, lambda: exchange_folder(root, url).transport())
+            with progress.every(progress_seconds, line, lambda text: click.echo(text, err=True)):
+                count = run_side_by_side(routers, idle_timeout=0 if once else None, batch_size=prefetch,
+                                         give_up_after=give_up_after, should_stop=stop.is_set)
     except d.DirectoryError as exc:
         click.echo(f"stopped routing: {exc}; messages wait in the ingress queue", err=True)
         sys.exit(1)
@@ -464,17 +472,22 @@ def node() -> None:
 @TRANSPORT_OPTION
 @click.option("--participant", "pid", required=True)
 @click.option("--once", is_flag=True, help="Receive what is waiting, then stop.")
-def node_run(root: Path, url: str | None, pid: str, once: bool) -> None:
+@PROGRESS_OPTION
+def node_run(root: Path, url: str | None, pid: str, once: bool, progress_seconds: float) -> None:
     """Receive this participant's messages: verify, store once, then acknowledge to the transport."""
+    from broker import progress
+
     folder = exchange_folder(root, url)
     if pid not in folder.load_directory().participants:
         raise click.UsageError(f"{pid!r} is not a participant of the directory in {root}")
     receiver = folder.node(pid, folder.transport())
+    tally = progress.ReceivingTally(receiver, lambda: exchange_folder(root, url).transport())
     with _stoppable() as stop:  # handlers first, then the announcement: a signal after it must stop cleanly
         if not once:
             click.echo(f"receiving for {pid} into {root / 'inbox' / (pid + '.db')}; Ctrl-C or SIGTERM stops after "
                        "the batch in hand", err=True)
-        count = receiver.run(idle_timeout=0 if once else None, should_stop=stop.is_set)
+        with progress.every(progress_seconds, tally.line, lambda text: click.echo(text, err=True)):
+            count = receiver.run(idle_timeout=0 if once else None, should_stop=stop.is_set)
     answered = _record_acknowledgements(folder, pid, receiver)
     not_stored = receiver.taken - count
     click.echo(f"received {count} message(s)"
