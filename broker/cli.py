@@ -36,6 +36,11 @@ def load_signed(root: Path, *, read_only: bool = False) -> d.Directory:
     return exchange_folder(root).load_directory(read_only=read_only)
 
 
+def participant_outbox(root: Path, pid: str, **options):
+    """The participant's outbox in the folder (`ExchangeFolder.outbox`), for the commands of this package."""
+    return exchange_folder(root).outbox(pid, **options)
+
+
 @click.group()
 def directory() -> None:
     """Build, sign, verify and show the participant directory."""
@@ -587,13 +592,22 @@ def send(root: Path, url: str | None, pid: str, files: tuple[Path, ...]) -> None
 @DIR_OPTION
 @click.option("--participant", "pid", required=True)
 def inbox(root: Path, pid: str) -> None:
-    """List what has arrived (event, sender, time, verification); message content is not printed."""
+    """List what has arrived (event, sender, time, verification); message content is not printed. Under each of the
+    exchange's acknowledgements: the message it answers, its outcome (accepted, duplicate, delivery-failed, or the
+    refusal's code) and the reasons (each recipient it went to, or why it was refused)."""
+    from broker import acknowledgements
+
     folder = exchange_folder(root)
     if not folder.inbox_file(pid).exists():
         raise click.ClickException(f"no inbox for {pid} yet; run 'sgx node run --participant {pid}'")
     receiver = folder.node(pid, directory=folder.load_directory(read_only=True))  # reading only
     for item in receiver.inbox():
         click.echo(f"{item.received_at}  {item.event:26} from {item.sender:24} {item.message_id}  {item.verified}")
+        answer = acknowledgements.read(item.body) if item.event == "acknowledgement" else None
+        if answer is not None:
+            click.echo(f"    answers {answer.message_id}: {answer.outcome}")
+            for reason in answer.reasons:
+                click.echo(f"      {reason}")
 
 
 @click.group()

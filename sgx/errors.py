@@ -8,9 +8,9 @@
     │   ├── RecoverableBrokerError       try again later (broker down, confirm timed out)
     │   │   └── TransportUnavailable     the transport cannot be reached now
     │   ├── UnrecoverableBrokerError     retrying will not help (refused, misconfigured)
+    │   │   ├── ExchangeFolderError      an exchange folder lacks what was asked of it (a key, a password)
     │   │   ├── DirectoryError           the directory is missing, expired or not signed by the operator
     │   │   │   └── DirectoryExpired     the directory in force has expired: stop routing, get a new one
-    │   │   ├── ExchangeFolderError      an exchange folder lacks what was asked of it (a key, a password)
     │   │   ├── Unroutable               the transport has no queue for some messages (the others went)
     │   │   ├── BrokerNotTrusted         TLS: the broker's certificate does not verify against the CA given
     │   │   └── SignatureRejected        one class per reason: BadSignature, UnknownKey, RevokedKey,
@@ -72,17 +72,17 @@ class TransportUnavailable(RecoverableBrokerError):
     """The broker or database behind a transport cannot be reached; messages wait in the outbox."""
 
 
+class ExchangeFolderError(UnrecoverableBrokerError):
+    """An exchange folder lacks what was asked of it (a participant's key, the operator's key, a broker password);
+    the message names the file and the command that makes it."""
+
+
 class DirectoryError(UnrecoverableBrokerError):
     """The participant directory cannot be trusted: missing, malformed, expired or badly signed."""
 
 
 class DirectoryExpired(DirectoryError):
     """The directory in force has expired and no valid newer one has been published: routing stops."""
-
-
-class ExchangeFolderError(UnrecoverableBrokerError):
-    """An exchange folder lacks what was asked of it (a participant's key, the operator's key, a broker password);
-    the message names the file and the command that makes it."""
 
 
 class Unroutable(UnrecoverableBrokerError):
