@@ -22,15 +22,19 @@ from adapters.base import Problem, Reader, Record, Refused
 from adapters.outcomes import HELD_BACK, NOT_NOTIFIABLE, REFUSED, SENT, Ledger
 from adapters.placements import ChangeStore, Plan, Planned
 from adapters.queueing import BATCH, event_of, queue
-from broker.cli import DIR_OPTION, TRANSPORT_OPTION, _transport, load_signed, participant_outbox
 from broker.directory import Directory
-from broker.keys import key_files
+from broker.exchange_folder import ExchangeFolder
 from sgx.errors import DirectoryError, RecoverableBrokerError
 from standard.validator import HOT_PATH, Validator
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 KEEP_PER_CODE = 100  # problems kept per file and code; the rest are counted, so a broken file cannot flood memory
 
+DIR_OPTION = click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+                          show_default=True, help="The exchange folder.")
+TRANSPORT_OPTION = click.option("--transport", "url", default=None,
+                                help="amqp://user:password@host:port/vhost (amqps://...?cafile=ca.pem for TLS); "
+                                     "default: the folder's embedded queues.")
 DRY_RUN = click.option("--dry-run", is_flag=True, help="Build and validate; show what would be sent; queue nothing.")
 REPORT = click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
                       help="Write a report here: .html for people, .json for programs.")
@@ -61,10 +65,11 @@ class Run:
         self.progress = sys.stderr.isatty() if progress is None else progress
         if report is not None and not report.resolve().parent.is_dir():
             raise SetupError(f"--report {report}: its folder does not exist; create it or name another")
-        self.directory: Directory = _exchange(root)
+        self.folder = ExchangeFolder(root, url, warn=lambda line: click.echo(line, err=True))
+        self.directory: Directory = _exchange(self.folder)
         if sender not in self.directory.participants:
             raise SetupError(f"no participant {sender} in the directory of {root}; check --la or --sender")
-        if not dry_run and not key_files(root / "keys", sender):
+        if not dry_run and not self.folder.has_key(sender):
             raise SetupError(f"no signing key for {sender} in {root / 'keys'}: run 'sgx directory keygen --dir "
                              f"{root} --participant {sender}' (or try it first with --dry-run)")
         self.problems: list[Problem] = []
@@ -75,8 +80,9 @@ class Run:
         self.built: Counter[str] = Counter()
         self.sending: dict[tuple[str, str], tuple[int, dict]] = {}  # (event, setting URN) -> (messages, one)
         self.sent = self.waiting = self.unchanged = 0
-        (root / "adapter-state").mkdir(exist_ok=True)
-        self.store = ChangeStore(root / "adapter-state" / f"{sender}.db")
+        state = self.folder.adapter_state_file(sender)
+        state.parent.mkdir(exist_ok=True)
+        self.store = ChangeStore(state)
         # The hot path (every layer but the FHIR model check), as the router runs: the messages come from the
         # standard's own composer, whose output the test suite checks with full validation.
         self.validator = Validator(HOT_PATH)
@@ -215,14 +221,14 @@ class Run:
             self.store.assume(item for item in planned if id(item) in queued)
         if outbox is not None:
             with contextlib.suppress(RecoverableBrokerError):  # reported below with the count
-                self.sent += outbox.drain(_transport(self.root, self.url, self.directory), batch=BATCH)
+                self.sent += outbox.drain(self.folder.transport(), batch=BATCH)
             self.waiting = outbox.pending()
             if self.waiting:
                 click.echo(f"{self.waiting} message(s) could not be sent now (the exchange is unreachable); they "
                            "wait in the outbox and go with the next run", err=True)
 
     def _outbox(self):
-        return None if self.dry_run else participant_outbox(self.root, self.sender, validator=self.validator)
+        return None if self.dry_run else self.folder.outbox(self.sender, validator=self.validator)
 
     def finish(self) -> None:
         # No silent bucket: a row no step decided about is a finding (a fault of the adapter, never of the data).
@@ -264,14 +270,13 @@ def _setting_of(message: dict) -> str:
     return ""
 
 
-def _exchange(root: Path) -> Directory:
+def _exchange(folder: ExchangeFolder) -> Directory:
     """The signed directory of an exchange folder, or a set-up error (exit 2) saying what is missing."""
+    root = folder.root
     if not root.is_dir():
         raise SetupError(f"{root} is not an exchange folder (it does not exist); give the folder with --dir")
     try:
-        return load_signed(root)
-    except click.ClickException as exc:
-        raise SetupError(f"{exc.message}; is {root} the exchange folder (--dir)?") from None
+        return folder.load_directory()
     except (DirectoryError, OSError) as exc:
         raise SetupError(f"the directory in {root} cannot be used: {exc}") from None
 

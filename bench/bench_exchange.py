@@ -164,9 +164,9 @@ def _receiver(root: str, url: str, pid: str, n: int, done: mp.Queue) -> None:
 
 
 def _network(root: str, url: str):
-    from broker.network import Network
+    from broker.exchange_folder import ExchangeFolder
 
-    return Network.open(Path(root), url)
+    return ExchangeFolder.open(Path(root), url)
 
 
 def _messages(n: int) -> list[dict]:

@@ -104,6 +104,17 @@ class AuditLog:
         row = self.db.execute("SELECT hash FROM audit WHERE seq = ?", (seq,)).fetchone()
         return row[0] if row else None
 
+    def decisions_after(self, seq: int) -> tuple[int, dict[str, int]]:
+        """The newest record's seq, and how many records of each decision came after record `seq`: read a little
+        at a time by whoever counts what a running router decides (progress lines), never the whole log."""
+        counts: dict[str, int] = {}
+        newest = seq
+        for row_seq, record in self.db.execute("SELECT seq, record FROM audit WHERE seq > ? ORDER BY seq", (seq,)):
+            decision = orjson.loads(record).get("decision", "")
+            counts[decision] = counts.get(decision, 0) + 1
+            newest = row_seq
+        return newest, counts
+
     def records(self) -> list[dict]:
         return [{"seq": seq, **orjson.loads(record)} for seq, record in
                 self.db.execute("SELECT seq, record FROM audit ORDER BY seq")]

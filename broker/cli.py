@@ -1,16 +1,7 @@
 """`sgx directory`, `sgx broker`, `sgx node`, `sgx audit`: run the exchange from a folder.
 
-Folder layout (one per deployment; a participant's machine holds only its own key):
-    directory.draft.json   the directory being edited (unsigned)
-    directory.json         the signed directory everyone loads
-    operator.pub.jwk       the operator's public key: the trust anchor
-    keys/                  private keys as PKCS#8 PEM, mode 0600 (never printed); <name>.pub.jwk beside each
-                           holds its public JWK and kid
-    queues.db              the embedded transport (when no amqp:// URL is given)
-    router.db              the router's state: seen ids, the register, the audit chain
-    audit-head.json        the audit chain's newest record (seq, hash), replaced after every batch
-    audit-checkpoints.jsonl  the audit head signed by the router at intervals, appended to (keep copies)
-    inbox/<participant>.db outbox/<participant>.db
+The folder's layout, and every way into it, is `broker.exchange_folder.ExchangeFolder`; the commands here only
+read options and print.
 """
 
 from __future__ import annotations
@@ -21,49 +12,33 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import click
 import orjson
 
 from broker import directory as d
-from broker.keys import SigningKey, key_files, public_key_file, public_key_from_jwk
+from broker.exchange_folder import ExchangeFolder
+from broker.keys import SigningKey
 
 DIR_OPTION = click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
                           show_default=True, help="The exchange folder.")
 
 
-def _anchor(root: Path):
-    anchor = root / "operator.pub.jwk"
-    if not anchor.exists():
-        raise click.ClickException(f"{anchor} is missing: the operator's public key is needed to trust the directory")
-    return public_key_from_jwk(orjson.loads(anchor.read_bytes()))
-
-
-EXPIRY_WARNING = timedelta(days=7)  # at most; a quarter of the directory's validity when that is shorter
+def exchange_folder(root: Path, url: str | None = None) -> ExchangeFolder:
+    """The exchange folder a command was given, its warnings (an expiring directory) printed on stderr."""
+    return ExchangeFolder(root, url, warn=lambda line: click.echo(line, err=True))
 
 
 def load_signed(root: Path, *, read_only: bool = False) -> d.Directory:
-    """The signed directory of an exchange folder, warning a week before it expires.
+    """The folder's signed directory (read-only: an expired one is shown with a warning)."""
+    return exchange_folder(root).load_directory(read_only=read_only)
 
-    Args:
-        read_only: for commands that only show what is there (inbox, show): an expired directory is still read,
-            with a warning, since nothing is sent or routed on it. Sending and routing refuse it.
-    """
-    directory_ = d.load(root / "directory.json", _anchor(root), allow_expired=read_only)
-    expires, issued = d.parse_time(directory_.expires_at), d.parse_time(directory_.issued_at)
-    left = expires - datetime.now(UTC)
-    # A week's notice, but never for most of a short validity (a weekly directory would always be "expiring").
-    notice = min(EXPIRY_WARNING, (expires - issued) / 4)
-    resign = f"the operator signs a new one with 'sgx directory sign --dir {root}'"
-    if left <= timedelta(0):
-        click.echo(f"warning: the directory expired at {directory_.expires_at}; shown as it was; sending and routing "
-                   f"refuse it until {resign}", err=True)
-    elif left <= notice:
-        click.echo(f"warning: the directory expires at {directory_.expires_at}; sending and routing will stop then "
-                   f"unless {resign}", err=True)
-    return directory_
+
+def participant_outbox(root: Path, pid: str, **options):
+    """The participant's outbox in the folder (`ExchangeFolder.outbox`), for the commands of this package."""
+    return exchange_folder(root).outbox(pid, **options)
 
 
 @click.group()
@@ -252,53 +227,6 @@ def add_setting(root: Path, urn: str, name: str, kind: str, host_la: str, host_i
     click.echo(f"added setting {urn} (host {host_la}, {host_icb or 'no ICB found: add --host-icb'})")
 
 
-@directory.command("import-settings")
-@DIR_OPTION
-@click.option("--regulator", "regulators", multiple=True, default=["ofsted"], show_default=True)
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def import_settings(root: Path, regulators: tuple[str, ...], files: tuple[Path, ...]) -> None:
-    """Add or update settings from Ofsted provider lists (XLSX): URN, name, type, host LA from the local
-    authority column, host ICB from the host LA, postcode. Closed settings are left out. Sign afterwards.
-
-    Exit codes: 0 all rows imported, 1 some rows had problems (listed; the others were imported).
-    """
-    from adapters.base import Problem
-    from adapters.ofsted_providers import ProviderListReader
-
-    directory_ = d.load_draft(root)
-    reader = ProviderListReader()
-    added = updated = 0
-    problems = []
-    for file in files:
-        for item in reader.read(file):
-            if isinstance(item, Problem):
-                problems.append(item)
-                continue
-            v = item.values
-            host_la, host_icb = v["HOST_LA"], directory_.default_icb(v["HOST_LA"])
-            la = directory_.participants.get(host_la)
-            if la and la.codes.get("dfe_la") in d.las_in_several_icbs():
-                problems.append(f"{file.name}, row {item.row}: check-host-icb: {host_la} spans more than one ICB; "
-                                f"{host_icb} was set from the LA table: confirm it for the setting's address with "
-                                f"'sgx directory add-setting --urn {v['URN']} ... --host-icb ICB'")
-            existing = directory_.setting(v["URN"])
-            setting = d.Setting(v["URN"], v["NAME"], v["TYPE"], host_la, host_icb,
-                                list(regulators), existing.provider if existing else None,
-                                existing.police if existing else None, v["POSTCODE"])
-            try:
-                directory_.add_setting(setting)
-            except d.DirectoryError as exc:
-                problems.append(f"{file.name}, row {item.row}: {exc}")
-                continue
-            updated, added = (updated + 1, added) if existing else (updated, added + 1)
-    d.save_draft(root, directory_)
-    for problem in problems:
-        click.echo(str(problem), err=True)
-    click.echo(f"settings: {added} added, {updated} updated, {len(problems)} rows with problems; "
-               "run 'sgx directory sign' to publish")
-    sys.exit(1 if problems else 0)
-
-
 @directory.command()
 @DIR_OPTION
 @click.option("--valid-days", type=int, default=7, show_default=True, help="Expiry: a stale directory is refused.")
@@ -369,22 +297,6 @@ def _single_router(root: Path):
     return handle
 
 
-def participant_outbox(root: Path, pid: str, **options):
-    """The participant's outbox in the folder, signing with its newest key."""
-    from broker.outbox import Outbox
-
-    found = key_files(root / "keys", pid)
-    if not found:
-        raise click.ClickException(f"no key for {pid} in {root / 'keys'}; run 'sgx directory keygen "
-                                   f"--participant {pid}'")
-    key = SigningKey.load(found[-1])
-    if not public_key_file(found[-1]).exists() and (root / "directory.json").exists():
-        # A key file copied without its .pub.jwk: the directory knows the kid of its public key.
-        key = key.named_as_registered(load_signed(root).participant(pid).keys)
-    (root / "outbox").mkdir(exist_ok=True)
-    return Outbox(root / "outbox" / f"{pid}.db", pid, key, **options)
-
-
 def _state_file(root: Path) -> Path:
     from broker.router import STATE_FILE
 
@@ -397,18 +309,12 @@ def _state_file(root: Path) -> Path:
 ROUTER_PREFETCH = 20  # peak memory about 60 MiB + 2 x prefetch x 5 MiB per router at worst (docs/operations.md)
 
 
-def _transport(root: Path, url: str | None, directory: d.Directory | None = None, **amqp_options):
-    """The folder's exchange: RabbitMQ at `url`, or the embedded queues (which need the directory)."""
-    from broker.transport import capabilities_of, exchange_transport, open_transport
-
-    if url and not capabilities_of(url).declares_queues:  # a broker whose queues `sgx broker setup` made
-        return open_transport(url, **amqp_options) if amqp_options else exchange_transport(url, ())
-    return exchange_transport(str(root / "queues.db"), (directory or load_signed(root)).participants)
-
-
 TRANSPORT_OPTION = click.option("--transport", "url", default=None,
                                 help="amqp://user:password@host:port/vhost (amqps://...?cafile=ca.pem for TLS); "
                                      "default: the folder's embedded queues.")
+PROGRESS_OPTION = click.option("--progress-every", "progress_seconds", type=click.FloatRange(min=0), default=30.0,
+                               show_default=True, help="Seconds between progress lines on stderr (counts so far and "
+                                                       "the queue's depth); 0: none.")
 
 
 @broker.command()
@@ -423,30 +329,33 @@ TRANSPORT_OPTION = click.option("--transport", "url", default=None,
 @click.option("--give-up-after", type=click.IntRange(0), default=3600, show_default=True,
               help="Seconds without the broker after which the router stops with exit code 1 (it reconnects "
                    "until then).")
-def route(root: Path, url: str | None, once: bool, workers: int, prefetch: int, give_up_after: int) -> None:
+@PROGRESS_OPTION
+def route(root: Path, url: str | None, once: bool, workers: int, prefetch: int, give_up_after: int,
+          progress_seconds: float) -> None:
     """Run the router: verify, validate, deduplicate, authorise, resolve, deliver, audit, acknowledge.
 
     Exit codes: 0 stopped after routing what was waiting (--once); 1 the router stopped on an error (the reason
     is printed on one line)."""
-    from broker.router import Claims, Router, run_side_by_side
+    from broker import progress
+    from broker.router import STATE_FILE, Claims, run_side_by_side
     from sgx.errors import SafeguardingExchangeError
 
-    directory_ = _load_or_exit(root)
-    key_file = key_files(root / "keys", "router")
-    if not key_file:
+    folder = exchange_folder(root, url)
+    _load_or_exit(folder)
+    if not folder.has_key("router"):
         raise click.ClickException("no router key; run 'sgx directory keygen --participant router' and sign")
-    key = SigningKey.load(key_file[-1])
     lock = _single_router(root)  # noqa: F841 - held for the life of the process
     claims = Claims()
-    routers = [Router.in_folder(root, directory_, _transport(root, url, directory_, prefetch=prefetch), key,
-                                claims=claims) for _ in range(workers)]
+    routers = [folder.router(folder.transport(prefetch=prefetch), claims=claims) for _ in range(workers)]
     try:
         with _stoppable() as stop:  # handlers first, then the announcement: a signal after it must stop cleanly
             if not once:
                 click.echo(f"routing for {root} with {workers} router(s), {prefetch} messages at a time; Ctrl-C or "
                            "SIGTERM stops after the batch in hand", err=True)
-            count = run_side_by_side(routers, idle_timeout=0 if once else None, batch_size=prefetch,
-                                     give_up_after=give_up_after, should_stop=stop.is_set)
+            line = progress.routing(root / STATE_FILE, lambda: exchange_folder(root, url).transport())
+            with progress.every(progress_seconds, line, lambda text: click.echo(text, err=True)):
+                count = run_side_by_side(routers, idle_timeout=0 if once else None, batch_size=prefetch,
+                                         give_up_after=give_up_after, should_stop=stop.is_set)
     except d.DirectoryError as exc:
         click.echo(f"stopped routing: {exc}; messages wait in the ingress queue", err=True)
         sys.exit(1)
@@ -471,9 +380,9 @@ def _stoppable() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
-def _load_or_exit(root: Path) -> d.Directory:
+def _load_or_exit(folder: ExchangeFolder) -> d.Directory:
     try:
-        return load_signed(root)
+        return folder.load_directory()
     except d.DirectoryError as exc:
         click.echo(f"refused: {exc}", err=True)
         sys.exit(1)
@@ -568,39 +477,41 @@ def node() -> None:
 @TRANSPORT_OPTION
 @click.option("--participant", "pid", required=True)
 @click.option("--once", is_flag=True, help="Receive what is waiting, then stop.")
-def node_run(root: Path, url: str | None, pid: str, once: bool) -> None:
+@PROGRESS_OPTION
+def node_run(root: Path, url: str | None, pid: str, once: bool, progress_seconds: float) -> None:
     """Receive this participant's messages: verify, store once, then acknowledge to the transport."""
-    from broker.node import Node
+    from broker import progress
 
-    directory_ = load_signed(root)
-    if pid not in directory_.participants:
+    folder = exchange_folder(root, url)
+    if pid not in folder.load_directory().participants:
         raise click.UsageError(f"{pid!r} is not a participant of the directory in {root}")
-    (root / "inbox").mkdir(exist_ok=True)
-    receiver = Node(pid, directory_, _transport(root, url, directory_), root / "inbox" / f"{pid}.db")
+    receiver = folder.node(pid, folder.transport())
+    tally = progress.ReceivingTally(receiver, lambda: exchange_folder(root, url).transport())
     with _stoppable() as stop:  # handlers first, then the announcement: a signal after it must stop cleanly
         if not once:
             click.echo(f"receiving for {pid} into {root / 'inbox' / (pid + '.db')}; Ctrl-C or SIGTERM stops after "
                        "the batch in hand", err=True)
-        count = receiver.run(idle_timeout=0 if once else None, should_stop=stop.is_set)
-    answered = _record_acknowledgements(root, pid, receiver)
+        with progress.every(progress_seconds, tally.line, lambda text: click.echo(text, err=True)):
+            count = receiver.run(idle_timeout=0 if once else None, should_stop=stop.is_set)
+    answered = _record_acknowledgements(folder, pid, receiver)
     not_stored = receiver.taken - count
     click.echo(f"received {count} message(s)"
                + (f"; {not_stored} not stored (refused or handed back: see the log; their senders are told)"
                   if not_stored else "") + (f"; {answered} answer(s) to sent messages" if answered else ""))
 
 
-def _record_acknowledgements(root: Path, pid: str, receiver) -> int:
+def _record_acknowledgements(folder: ExchangeFolder, pid: str, receiver) -> int:
     """Give the participant's outbox (if it has one) the exchange's acknowledgements from its inbox."""
-    if not (root / "outbox" / f"{pid}.db").exists() or not key_files(root / "keys", pid):
+    if not folder.has_outbox(pid):
         return 0
-    return participant_outbox(root, pid).record_acknowledgements(receiver)
+    return folder.outbox(pid).record_acknowledgements(receiver)
 
 
-def _drain(root: Path, url: str | None, outbox) -> int:
+def _drain(folder: ExchangeFolder, outbox) -> int:
     """Send what waits in the outbox; a refusal by the broker (permissions, size) is one line, not a traceback."""
     from sgx.errors import UnrecoverableBrokerError
 
-    transport = _transport(root, url)  # a directory that cannot be used is refused as such, before this
+    transport = folder.transport()  # a directory that cannot be used is refused as such, before this
     try:
         return outbox.drain(transport)
     except UnrecoverableBrokerError as exc:
@@ -616,12 +527,10 @@ def status(root: Path, pid: str, message_id: str) -> None:
     outcome for each recipient (delivered to its queue, or failed and why).
 
     Exit codes: 0 shown; 1 the message is not in this participant's outbox."""
-    from broker.node import Node
-
-    outbox = participant_outbox(root, pid)
-    inbox_path = root / "inbox" / f"{pid}.db"
-    if inbox_path.exists():
-        outbox.record_acknowledgements(Node(pid, load_signed(root), None, inbox_path))  # type: ignore[arg-type]
+    folder = exchange_folder(root)
+    outbox = folder.outbox(pid)
+    if folder.inbox_file(pid).exists():
+        outbox.record_acknowledgements(folder.node(pid))
     wanted = message_id if message_id.startswith("urn:uuid:") else f"urn:uuid:{message_id}"
     found = outbox.status(wanted)
     if found is None:
@@ -643,14 +552,15 @@ def resend(root: Path, url: str | None, pid: str, message_ids: tuple[str, ...]) 
     """Send refused or failed messages again, signed afresh (after fixing what made the exchange refuse them).
 
     Exit codes: 0 all queued again; 1 some were not refused or failed messages of this outbox (listed)."""
-    outbox = participant_outbox(root, pid)
+    folder = exchange_folder(root, url)
+    outbox = folder.outbox(pid)
     problems = 0
     for message_id in message_ids:
         wanted = message_id if message_id.startswith("urn:uuid:") else f"urn:uuid:{message_id}"
         if not outbox.resend(wanted):
             problems += 1
             click.echo(f"{wanted}: not resent: it is not a refused or failed message of {pid}", err=True)
-    sent = _drain(root, url, outbox)
+    sent = _drain(folder, outbox)
     click.echo(f"sent {sent}; waiting in the outbox {outbox.pending()}")
     sys.exit(1 if problems else 0)
 
@@ -664,7 +574,8 @@ def send(root: Path, url: str | None, pid: str, files: tuple[Path, ...]) -> None
     """Validate message files, put them in this participant's outbox, and send what the exchange will take."""
     from sgx.errors import MessageInvalid
 
-    outbox = participant_outbox(root, pid)
+    folder = exchange_folder(root, url)
+    outbox = folder.outbox(pid)
     refused = 0
     for file in files:
         try:
@@ -672,7 +583,7 @@ def send(root: Path, url: str | None, pid: str, files: tuple[Path, ...]) -> None
         except MessageInvalid as exc:
             refused += 1
             click.echo(f"{file}: not queued: {exc}", err=True)
-    sent = _drain(root, url, outbox)
+    sent = _drain(folder, outbox)
     click.echo(f"sent {sent}; waiting in the outbox {outbox.pending()}; refused {refused}")
     sys.exit(1 if refused else 0)
 
@@ -681,15 +592,22 @@ def send(root: Path, url: str | None, pid: str, files: tuple[Path, ...]) -> None
 @DIR_OPTION
 @click.option("--participant", "pid", required=True)
 def inbox(root: Path, pid: str) -> None:
-    """List what has arrived (event, sender, time, verification); message content is not printed."""
-    from broker.node import Node
+    """List what has arrived (event, sender, time, verification); message content is not printed. Under each of the
+    exchange's acknowledgements: the message it answers, its outcome (accepted, duplicate, delivery-failed, or the
+    refusal's code) and the reasons (each recipient it went to, or why it was refused)."""
+    from broker import acknowledgements
 
-    path = root / "inbox" / f"{pid}.db"
-    if not path.exists():
+    folder = exchange_folder(root)
+    if not folder.inbox_file(pid).exists():
         raise click.ClickException(f"no inbox for {pid} yet; run 'sgx node run --participant {pid}'")
-    receiver = Node(pid, load_signed(root, read_only=True), None, path)  # type: ignore[arg-type] - reading only
+    receiver = folder.node(pid, directory=folder.load_directory(read_only=True))  # reading only
     for item in receiver.inbox():
         click.echo(f"{item.received_at}  {item.event:26} from {item.sender:24} {item.message_id}  {item.verified}")
+        answer = acknowledgements.read(item.body) if item.event == "acknowledgement" else None
+        if answer is not None:
+            click.echo(f"    answers {answer.message_id}: {answer.outcome}")
+            for reason in answer.reasons:
+                click.echo(f"      {reason}")
 
 
 @click.group()
@@ -715,7 +633,7 @@ def audit_verify(root: Path, expect_head: str | None, kept: tuple[Path, ...]) ->
     seq, head = log.last()
     if checkpoints:
         try:  # an expired directory still holds the router's keys that signed older checkpoints
-            directory_ = d.load(root / "directory.json", _anchor(root), allow_expired=True)
+            directory_ = ExchangeFolder(root).load_directory(read_only=True)
         except d.DirectoryError as exc:
             raise click.ClickException(f"cannot check the signed checkpoints: {exc}") from None
         problems += verify_checkpoints(log, checkpoints, directory_.public_key_for)

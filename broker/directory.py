@@ -23,11 +23,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from broker.keys import SigningKey, b64url, b64url_decode, public_jwk, public_key_from_jwk
-from sgx.errors import DirectoryError, DirectoryExpired, ExpiredKey, RevokedKey, UnknownKey
+from broker import jws
+from broker.keys import SigningKey, public_jwk, public_key_from_jwk
+from sgx.errors import DirectoryError, DirectoryExpired, ExpiredKey, RevokedKey, SignatureRejected, UnknownKey
 
 log = logging.getLogger("sgx.directory")
 
@@ -220,11 +220,8 @@ class Directory:
         """The signed directory file (flattened JWS JSON); bumps the version."""
         moment = now or datetime.now(UTC)
         self.issued_at, self.expires_at = _iso(moment), _iso(moment + valid_for)
-        payload = b64url(orjson.dumps(self.payload()))
-        protected = b64url(orjson.dumps({"alg": "EdDSA", "typ": DIRECTORY_TYP, "kid": operator_key.kid}))
-        signature = operator_key.private.sign(f"{protected}.{payload}".encode("ascii"))
-        return orjson.dumps({"payload": payload, "protected": protected, "signature": b64url(signature)},
-                            option=orjson.OPT_INDENT_2)
+        signed = jws.sign_flattened({"typ": DIRECTORY_TYP}, orjson.dumps(self.payload()), operator_key)
+        return orjson.dumps(signed, option=orjson.OPT_INDENT_2)
 
 
 def load(path_or_bytes: Path | bytes, operator_public: Ed25519PublicKey, *, now: datetime | None = None,
@@ -238,21 +235,25 @@ def load(path_or_bytes: Path | bytes, operator_public: Ed25519PublicKey, *, now:
     where = str(path_or_bytes) if isinstance(path_or_bytes, Path) else "directory"
     try:
         raw = path_or_bytes.read_bytes() if isinstance(path_or_bytes, Path) else path_or_bytes
-        doc = orjson.loads(raw)
-        protected, payload, signature = doc["protected"], doc["payload"], doc["signature"]
-        header = orjson.loads(b64url_decode(protected))
+        token = jws.parse_flattened(orjson.loads(raw))
     except FileNotFoundError:
         raise DirectoryError(f"{where}: no directory file; create one with 'sgx directory init'") from None
-    except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
-        raise DirectoryError(f"{where}: not a signed directory (flattened JWS JSON)") from None
-    if header.get("alg") != "EdDSA" or header.get("typ") != DIRECTORY_TYP or header.get("crit"):
-        raise DirectoryError(f"{where}: the directory must be signed with EdDSA as {DIRECTORY_TYP}")
+    except (ValueError, orjson.JSONDecodeError, SignatureRejected) as exc:
+        detail = f" ({exc})" if isinstance(exc, SignatureRejected) else ""
+        raise DirectoryError(f"{where}: not a signed directory (flattened JWS JSON){detail}") from None
     try:
-        operator_public.verify(b64url_decode(signature), f"{protected}.{payload}".encode("ascii"))
-    except (InvalidSignature, ValueError):
+        jws.check_header(token.header, DIRECTORY_TYP)
+    except SignatureRejected as exc:
+        raise DirectoryError(f"{where}: the directory must be signed with EdDSA as {DIRECTORY_TYP} ({exc})") from None
+    try:
+        jws.verify_signature(token, operator_public)
+    except SignatureRejected:
         raise DirectoryError(f"{where}: the operator's signature does not verify; do not use this directory and "
                              "fetch it again from the operator") from None
-    directory = Directory.from_payload(orjson.loads(b64url_decode(payload)))
+    try:
+        directory = Directory.from_payload(token.claims())
+    except SignatureRejected as exc:
+        raise DirectoryError(f"{where}: the signed directory's payload is not a JSON object ({exc})") from None
     expires = parse_time(directory.expires_at)
     if expires is None or (not allow_expired and (now or datetime.now(UTC)) >= expires):
         raise DirectoryExpired(f"{where}: the directory expired at {directory.expires_at}; the exchange refuses to "

@@ -10,7 +10,6 @@ Public keys a participant generated elsewhere come in as a JWK (OKP, Ed25519) or
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import re
@@ -24,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, rsa, x448, x25519
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from broker.jws import b64url, b64url_decode
 from sgx.errors import DirectoryError
 
 LEGACY_KID_PREFIX = b"kid: "
@@ -33,16 +33,6 @@ KID_FORM = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._:-]{0,127}")
 NEVER_SEND_PRIVATE = ("never send a private key to anyone, the operator included: send only the public key "
                       "(JWK without \"d\", or PEM 'PUBLIC KEY'). A private key that has been sent is exposed: "
                       "generate a new key pair")
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def b64url_decode(text: str) -> bytes:
-    if not isinstance(text, str) or any(c in text for c in "+/= \n"):
-        raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def public_key_file(private_key_file: Path) -> Path:

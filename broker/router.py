@@ -344,7 +344,7 @@ class Router:
         plan = routing.resolve(facts, self.directory, self.register, today=now.date())
         if plan.problem:
             decision.reason = "no-recipients"
-            return self._refuse(batch, decision, digest, notify=True, detail=plan.problem)
+            return self._refuse(batch, decision, digest, notify=True, detail=_refusal_detail(plan))
         routes = [r for r in plan.routes if self._reachable(r.participant)]
         no_queue = [r.participant for r in plan.routes if r not in routes]
         if not routes:
@@ -673,3 +673,12 @@ def run_side_by_side(routers: list[Router], **run_options) -> int:
     if errors:
         raise errors[0]
     return sum(counts)
+
+
+def _refusal_detail(plan: routing.Plan) -> str:
+    """Why no route could be made, naming the recipients not onboarded yet (no key): the sender then knows whom to
+    wait for, and resends once they are (`sgx node resend`)."""
+    detail = (plan.problem or "").removeprefix("no-recipients: ")
+    if plan.unreachable:
+        detail += f"; not onboarded yet (no key): {', '.join(plan.unreachable)}"
+    return detail

@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker import signing
-from broker.keys import SigningKey, b64url, b64url_decode, jwk_thumbprint, public_jwk
+from broker.jws import b64url, b64url_decode
+from broker.keys import SigningKey, jwk_thumbprint, public_jwk
 from standard import artefacts
 
 CONTRACT_FILE = artefacts.SIGNATURE_CONTRACT

@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from adapters.cli import adapt
+from adapters.settings_import import import_settings
 from broker.cli import audit, broker, directory, node
 from broker.inbox.cli import inbox
 from broker.oversight.cli import oversight
@@ -98,6 +99,7 @@ def cli() -> None:
     """
 
 
+directory.add_command(import_settings)  # the operator's command, reading provider lists with the adapters' reader
 cli.add_command(standard)
 cli.add_command(demo)
 for group in (directory, broker, node, inbox, oversight, audit, adapt, conformance):

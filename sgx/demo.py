@@ -22,8 +22,8 @@ import orjson
 
 from broker import directory as d
 from broker import signing
+from broker.exchange_folder import ExchangeFolder
 from broker.keys import SigningKey
-from broker.network import Network
 from broker.router import SENDER, SIGNATURE
 from broker.transport import INGRESS, Envelope, capabilities_of
 from standard import compose as c
@@ -35,7 +35,7 @@ DONCASTER, SHEFFIELD = "la-371", "la-373"
 PLACING = {"la-886": "Kent", "la-383": "Leeds", "la-352": "Manchester"}
 
 
-def demo_network(root: Path, transport_url: str | None = None) -> Network:
+def demo_network(root: Path, transport_url: str | None = None) -> ExchangeFolder:
     participants = [
         d.Participant(PROVIDER, d.PROVIDER, "Example Care Ltd", {"ofsted_provider": "SC900000"}),
         d.Participant(OTHER_PROVIDER, d.PROVIDER, "Other Care Ltd", {"ofsted_provider": "SC900009"}),
@@ -46,7 +46,7 @@ def demo_network(root: Path, transport_url: str | None = None) -> Network:
     ]
     keyed = [PROVIDER, OTHER_PROVIDER, "router", "ofsted", "cqc", "icb-QF7", DONCASTER, "lado-371", SHEFFIELD,
              *PLACING, *(f"lado-{la[3:]}" for la in PLACING)]
-    return Network.create(root, participants, settings, transport_url=transport_url, keyed=keyed)
+    return ExchangeFolder.create(root, participants, settings, transport_url=transport_url, keyed=keyed)
 
 
 def _child(b: c.MessageBuilder, la: str, n: int) -> str:
@@ -92,7 +92,7 @@ def allegation(event: str, sender: str, case: str) -> dict:
     return b.build()
 
 
-def _adapt_kent_export(root: Path, net: Network, transport, today) -> list[str]:
+def _adapt_kent_export(root: Path, net: ExchangeFolder, transport, today) -> list[str]:
     """Kent's SSDA903 export (two children starting at Example Lodge today) read, planned against the change
     store, validated, queued and sent, as `sgx adapt ssda903` does; returns the events sent."""
     from adapters.placements import ChangeStore, children_of, placements, plan_messages
@@ -121,7 +121,7 @@ def _adapt_kent_export(root: Path, net: Network, transport, today) -> list[str]:
     return sent
 
 
-def signed_envelope(net: Network, sender: str, message: dict, *, key: SigningKey | None = None) -> Envelope:
+def signed_envelope(net: ExchangeFolder, sender: str, message: dict, *, key: SigningKey | None = None) -> Envelope:
     body = orjson.dumps(message)
     message_id = message["identifier"]["value"]
     event = message["entry"][0]["resource"]["eventCoding"]["code"]

@@ -8,6 +8,7 @@
     │   ├── RecoverableBrokerError       try again later (broker down, confirm timed out)
     │   │   └── TransportUnavailable     the transport cannot be reached now
     │   ├── UnrecoverableBrokerError     retrying will not help (refused, misconfigured)
+    │   │   ├── ExchangeFolderError      an exchange folder lacks what was asked of it (a key, a password)
     │   │   ├── DirectoryError           the directory is missing, expired or not signed by the operator
     │   │   │   └── DirectoryExpired     the directory in force has expired: stop routing, get a new one
     │   │   ├── Unroutable               the transport has no queue for some messages (the others went)
@@ -70,6 +71,11 @@ class UnrecoverableBrokerError(BrokerError):
 
 class TransportUnavailable(RecoverableBrokerError):
     """The broker or database behind a transport cannot be reached; messages wait in the outbox."""
+
+
+class ExchangeFolderError(UnrecoverableBrokerError):
+    """An exchange folder lacks what was asked of it (a participant's key, the operator's key, a broker password);
+    the message names the file and the command that makes it."""
 
 
 class DirectoryError(UnrecoverableBrokerError):

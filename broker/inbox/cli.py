@@ -17,12 +17,13 @@ PARTICIPANT = click.option("--participant", required=True, help="Whose inbox, e.
 
 def open_store(root: Path, participant: str):
     """The web inbox of a participant of the folder's directory (its id is checked before it names a file)."""
-    from broker.cli import load_signed
+    from broker.exchange_folder import ExchangeFolder
     from broker.inbox.store import InboxStore
 
     if not (root / "directory.json").exists():
         raise click.UsageError(f"{root} is not an exchange folder (no directory.json); give the folder with --dir")
-    if participant not in load_signed(root, read_only=True).participants:
+    folder = ExchangeFolder(root, warn=lambda line: click.echo(line, err=True))
+    if participant not in folder.load_directory(read_only=True).participants:
         raise click.UsageError(f"{participant!r} is not a participant of the directory in {root}; see "
                                f"'sgx directory show --dir {root}'")
     (root / "inbox").mkdir(exist_ok=True)
@@ -79,9 +80,10 @@ def serve(root: Path, participant: str, host: str, port: int) -> None:
     if not ASSETS.is_dir():
         click.echo("note: GOV.UK Frontend is not installed, so pages will have no styles; run scripts/setup "
                    "(it needs npm)", err=True)
-    from broker.cli import load_signed
+    from broker.exchange_folder import ExchangeFolder
 
-    names = {pid: p.name for pid, p in load_signed(root, read_only=True).participants.items()}
+    folder = ExchangeFolder(root, warn=lambda line: click.echo(line, err=True))
+    names = {pid: p.name for pid, p in folder.load_directory(read_only=True).participants.items()}
     app = create_app(store, participant, key=secret_key(root, participant), names=names)
     try:
         server = create_server(app, host=host, port=port, threads=8, ident="sgx-inbox")

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from broker.keys import b64url
+from broker.jws import b64url
 from broker.rabbitmq.setup import set_max_message_size, setup
 from broker.router import DELIVERY, SENDER, SIGNATURE, Router
 from broker.transport import DEAD_LETTER, INGRESS, Envelope, delivery_queue

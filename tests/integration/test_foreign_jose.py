@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from broker import routing
-from broker.network import Network
+from broker.exchange_folder import ExchangeFolder
 from broker.node import Node
 from broker.router import DELIVERY, DELIVERY_SIGNATURE, SENDER, SIGNATURE, Router
 from broker.signature_contract import CONTRACT_FILE
@@ -149,7 +149,7 @@ def _exchange_folder(tmp_path: Path, jose_signed: dict) -> Path:
 
 @pytest.fixture()
 def exchange(tmp_path, jose_signed):
-    net = Network.open(_exchange_folder(tmp_path, jose_signed))
+    net = ExchangeFolder.open(_exchange_folder(tmp_path, jose_signed))
     transport = net.transport()
     yield net, transport
     transport.close()
@@ -286,7 +286,7 @@ def test_over_rabbitmq_a_jose_message_published_as_the_contract_says_is_routed_a
     rabbit.ctl("set_permissions", "-p", vhost, "sgx-admin", ".*", ".*", ".*")
     admin_url = rabbit.url("sgx-admin", "admin-secret", vhost=vhost)
     root = _exchange_folder(tmp_path, jose_signed)
-    net = Network.open(root, transport_url=admin_url)
+    net = ExchangeFolder.open(root, transport_url=admin_url)
     net.credentials = setup(rabbit.ctl, admin_url, net.directory, root / "keys" / "broker-passwords.json",
                             vhost=vhost, delete_guest=False)
     amqp = load()["transport"]["amqp"]

@@ -29,8 +29,8 @@ from pathlib import Path
 import pytest
 
 from broker import directory as d
+from broker.exchange_folder import ExchangeFolder
 from broker.keys import SigningKey
-from broker.network import Network
 from broker.node import _SCHEMA as INBOX_SCHEMA
 from broker.node import Node
 from broker.outbox import Outbox
@@ -260,7 +260,7 @@ def run_exchange(node: RabbitNode, root: Path, *, messages: int, kills: int, rec
     once between storing a batch and acking it. Returns what the product's stores hold afterwards."""
     rng = random.Random(seed)  # noqa: S311 - seeded on purpose: a failing run can be repeated
     started = time.monotonic()
-    net = Network.create(root, [], [d.Setting(SETTING, "Example Lodge", "childrens-home", RECIPIENT, "icb-QF7",
+    net = ExchangeFolder.create(root, [], [d.Setting(SETTING, "Example Lodge", "childrens-home", RECIPIENT, "icb-QF7",
                                               ["ofsted"])], keyed=[SENDER, RECIPIENT, "icb-QF7", "router"])
     passwords = setup(node.ctl, node.admin_url, net.directory, root / "keys" / "broker-passwords.json",
                       delete_guest=False)

@@ -1,7 +1,7 @@
 """amqps:// end to end on a real RabbitMQ TLS listener, with a certificate authority made here for the test.
 
 A message goes over TLS and arrives; a client given another CA is refused with BrokerNotTrusted (and does not
-fall back to plaintext); an amqps URL keeps its scheme and CA through Network to every participant.
+fall back to plaintext); an amqps URL keeps its scheme and CA through ExchangeFolder to every participant.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from broker import directory as d
-from broker.network import Network
+from broker.exchange_folder import ExchangeFolder
 from broker.rabbitmq.server import RabbitNode, TlsFiles
 from broker.rabbitmq.setup import setup
 from broker.transport import INGRESS, Envelope, open_transport
@@ -159,7 +159,7 @@ def test_a_cafile_on_a_plaintext_url_is_refused_rather_than_ignored(tls_node):
 
 def test_network_keeps_amqps_and_its_ca_for_every_participant(tls_node, tmp_path):
     admin_url = tls_node.tls_url("sgx-admin", "admin-secret")
-    net = Network.create(tmp_path / "ex", [], [d.Setting("SC900001", "Example Lodge", "childrens-home", "la-371",
+    net = ExchangeFolder.create(tmp_path / "ex", [], [d.Setting("SC900001", "Example Lodge", "childrens-home", "la-371",
                                                           "icb-QF7", ["ofsted"])],
                          transport_url=admin_url, keyed=["la-886", "la-371", "icb-QF7", "router"])
     net.credentials = setup(tls_node.ctl, admin_url, net.directory, tmp_path / "passwords.json", delete_guest=False)

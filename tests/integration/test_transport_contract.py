@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from broker import directory as d
-from broker.network import Network
+from broker.exchange_folder import ExchangeFolder
 from broker.rabbitmq.server import free_port
 from broker.rabbitmq.setup import setup
 from broker.router import Router
@@ -298,7 +298,7 @@ def _route_a_batch_with_one_recipient_missing(harness, tmp_path, router_class) -
     tag = uuid.uuid4().hex[:6]
     icb = f"icb-contract-{tag}"  # a participant the broker has no queue for
     urn_ok, urn_missing = f"SC8{int(tag, 16) % 100000:05d}", f"SC7{int(tag, 16) % 100000:05d}"
-    net = Network.create(tmp_path / "net", [d.Participant(icb, d.ICB, "Contract ICB")], [
+    net = ExchangeFolder.create(tmp_path / "net", [d.Participant(icb, d.ICB, "Contract ICB")], [
         d.Setting(urn_ok, "Contract House", "childrens-home", "la-371", "icb-QF7", ["ofsted"]),
         d.Setting(urn_missing, "Contract Lodge", "childrens-home", "la-371", icb, ["ofsted"])],
         keyed=["router", "la-886", "la-371", "icb-QF7", icb])

@@ -275,7 +275,7 @@ def test_a_node_stops_once_its_directory_has_expired_and_the_delivery_waits(tmp_
 
 
 def test_signature_refusals_say_which_check_failed(tmp_path):
-    from broker.keys import b64url, b64url_decode
+    from broker.jws import b64url, b64url_decode
 
     net = demo_network(tmp_path)
     router = net.router(net.transport())

@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from broker import directory as d
 from broker import signing
 from broker.cli import load_signed
-from broker.keys import SigningKey, b64url, jwk_thumbprint, public_jwk, public_key_file
+from broker.jws import b64url
+from broker.keys import SigningKey, jwk_thumbprint, public_jwk, public_key_file
 from sgx.cli import cli
 from sgx.errors import ExpiredKey, UnknownKey
 
@@ -204,14 +205,14 @@ def test_an_unknown_kid_is_what_a_vendor_gets_when_signing_with_an_unregistered_
 
 def test_a_key_file_copied_without_its_public_jwk_still_signs_with_the_registered_kid(root):
     """A participant's machine may get only <kid>.key; the outbox then takes the kid from the directory."""
-    from broker.cli import participant_outbox
+    from broker.exchange_folder import ExchangeFolder
 
     run("directory", "keygen", "--dir", root, "--participant", "la-886")
     run("directory", "sign", "--dir", root)
     key_file = root / "keys" / "la-886-1.key"
     public_key_file(key_file).unlink()
     assert SigningKey.load(key_file).kid != "la-886-1"  # the PEM alone does not carry the kid
-    assert participant_outbox(root, "la-886").key.kid == "la-886-1"
+    assert ExchangeFolder(root).outbox("la-886").key.kid == "la-886-1"
 
 
 @pytest.mark.parametrize("first", ["-", "_"])

@@ -14,7 +14,8 @@ from jwcrypto import jwk, jws
 
 from broker import signing
 from broker.directory import Directory, Participant
-from broker.keys import SigningKey, b64url
+from broker.jws import REFUSED_HEADERS, b64url
+from broker.keys import SigningKey
 from sgx.errors import (
     AlgorithmNotAllowed,
     BadSignature,
@@ -218,7 +219,7 @@ def test_the_worked_examples_follow_from_their_published_inputs_alone():
     """What a vendor does: from the published key, header text and payload text only, compute the signature."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from broker.keys import b64url_decode
+    from broker.jws import b64url_decode
     from broker.signature_contract import load
 
     examples = load()["workedExamples"]
@@ -271,7 +272,7 @@ def test_the_contract_states_what_the_code_does():
     header = signing.SignedHeader("k", "s", "m", "e", 1).as_dict()
     assert [m["name"] for m in message["members"]] == list(header)
     assert [m["name"] for m in note["members"]] == list(header)
-    assert contract["protectedHeader"]["refusedMembers"] == list(signing._REFUSED_HEADERS)
+    assert contract["protectedHeader"]["refusedMembers"] == list(REFUSED_HEADERS)
     assert [h["name"] for h in contract["transport"]["headers"]] == [
         router.SIGNATURE, router.SENDER, router.DELIVERY, router.DELIVERY_SIGNATURE]
     assert contract["directory"]["protectedHeader"]["typ"] == DIRECTORY_TYP
