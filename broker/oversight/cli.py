@@ -124,7 +124,7 @@ def run(root: Path, pid: str, url: str | None, rules_path: Path | None, once: bo
 
     Statutory clock alerts (missing Regulation 44/45 reports, LADO notifications not made, late Regulation 40
     notices) go the same way, as escalations with the reason statutory-clock."""
-    from broker.cli import _stoppable, _transport, load_signed, participant_outbox
+    from broker.cli import _stoppable, exchange_folder
     from broker.oversight.node import run_pass
 
     rules = rules_module.load(rules_path) if rules_path else rules_module.published()
@@ -133,10 +133,17 @@ def run(root: Path, pid: str, url: str | None, rules_path: Path | None, once: bo
             click.echo(f"overseeing the settings of {pid} every {interval} s under rules {rules.version}; Ctrl-C "
                        "or SIGTERM stops after the pass in hand", err=True)
         while True:
-            directory_ = load_signed(root)
-            outbox = participant_outbox(root, pid)
+            folder = exchange_folder(root, url)
+            directory_ = folder.load_directory()
+            outbox = folder.outbox(pid)
             result = run_pass(root, directory_, pid, rules, outbox)
-            sent = outbox.drain(_transport(root, url, directory_)) if result.escalations or result.alerts else 0
+            sent = 0
+            if result.escalations or result.alerts:
+                transport = folder.transport(as_participant=pid)
+                try:
+                    sent = outbox.drain(transport)
+                finally:
+                    transport.close()
             for message_id, e in result.escalations:
                 click.echo(f"escalation {e.setting} {e.rule} window {e.window_start.date()} to {e.window_end.date()}"
                            f": {len(e.signal_ids)} signals; message {message_id}")

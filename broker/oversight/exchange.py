@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 
 from broker import directory as d
-from broker.network import Network
+from broker.exchange_folder import ExchangeFolder
 from broker.oversight.messages import signals_from
 from broker.oversight.scenario import Scenario
 from broker.oversight.signals import Signal
@@ -152,7 +152,7 @@ def received_timeline(scenario: Scenario, root: Path | None = None, *,
         senders = sorted({s.sender for _, s in scenario.timeline})
         hosts = {h: a.host_lado for h, a in scenario.areas.items()}
         keyed = sorted(set(senders) | set(hosts) | set(hosts.values()) | {"router"})
-        net = Network.create(folder, participants, settings, keyed=keyed)
+        net = ExchangeFolder.create(folder, participants, settings, keyed=keyed)
         maker = MessageMaker(scenario, now)
         by_sender: dict[str, list[dict]] = {}
         arrival = {}

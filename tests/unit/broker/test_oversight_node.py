@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from broker import directory as d
-from broker.network import Network
+from broker.exchange_folder import ExchangeFolder
 from broker.oversight.node import run_pass
 from broker.oversight.rules import published
 from sgx.cli import cli
@@ -44,7 +44,7 @@ def network(tmp_path):
     participants = [d.Participant(PROVIDER, d.PROVIDER, "Example Care Ltd")]
     settings = [d.Setting(LODGE, "Example Lodge", "childrens-home", "la-371", "icb-QF7", ["ofsted"], PROVIDER)]
     keyed = [PROVIDER, "router", "la-371", "lado-371", "icb-QF7", "ofsted", "la-886", "la-383"]
-    net = Network.create(tmp_path / "ex", participants, settings, keyed=keyed)
+    net = ExchangeFolder.create(tmp_path / "ex", participants, settings, keyed=keyed)
     transport = net.transport()
     sends = [("la-886", _placement("la-886", 1)), ("la-886", _placement("la-886", 2)),
              ("la-383", _placement("la-383", 3))] + [(PROVIDER, _referral(n)) for n in range(8)]
