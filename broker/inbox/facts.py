@@ -74,6 +74,16 @@ def children_of(bundle: dict) -> tuple[Child, ...]:
     return tuple(out)
 
 
+def _escalation_input(item: dict) -> str | None:
+    """An escalation's rule (code, title, rules version) or window (start to end), as a line of text."""
+    coding, period = item.get("valueCoding"), item.get("valuePeriod")
+    if isinstance(coding, dict) and coding.get("code"):
+        return f"{coding['code']} {coding.get('display') or ''} (rules {coding.get('version') or '?'})".strip()
+    if isinstance(period, dict) and period.get("start"):
+        return f"{period['start']} to {period.get('end') or 'now'}"
+    return None
+
+
 def _what(resources: list[dict]) -> list[tuple[str, str]]:
     lines: list[tuple[str, str]] = []
     for r in resources:
@@ -96,15 +106,24 @@ def _what(resources: list[dict]) -> list[tuple[str, str]]:
             if isinstance((r.get("event") or {}).get("text"), str):
                 lines.append(("Account", r["event"]["text"]))
         elif kind == "Task":
+            escalation = any(c.get("code") == "escalation" for c in _codes(r, "code"))
+            if escalation:
+                lines += [(label, text) for label, text in (("Reason", _display(r, "reasonCode")),
+                                                             ("Why", r.get("description"))) if isinstance(text, str)]
+            signals = []
             for item in r.get("input") or []:
                 if not isinstance(item, dict):
                     continue
                 label = _display(item, "type") or "Detail"
-                value = item.get("valueString") or _display(item, "valueCodeableConcept")
-                if value:
+                value = item.get("valueString") or _display(item, "valueCodeableConcept") or _escalation_input(item)
+                if isinstance(item.get("valueIdentifier"), dict):
+                    signals.append(str(item["valueIdentifier"].get("value")))
+                elif value:
                     lines.append((label, str(value)))
+            if signals:  # an escalation names every message that counted: one line, so a person can look each up
+                lines.append((f"Signals ({len(signals)})", ", ".join(signals)))
             if r.get("authoredOn"):
-                lines.append(("Referred", str(r["authoredOn"])))
+                lines.append(("Raised" if escalation else "Referred", str(r["authoredOn"])))
         elif kind == "PractitionerRole":
             role = next((c.get("text") for c in r.get("code") or [] if isinstance(c, dict) and c.get("text")), None)
             if role:

@@ -144,3 +144,20 @@ def test_sgx_oversight_run_once_sends_the_escalation(network):
     again = CliRunner().invoke(cli, ["oversight", "run", "--dir", str(net.root), "--participant", "la-371",
                                      "--once"])
     assert "0 new escalation(s) and 0 new alert(s)" in again.output
+
+
+def test_the_inbox_shows_an_escalations_rule_window_and_signals(network):
+    from broker.inbox.facts import case_note
+
+    net, transport, referrals = network
+    outbox = net.outbox("la-371")
+    run_pass(net.root, net.directory, "la-371", published(), outbox)
+    outbox.drain(transport)
+    net.router(transport).run(idle_timeout=0.0, max_messages=1)
+    (item,) = _escalations(net, transport, "la-886")
+    what = dict(case_note(orjson.loads(item.body)).what)
+    assert what["Oversight rule"].startswith("OVR-ALLEGATIONS Allegations against staff") and "(rules 1." in \
+        what["Oversight rule"]
+    assert " to " in what["Window"] and what["Reason"] == "Signals crossed a threshold"
+    assert set(what["Signals (6)"].split(", ")) == set(referrals[:6])
+
