@@ -64,3 +64,30 @@ def test_rules_are_shown_as_a_person_reads_them():
     out = run("oversight", "rules")
     assert "OVR-ALLEGATIONS (setting)" in out and "per child placed per year" in out
     assert "CLK-REG44" in out and "regulation 44" in out
+
+
+def test_oversight_run_says_what_it_does_and_stops_cleanly_on_sigterm(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = tmp_path / "ex"
+    for args in (["directory", "init"], ["directory", "keygen", "--participant", "la-371"],
+                 ["directory", "keygen", "--participant", "router"], ["directory", "sign"]):
+        run(*args, "--dir", root)
+    sgx = str(Path(sys.executable).parent / "sgx")
+    process = subprocess.Popen([sgx, "oversight", "run", "--dir", str(root), "--participant", "la-371"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, seen = time.monotonic() + 60, ""
+        while "overseeing the settings of la-371" not in seen and time.monotonic() < deadline:
+            seen += process.stderr.readline()
+        assert "overseeing the settings of la-371" in seen
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err[-500:]
+    assert "0 signals read" in out and "Traceback" not in err
