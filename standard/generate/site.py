@@ -33,6 +33,7 @@ section.card{border-left:4px solid #1d70b8;padding:.2rem 1rem;margin:1rem 0;back
 <a href="{{ root }}index.html">Messages</a><a href="{{ root }}profiles.html">Profiles</a>
 <a href="{{ root }}terminology.html">Code systems</a><a href="{{ root }}requirements.html">Requirements</a>
 <a href="{{ root }}findings.html">Finding codes</a><a href="{{ root }}signatures.html">Signatures</a>
+<a href="{{ root }}oversight.html">Oversight rules</a>
 <a href="{{ root }}{{ tgz }}">Download package</a></header>
 <main>{{ body }}</main></body></html>"""
 
@@ -237,6 +238,7 @@ def write_site(out: Path) -> list[Path]:
     page("requirements.html", "Requirements", _REQUIREMENTS, requirements=cat.REQUIREMENTS)
     page("findings.html", "Finding codes", _FINDINGS, codes=sorted(FINDING_CODES.items()))
     _signature_page(out, page)
+    _oversight_page(out, page)
 
     from standard import artefacts
 
@@ -251,6 +253,40 @@ def write_site(out: Path) -> list[Path]:
                                            f"<h1>{folder}</h1><ul>{listing}</ul>", encoding="utf-8")
     (out / tgz).write_bytes(package_tarball())
     return written
+
+
+_OVERSIGHT = """<h1>Oversight rules {{ r.version }} ({{ r.status }})</h1>
+<p>{{ r.description }}</p>
+<p>As data: <a href="oversight-rules.json">oversight-rules.json</a>, its schema
+<a href="oversight-rules.schema.json">oversight-rules.schema.json</a>.</p>
+<h2>Sources</h2><p>Several sources means several of these families.</p>
+<table><tr><th>source</th><th>who</th></tr>
+{% for k, v in r.sources.items() %}<tr><td><code>{{ k }}</code></td><td>{{ v }}</td></tr>{% endfor %}</table>
+<h2>Signals</h2>
+<table><tr><th>kind</th><th>what</th><th>source</th><th>weight</th><th>from the message</th></tr>
+{% for x in r.signals %}<tr><td><code>{{ x.kind }}</code></td><td>{{ x.title }}{% if not x.concern %} (not a concern)
+{% endif %}</td><td>{{ x.source }}</td><td>{{ x.weight }}</td><td>{{ x["from"] }}</td></tr>{% endfor %}</table>
+<h2>Rules</h2>
+<table><tr><th>rule</th><th>counts</th><th>crossed when, in the window</th><th>why</th></tr>
+{% for x in r.rules %}<tr id="{{ x.id }}"><td><code>{{ x.id }}</code> ({{ x.scope }})<br>{{ x.title }}</td>
+<td>{{ x.kinds | join(", ") }}</td><td>{{ x.window_days }} days: at least {{ x.min_weight }}
+{% if x.per_child_year %} and {{ x.per_child_year }} per child placed per year{% endif %}
+{% if x.min_sources %}, from {{ x.min_sources }} or more sources{% endif %}
+{% if x.factor %}, {{ x.factor }} times the previous {{ x.baseline_days }} days' rate{% endif %};
+quiet {{ x.rearm_days }} days after firing</td><td>{{ x.why }}</td></tr>{% endfor %}</table>
+<h2>Statutory clocks</h2>
+<table><tr><th>clock</th><th>what must happen, by when</th><th>source</th><th>who must act</th></tr>
+{% for x in r.clocks %}<tr id="{{ x.id }}"><td><code>{{ x.id }}</code></td><td>{{ x.title }}</td><td>{{ x.source }}</td>
+<td>{{ x.to | join(", ") }}</td></tr>{% endfor %}</table>"""
+
+
+def _oversight_page(out: Path, page) -> None:
+    """The published oversight rules and clocks: a page for people, and the rules file and its schema."""
+    source = Path(__file__).resolve().parents[1] / "source"
+    rules = orjson.loads((source / "oversight-rules.json").read_bytes())
+    page("oversight.html", "Oversight rules", _OVERSIGHT, r=rules)
+    for name in ("oversight-rules.json", "oversight-rules.schema.json"):
+        (out / name).write_bytes((source / name).read_bytes())
 
 
 def _signature_page(out: Path, page) -> None:

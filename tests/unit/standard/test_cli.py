@@ -97,3 +97,13 @@ def test_docs_pages_are_markup_not_escaped_text(tmp_path):
         assert not re.search(r"</?(h1|h2|p|table|tr|td|ul|li|a|section|dl)\b", visible), page.name
         if tree.xpath("//main"):
             assert tree.xpath("//main//h1"), f"{page.name} has no heading of its own"
+
+
+def test_docs_publish_the_oversight_rules_for_people_and_as_data(tmp_path):
+    CliRunner().invoke(cli, ["standard", "docs", "--out", str(tmp_path)])
+    page = (tmp_path / "oversight.html").read_text(encoding="utf-8")
+    rules = json.loads((tmp_path / "oversight-rules.json").read_text(encoding="utf-8"))
+    assert f"Oversight rules {rules['version']}" in page
+    for item in (*rules["rules"], *rules["clocks"]):
+        assert f'id="{item["id"]}"' in page
+    assert (tmp_path / "oversight-rules.schema.json").exists()
