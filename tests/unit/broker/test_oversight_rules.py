@@ -22,6 +22,16 @@ def test_the_published_rules_are_valid_against_their_schema():
     assert list(jsonschema.Draft202012Validator(schema).iter_errors(_document())) == []
 
 
+def test_a_validator_we_did_not_write_agrees_and_refuses_a_broken_rule():
+    import jsonschema_rs
+
+    validator = jsonschema_rs.validator_for(json.loads(rules.SCHEMA_FILE.read_text(encoding="utf-8")))
+    document = _document()
+    assert validator.is_valid(document)
+    document["rules"][0]["window_days"] = 0
+    assert not validator.is_valid(document)
+
+
 def test_every_rule_names_its_window_threshold_and_reason_and_every_clock_its_source():
     published = rules.published()
     assert published.version.count(".") == 2
