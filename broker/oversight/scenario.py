@@ -315,6 +315,8 @@ def load(name_or_path: str, *, seed: int | None = None, start: date | None = Non
     if not path.suffix:
         path = SHIPPED / f"{name_or_path}.json"
     spec = _read(path)
+    if not isinstance(spec, dict):
+        raise OversightError(f"{path}: a scenario is a JSON object; see the shipped scenarios for the form")
     if seed is not None:
         spec["seed"] = seed
     if start is not None:
@@ -328,9 +330,11 @@ def load(name_or_path: str, *, seed: int | None = None, start: date | None = Non
         if kind == "background":
             types = _read(path.parent / spec["types"])["types"]
             return background(spec, types)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise OversightError(f"{path}: the scenario is missing or has a wrong value for {exc}; see the shipped "
-                             "scenarios for the form") from None
+    except KeyError as exc:
+        raise OversightError(f"{path}: the scenario has no {exc}; see the shipped scenarios for the form") from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise OversightError(f"{path}: a value of the scenario cannot be used ({exc}); see the shipped scenarios "
+                             "for the form") from None
     raise OversightError(f"{path}: kind must be 'concentrated' or 'background', not {kind!r}")
 
 

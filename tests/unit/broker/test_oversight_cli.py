@@ -54,6 +54,12 @@ def test_replay_draws_a_timeline_picture(tmp_path):
 def test_a_picture_of_another_type_an_unknown_scenario_and_a_broken_rules_file_are_refused(tmp_path):
     assert "drawn as .svg or .png" in run("oversight", "replay", "hesley", "--picture", tmp_path / "x.gif", code=2)
     assert "no such scenario" in run("oversight", "replay", "atlantis", code=2)
+    for content, expected in (("[1]", "is a JSON object"), ('{"kind": "concentrated"}', "has no 'start'"),
+                              ('{"kind": "concentrated", "start": "2018-13-01", "months": 3, "name": "x", "seed": 1}',
+                               "cannot be used (month must be in 1..12)"), ("{", "not JSON")):
+        scenario_file = tmp_path / "scenario.json"
+        scenario_file.write_text(content, encoding="utf-8")
+        assert expected in run("oversight", "replay", scenario_file, code=2)
     rules = tmp_path / "rules.json"
     rules.write_text('{"id": "x"}', encoding="utf-8")
     out = run("oversight", "rules", "--rules", rules, code=2)
