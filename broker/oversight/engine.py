@@ -189,11 +189,12 @@ class Engine:
                 return []
             self._cases.add((signal.setting, signal.case))
         day = day_number(signal.at)
-        latest = self._latest.get(signal.setting)
-        if latest is not None and day < latest - OUT_OF_ORDER_DAYS:
-            self._refuse("out-of-order", signal, f"dated {(latest - day):.0f} day(s) before the latest signal "
-                                                 "about the setting; counted at its own date")
-        self._latest[signal.setting] = max(day, latest or day)
+        if kind.weight > 0:  # placements and reports are dated by what they record, so they come late by nature
+            latest = self._latest.get(signal.setting)
+            if latest is not None and day < latest - OUT_OF_ORDER_DAYS:
+                self._refuse("out-of-order", signal, f"dated {(latest - day):.0f} day(s) before the latest signal "
+                                                     "about the setting; counted at its own date")
+            self._latest[signal.setting] = max(day, latest or day)
         self._count_children(signal)
         self.alerts += self._since_start(self.clocks.record(signal.kind, signal.setting, signal.at, case=signal.case,
                                                             occurred=signal.occurred, message_id=signal.message_id))
