@@ -315,6 +315,24 @@ EVENTS: tuple[Event, ...] = (
         requirements=_COMMON_REQ + ("CON-001", "PLC-001"),
     ),
     Event(
+        code="inspection-outcome", display="Inspection outcome",
+        purpose="The regulator's overall judgement after inspecting a setting, so everyone responsible for "
+                "children there knows it and the host authority's oversight counts it with the other signs.",
+        category="notification",
+        senders=("regulator",),
+        recipients=(Recipient("host-la"), Recipient("host-icb"), Recipient("placing-la", of="children-at-setting")),
+        focus_profile="SGX-InspectionOutcome",
+        required_profiles=("SGX-Setting",),
+        optional_profiles=("SGX-Organization", "SGX-Provenance"),
+        legal_basis="Care Standards Act 2000 (inspection of registered children's homes); Ofsted's Social Care "
+                    "Common Inspection Framework (the judgements); Child Safeguarding Practice Review Panel 2023, "
+                    "paragraph 6.1.",
+        timeliness="When the inspection report is published.",
+        deadline=None,
+        sensitivity=(),
+        requirements=_COMMON_REQ + ("INS-001", "PLC-001"),
+    ),
+    Event(
         code="escalation", display="Escalation",
         purpose="Raises concern about a setting to everyone responsible for it, by a person or "
                 "automatically when the signals about the setting cross a threshold.",
@@ -434,6 +452,8 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement("ALG-003", "An allegation notification SHALL be about the referral Task it reports.",
                 ("profile-cardinality", "ref-target-type")),
     Requirement("CON-001", "A concern notification SHALL state the type of concern and the setting.",
+                ("profile-cardinality", "profile-binding")),
+    Requirement("INS-001", "An inspection outcome SHALL state the regulator's overall judgement and the setting.",
                 ("profile-cardinality", "profile-binding")),
     Requirement("ESC-001", "An escalation SHALL state its reason, priority and the setting.",
                 ("profile-cardinality", "profile-binding")),

@@ -314,6 +314,20 @@ def concern(concern_type: str, setting_ref: str, sender: str, sent: str, *, chil
     return _with_security(res, security)
 
 
+def inspection_outcome(setting_ref: str, sender: str, sent: str, judgement: str, *,
+                       summary: str | None = None) -> Resource:
+    """The regulator's overall judgement of a setting (an inspection-judgement code)."""
+    res: Resource = {
+        "resourceType": "Communication", "status": "completed",
+        "category": [concept("communication-category", "inspection-outcome")],
+        "reasonCode": [concept("inspection-judgement", judgement)],
+        "about": [ref(setting_ref)], "sent": sent, "sender": participant(sender),
+    }
+    if summary:
+        res["payload"] = [{"contentString": summary}]
+    return res
+
+
 OVERSIGHT_RULES = f"{cat.CANONICAL}/oversight-rules"
 
 

@@ -294,6 +294,18 @@ _PROFILES: list[Profile] = [
         ),
     ),
     Profile(
+        "SGX-InspectionOutcome", "Communication", "Inspection outcome",
+        "The regulator's overall judgement of a setting after an inspection.",
+        (
+            El("status", fixed="completed"),
+            El("category", min=1, max="1", fixed=_cc("communication-category", "inspection-outcome")),
+            El("reasonCode", min=1, max="1", binding="inspection-judgement", short="The overall judgement"),
+            El("about", min=1, targets=("SGX-Setting",)),
+            El("sent", min=1, short="When the report was published"),
+            *_participant("sender", "The regulator"),
+        ),
+    ),
+    Profile(
         "SGX-AllegationReferral", "Task", "Allegation referral",
         "A referral to the LADO: consider an allegation against a person who works with children.",
         (

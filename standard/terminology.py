@@ -190,6 +190,17 @@ def code_systems() -> dict[str, CodeSystem]:
              "of a child protection plan."),
             ("other", "Other concern", "Any other safeguarding concern about the setting."),
         )),
+        CodeSystem("inspection-judgement", "Inspection judgements",
+                   "The overall judgements of Ofsted's Social Care Common Inspection Framework for children's "
+                   "homes.", _concepts(
+                       ("outstanding", "Outstanding", "The overall experiences and progress of children are "
+                        "outstanding."),
+                       ("good", "Good", "The overall experiences and progress of children are good."),
+                       ("requires-improvement", "Requires improvement to be good",
+                        "The home is not yet good; there are no serious or widespread failures."),
+                       ("inadequate", "Inadequate", "There are serious and/or widespread failures that mean "
+                        "children are not protected or their welfare is not promoted or safeguarded."),
+                   )),
         CodeSystem("escalation-reason", "Escalation reasons", "Why a concern about a setting is escalated.",
                    _concepts(
                        ("triangulation-threshold", "Signals crossed a threshold",
@@ -256,6 +267,7 @@ def code_systems() -> dict[str, CodeSystem]:
             ("serious-incident-notification", "Serious incident notification", "A Regulation 40 notification."),
             ("allegation-notification", "Allegation notification", "A cross-boundary LADO notification."),
             ("concern-notification", "Concern notification", "A concern about a setting."),
+            ("inspection-outcome", "Inspection outcome", "The regulator's judgement after an inspection."),
         )),
         CodeSystem("placement-class", "Placement classes", "Encounter classes for placements.", _concepts(
             ("residential-placement", "Residential placement",

@@ -233,6 +233,12 @@ _SPECIFIC: dict[str, list[tuple[str, str, Mutation]]] = {
         ("concern not about a setting", "profile-cardinality", lambda b: _focus(b).pop("about")),
         ("setting URN malformed", "ofsted-urn-invalid", _setting_urn("12345")),
     ],
+    "inspection-outcome": [
+        ("inspection outcome without a judgement", "profile-cardinality", lambda b: _focus(b).pop("reasonCode")),
+        ("judgement not in the value set", "profile-binding",
+         lambda b: _focus(b)["reasonCode"][0]["coding"][0].__setitem__("code", "fine")),
+        ("inspection outcome not about a setting", "profile-cardinality", lambda b: _focus(b).pop("about")),
+    ],
     "escalation": [
         ("escalation without a priority", "profile-cardinality", lambda b: _focus(b).pop("priority")),
         ("escalation reason not in the value set", "profile-binding",
@@ -256,7 +262,7 @@ _GROUPS = {
     "independent-visitor-report": ["report"], "quality-of-care-review": ["report"],
     "allegation-referral": ["allegation"], "allegation-notification": ["allegation", "allegation-notification"],
     "allegation-outcome": ["allegation", "allegation-outcome"], "concern-notification": ["concern-notification"],
-    "escalation": ["escalation"], "acknowledgement": ["acknowledgement"],
+    "inspection-outcome": ["inspection-outcome"], "escalation": ["escalation"], "acknowledgement": ["acknowledgement"],
 }
 
 

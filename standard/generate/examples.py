@@ -103,6 +103,14 @@ def _concern(name: str, concern_type: str, sender: str, *, with_child: bool = Fa
     return b.build()
 
 
+def _inspection(name: str) -> dict:
+    b = _builder(name, "inspection-outcome", "ofsted")
+    setting = _setting(b, with_provider=False)
+    b.add(c.inspection_outcome(setting, "ofsted", "2026-03-02T09:00:00Z", "inadequate",
+                               summary="Invented: children are not protected from harm."), focus=True)
+    return b.build()
+
+
 def _escalation(name: str) -> dict:
     b = _builder(name, "escalation", "router")
     setting = _setting(b, with_provider=False)
@@ -149,6 +157,7 @@ SCENARIOS: dict[str, Callable[[str], dict]] = {
     "concern-notification-whistleblowing": lambda n: _concern(n, "whistleblowing", "ofsted",
                                                               security=["whistleblower-identity"]),
     "concern-notification-missing-episode": lambda n: _concern(n, "missing-episode", PROVIDER, with_child=True),
+    "inspection-outcome-inadequate": _inspection,
     "escalation-triangulation": _escalation,
     "acknowledgement-accepted": lambda n: _ack(n, "accepted"),
     "acknowledgement-rejected": lambda n: _ack(n, "payload-invalid", details=[
