@@ -21,6 +21,8 @@ PROVIDER_KINDS = frozenset({"incident-death", "incident-hospital", "incident-res
                             "incident-missing", "incident-other", "reg44-report", "reg44-concern", "reg45-review"})
 HOST_LADO_KINDS = frozenset({"allegation-substantiated", "allegation-notified"})
 PLACING_KINDS = frozenset({"placement-started", "placement-ended", "placement-ended-after-concern"})
+REGULATOR_KINDS = frozenset({"inspection-inadequate", "inspection-requires-improvement"})
+REGULATORS = frozenset({"ofsted", "cqc"})  # the directory's participant kinds of regulators
 LA_KIND = "la-childrens-services"
 OUT_OF_ORDER_DAYS = 1.0  # a notice dated a day before the last one is ordinary (an incident notified next day)
 
@@ -161,6 +163,8 @@ class Engine:
         if signal.kind in HOST_LADO_KINDS and signal.sender != self.area.host_lado:
             return "sender-not-entitled"
         if signal.kind in PLACING_KINDS and kind != LA_KIND:
+            return "sender-not-entitled"
+        if signal.kind in REGULATOR_KINDS and kind not in REGULATORS:
             return "sender-not-entitled"
         return None
 

@@ -119,6 +119,11 @@ class MessageMaker:
             else:
                 b.add(c.allegation_notification(b.add(task), where, signal.sender, at), focus=True)
             return b.build()
+        if kind in ("inspection-inadequate", "inspection-requires-improvement"):
+            b = self._builder(signal, "inspection-outcome")
+            b.add(c.inspection_outcome(self._setting(b, urn), signal.sender, at, kind.removeprefix("inspection-")),
+                  focus=True)
+            return b.build()
         if kind in CONCERN_TYPES:
             b = self._builder(signal, "concern-notification")
             b.add(c.concern(CONCERN_TYPES[kind], self._setting(b, urn), signal.sender, at), focus=True)

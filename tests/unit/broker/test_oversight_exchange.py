@@ -47,7 +47,8 @@ def test_every_example_message_about_a_setting_gives_its_signal():
         "placement-ended-allegation": ["placement-ended-after-concern"],
         "placement-started-childrens-home": ["placement-started"],
         "serious-incident-health-related": ["incident-hospital"], "serious-incident-police": ["incident-police"],
-        "escalation-triangulation": [], "acknowledgement-accepted": [], "placement-changed-legal-status": [],
+        "inspection-outcome-inadequate": ["inspection-inadequate"], "escalation-triangulation": [],
+        "acknowledgement-accepted": [], "placement-changed-legal-status": [],
     }
     for name, kinds in expected.items():
         bundle = json.loads((EXAMPLES / f"{name}.json").read_text(encoding="utf-8"))

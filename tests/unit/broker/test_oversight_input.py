@@ -17,7 +17,7 @@ from broker.oversight.engine import Engine, SettingInfo
 from broker.oversight.replay import replay
 from broker.oversight.rules import published
 from broker.oversight.signals import day_number
-from tests.unit.broker.oversight_helpers import OTHER_PROVIDER, PROVIDER, START, area, signal
+from tests.unit.broker.oversight_helpers import HOME, OTHER_PROVIDER, PROVIDER, START, area, signal
 
 
 def run(signals, engine_class=Engine, arrivals=None):
@@ -127,6 +127,15 @@ def test_signals_from_senders_not_entitled_are_findings_and_never_raise_an_escal
     assert engine.escalations == []
     assert {f.code for f in engine.findings} == {code}
     assert run(signals, _TrustsEverySender).escalations != []
+
+
+def test_only_a_regulator_may_report_an_inspection_judgement():
+    from_la = run([signal("inspection-inadequate", 5, sender="la-886")])
+    from_ofsted = run([signal("inspection-inadequate", 5, sender="ofsted")])
+    assert [f.code for f in from_la.findings] == ["sender-not-entitled"] and HOME not in from_la._tracks
+    assert from_ofsted.findings == [] and len(from_ofsted._tracks[HOME].entries) == 1
+    trusting = run([signal("inspection-inadequate", 5, sender="la-886")], _TrustsEverySender)
+    assert len(trusting._tracks[HOME].entries) == 1  # the twin that trusts every sender counts it
 
 
 def test_the_provider_itself_is_entitled_to_report_its_own_incidents():
