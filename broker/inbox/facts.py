@@ -131,6 +131,8 @@ def _what(resources: list[dict]) -> list[tuple[str, str]]:
         elif kind == "Communication":
             if (category := _display(r, "category")) is not None:
                 lines.append(("Kind", category))
+            if any(c.get("code") == "inspection-outcome" for c in _codes(r, "category")):
+                lines.append(("Judgement", _display(r, "reasonCode") or "not stated"))
             for part in r.get("payload") or []:
                 if isinstance(part, dict) and isinstance(part.get("contentString"), str):
                     lines.append(("Message", part["contentString"]))

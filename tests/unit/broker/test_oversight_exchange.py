@@ -63,3 +63,12 @@ def test_a_signal_never_carries_a_childs_local_id_or_any_narrative():
                  if i.get("system", "").endswith("/Id/local-child-id")]
     (signal,) = signals_from(bundle, "la-886")
     assert local_ids and signal.child and all(local not in repr(signal) for local in local_ids)
+
+
+def test_the_inbox_shows_an_inspection_judgement():
+    from broker.inbox.facts import case_note
+
+    bundle = json.loads((EXAMPLES / "inspection-outcome-inadequate.json").read_text(encoding="utf-8"))
+    what = dict(case_note(bundle).what)
+    assert what["Kind"] == "Inspection outcome" and what["Judgement"] == "Inadequate"
+
