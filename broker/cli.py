@@ -402,7 +402,8 @@ def setup(root: Path, rabbitmq_dir: Path, admin_url: str, delivery_limit: int) -
 
     passwords = run_setup(RabbitNode.attach(rabbitmq_dir).ctl, admin_url, load_signed(root),
                           root / "keys" / "broker-passwords.json", delivery_limit=delivery_limit)
-    click.echo(f"set up {len(passwords)} broker users; passwords in {root / 'keys' / 'broker-passwords.json'}")
+    click.echo(f"set up {len(passwords)} broker users; passwords in {root / 'keys' / 'broker-passwords.json'} and "
+               f"private queue names in {root / 'keys' / 'broker-queues.json'} (give each participant its own)")
 
 
 @broker.command("revoke")

@@ -80,6 +80,11 @@ class ExchangeFolder:
     def credentials_file(self) -> Path:
         return self.keys_dir / "broker-passwords.json"
 
+    @property
+    def queue_names_file(self) -> Path:
+        """Each delivery queue's private name on RabbitMQ (from `sgx broker setup`), beside the passwords."""
+        return self.keys_dir / "broker-queues.json"
+
     def inbox_file(self, participant_id: str) -> Path:
         return self.root / "inbox" / f"{participant_id}.db"
 
@@ -262,7 +267,9 @@ class ExchangeFolder:
                 raise ExchangeFolderError(f"no broker password for {as_participant} in {self.credentials_file}; run "
                                           f"'sgx broker setup --dir {self.root}'")
             url = with_credentials(url, as_participant, self.credentials[as_participant])
-        return open_transport(url, **options)
+        path = self.queue_names_file  # read each time: setup may have run since this object was made
+        names = orjson.loads(path.read_bytes()) if path.exists() else {}
+        return open_transport(url, **({"queue_names": names} | options))
 
     def outbox(self, participant_id: str, **options) -> Outbox:
         """The participant's durable outbox, signing with its newest key; `options` go to Outbox (a validator)."""

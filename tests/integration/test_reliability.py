@@ -35,9 +35,9 @@ from broker.node import _SCHEMA as INBOX_SCHEMA
 from broker.node import Node
 from broker.outbox import Outbox
 from broker.rabbitmq.server import RabbitNode
-from broker.rabbitmq.setup import setup
+from broker.rabbitmq.setup import load_queue_names, setup
 from broker.router import STATE_FILE
-from broker.transport import DEAD_LETTER, INGRESS, delivery_queue, with_credentials
+from broker.transport import DEAD_LETTER, INGRESS, with_credentials
 from broker.transport.rabbitmq import RabbitTransport
 from sgx.demo import placement
 from standard import compose as c
@@ -264,7 +264,7 @@ def run_exchange(node: RabbitNode, root: Path, *, messages: int, kills: int, rec
                                               ["ofsted"])], keyed=[SENDER, RECIPIENT, "icb-QF7", "router"])
     passwords = setup(node.ctl, node.admin_url, net.directory, root / "keys" / "broker-passwords.json",
                       delete_guest=False)
-    _settle(node, {INGRESS, DEAD_LETTER, *(delivery_queue(pid) for pid in passwords if pid != "router")})
+    _settle(node, {INGRESS, DEAD_LETTER, *load_queue_names(net.queue_names_file).values()})
     base = node.url()
     inbox = root / "inbox" / f"{RECIPIENT}.db"
     inbox.parent.mkdir(exist_ok=True)
