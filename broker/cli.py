@@ -21,6 +21,7 @@ import orjson
 from broker import directory as d
 from broker.exchange_folder import ExchangeFolder
 from broker.keys import SigningKey
+from broker.progress import PROGRESS_SECONDS
 
 DIR_OPTION = click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
                           show_default=True, help="The exchange folder.")
@@ -312,7 +313,8 @@ ROUTER_PREFETCH = 20  # peak memory about 60 MiB + 2 x prefetch x 5 MiB per rout
 TRANSPORT_OPTION = click.option("--transport", "url", default=None,
                                 help="amqp://user:password@host:port/vhost (amqps://...?cafile=ca.pem for TLS); "
                                      "default: the folder's embedded queues.")
-PROGRESS_OPTION = click.option("--progress-every", "progress_seconds", type=click.FloatRange(min=0), default=30.0,
+PROGRESS_OPTION = click.option("--progress-every", "progress_seconds", type=click.FloatRange(min=0),
+                               default=PROGRESS_SECONDS,
                                show_default=True, help="Seconds between progress lines on stderr (counts so far and "
                                                        "the queue's depth); 0: none.")
 
