@@ -345,12 +345,12 @@ def route(root: Path, url: str | None, once: bool, workers: int, prefetch: int, 
     lock = _single_router(root)  # noqa: F841 - held for the life of the process
     claims = Claims()
     routers = [folder.router(folder.transport(prefetch=prefetch), claims=claims) for _ in range(workers)]
+    line = progress.routing(folder.router_state_file, lambda: exchange_folder(root, url).transport())
     try:
         with _stoppable() as stop:  # handlers first, then the announcement: a signal after it must stop cleanly
             if not once:
                 click.echo(f"routing for {root} with {workers} router(s), {prefetch} messages at a time; Ctrl-C or "
                            "SIGTERM stops after the batch in hand", err=True)
-            line = progress.routing(folder.router_state_file, lambda: exchange_folder(root, url).transport())
             with progress.every(progress_seconds, line, lambda text: click.echo(text, err=True)):
                 count = run_side_by_side(routers, idle_timeout=0 if once else None, batch_size=prefetch,
                                          give_up_after=give_up_after, should_stop=stop.is_set)
