@@ -20,10 +20,8 @@ import orjson
 from broker import directory as d
 from broker.exchange_folder import ExchangeFolder
 from broker.keys import SigningKey
+from broker.options import DIR_OPTION, TRANSPORT_OPTION
 from broker.progress import PROGRESS_SECONDS
-
-DIR_OPTION = click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
-                          show_default=True, help="The exchange folder.")
 
 
 def exchange_folder(root: Path, url: str | None = None) -> ExchangeFolder:
@@ -306,9 +304,6 @@ def _state_file(root: Path) -> Path:
 ROUTER_PREFETCH = 20  # peak memory about 60 MiB + 2 x prefetch x 5 MiB per router at worst (docs/operations.md)
 
 
-TRANSPORT_OPTION = click.option("--transport", "url", default=None,
-                                help="amqp://user:password@host:port/vhost (amqps://...?cafile=ca.pem for TLS); "
-                                     "default: the folder's embedded queues.")
 PROGRESS_OPTION = click.option("--progress-every", "progress_seconds", type=click.FloatRange(min=0),
                                default=PROGRESS_SECONDS,
                                show_default=True, help="Seconds between progress lines on stderr (counts so far and "
