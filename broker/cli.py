@@ -7,7 +7,6 @@ read options and print.
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import sys
 import threading
@@ -21,9 +20,8 @@ import orjson
 from broker import directory as d
 from broker.exchange_folder import ExchangeFolder
 from broker.keys import SigningKey
-
-DIR_OPTION = click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
-                          show_default=True, help="The exchange folder.")
+from broker.options import DIR_OPTION, TRANSPORT_OPTION
+from broker.progress import PROGRESS_SECONDS
 
 
 def exchange_folder(root: Path, url: str | None = None) -> ExchangeFolder:
@@ -53,13 +51,14 @@ def init(root: Path) -> None:
     root.mkdir(parents=True, exist_ok=True)
     if (root / "directory.draft.json").exists():
         raise click.ClickException(f"{root} already has a directory; edit it with the other commands")
+    folder = exchange_folder(root)
     key = SigningKey.generate("operator-1")
-    key.save(root / "keys" / "operator.key")
-    (root / "operator.pub.jwk").write_bytes(orjson.dumps(key.public_jwk()))
+    key.save(folder.operator_key_file)
+    folder.anchor_file.write_bytes(orjson.dumps(key.public_jwk()))
     directory_ = d.reference_directory()
     d.save_draft(root, directory_)
     click.echo(f"directory started with {len(directory_.participants)} participants; operator key written to "
-               f"{root / 'keys' / 'operator.key'} (mode 600)")
+               f"{folder.operator_key_file} (mode 600)")
 
 
 @directory.command("add-participant")
@@ -232,17 +231,14 @@ def add_setting(root: Path, urn: str, name: str, kind: str, host_la: str, host_i
 @click.option("--valid-days", type=int, default=7, show_default=True, help="Expiry: a stale directory is refused.")
 def sign(root: Path, valid_days: int) -> None:
     """Sign the draft with the operator key into directory.json."""
-    key = SigningKey.load(root / "keys" / "operator.key")
-    directory_ = d.load_draft(root)
-    directory_.version += 1
     if valid_days < 1:
         raise click.UsageError("--valid-days must be 1 or more: a directory signed already expired would stop "
                                "the exchange")
-    # Written beside and renamed into place: routers and nodes re-read the file while they run, and must never
-    # see half of it.
-    partial = root / "directory.json.partial"
-    partial.write_bytes(directory_.sign(key, valid_for=timedelta(days=valid_days)))
-    os.replace(partial, root / "directory.json")
+    folder = exchange_folder(root)
+    folder.operator_key  # noqa: B018 - refused before anything changes when this folder is not the operator's
+    directory_ = d.load_draft(root)
+    directory_.version += 1
+    folder.sign_directory(directory_, valid_for=timedelta(days=valid_days))
     d.save_draft(root, directory_)
     click.echo(f"signed directory version {directory_.version}, expires {directory_.expires_at}")
 
@@ -298,9 +294,8 @@ def _single_router(root: Path):
 
 
 def _state_file(root: Path) -> Path:
-    from broker.router import STATE_FILE
 
-    path = root / STATE_FILE
+    path = ExchangeFolder(root).router_state_file
     if not path.exists():
         raise click.ClickException(f"{path} does not exist: no router has run in {root} yet")
     return path
@@ -309,10 +304,8 @@ def _state_file(root: Path) -> Path:
 ROUTER_PREFETCH = 20  # peak memory about 60 MiB + 2 x prefetch x 5 MiB per router at worst (docs/operations.md)
 
 
-TRANSPORT_OPTION = click.option("--transport", "url", default=None,
-                                help="amqp://user:password@host:port/vhost (amqps://...?cafile=ca.pem for TLS); "
-                                     "default: the folder's embedded queues.")
-PROGRESS_OPTION = click.option("--progress-every", "progress_seconds", type=click.FloatRange(min=0), default=30.0,
+PROGRESS_OPTION = click.option("--progress-every", "progress_seconds", type=click.FloatRange(min=0),
+                               default=PROGRESS_SECONDS,
                                show_default=True, help="Seconds between progress lines on stderr (counts so far and "
                                                        "the queue's depth); 0: none.")
 
@@ -337,7 +330,7 @@ def route(root: Path, url: str | None, once: bool, workers: int, prefetch: int, 
     Exit codes: 0 stopped after routing what was waiting (--once); 1 the router stopped on an error (the reason
     is printed on one line)."""
     from broker import progress
-    from broker.router import STATE_FILE, Claims, run_side_by_side
+    from broker.router import Claims, run_side_by_side
     from sgx.errors import SafeguardingExchangeError
 
     folder = exchange_folder(root, url)
@@ -347,12 +340,12 @@ def route(root: Path, url: str | None, once: bool, workers: int, prefetch: int, 
     lock = _single_router(root)  # noqa: F841 - held for the life of the process
     claims = Claims()
     routers = [folder.router(folder.transport(prefetch=prefetch), claims=claims) for _ in range(workers)]
+    line = progress.routing(folder.router_state_file, lambda: exchange_folder(root, url).transport())
     try:
         with _stoppable() as stop:  # handlers first, then the announcement: a signal after it must stop cleanly
             if not once:
                 click.echo(f"routing for {root} with {workers} router(s), {prefetch} messages at a time; Ctrl-C or "
                            "SIGTERM stops after the batch in hand", err=True)
-            line = progress.routing(root / STATE_FILE, lambda: exchange_folder(root, url).transport())
             with progress.every(progress_seconds, line, lambda text: click.echo(text, err=True)):
                 count = run_side_by_side(routers, idle_timeout=0 if once else None, batch_size=prefetch,
                                          give_up_after=give_up_after, should_stop=stop.is_set)
@@ -400,10 +393,11 @@ def setup(root: Path, rabbitmq_dir: Path, admin_url: str, delivery_limit: int) -
     from broker.rabbitmq.server import RabbitNode
     from broker.rabbitmq.setup import setup as run_setup
 
-    passwords = run_setup(RabbitNode.attach(rabbitmq_dir).ctl, admin_url, load_signed(root),
-                          root / "keys" / "broker-passwords.json", delivery_limit=delivery_limit)
-    click.echo(f"set up {len(passwords)} broker users; passwords in {root / 'keys' / 'broker-passwords.json'} and "
-               f"private queue names in {root / 'keys' / 'broker-queues.json'} (give each participant its own)")
+    folder = exchange_folder(root)
+    passwords = run_setup(RabbitNode.attach(rabbitmq_dir).ctl, admin_url, folder.load_directory(),
+                          folder.credentials_file, delivery_limit=delivery_limit)
+    click.echo(f"set up {len(passwords)} broker users; passwords in {folder.credentials_file} and private queue "
+               f"names in {folder.queue_names_file} (give each participant its own)")
 
 
 @broker.command("revoke")
@@ -490,7 +484,7 @@ def node_run(root: Path, url: str | None, pid: str, once: bool, progress_seconds
     tally = progress.ReceivingTally(receiver, lambda: exchange_folder(root, url).transport())
     with _stoppable() as stop:  # handlers first, then the announcement: a signal after it must stop cleanly
         if not once:
-            click.echo(f"receiving for {pid} into {root / 'inbox' / (pid + '.db')}; Ctrl-C or SIGTERM stops after "
+            click.echo(f"receiving for {pid} into {folder.inbox_file(pid)}; Ctrl-C or SIGTERM stops after "
                        "the batch in hand", err=True)
         with progress.every(progress_seconds, tally.line, lambda text: click.echo(text, err=True)):
             count = receiver.run(idle_timeout=0 if once else None, should_stop=stop.is_set)

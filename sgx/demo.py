@@ -112,8 +112,8 @@ def _adapt_kent_export(root: Path, net: ExchangeFolder, transport, today) -> lis
     for name in ("header.csv", "episodes.csv"):
         for record in reader.read(folder / name):
             tables.setdefault(record.table, []).append(record)
-    (root / "adapter-state").mkdir(exist_ok=True)
-    store = ChangeStore(root / "adapter-state" / "la-886.db")
+    net.adapter_state_file("la-886").parent.mkdir(exist_ok=True)
+    store = ChangeStore(net.adapter_state_file("la-886"))
     plan = plan_messages("886", children_of(tables["header"]), placements(tables["episodes"]), net.directory, store)
     outbox = net.outbox("la-886")
     sent = [event_of(item) for item in queue(plan.messages, outbox, store, outbox.validator)]
@@ -146,7 +146,7 @@ def run_demo(root: Path, transport_url: str | None = None, echo=click.echo, *,
     if transport_url and capabilities_of(transport_url).participant_users:
         from broker.rabbitmq.setup import setup
 
-        net.credentials = setup(rabbitmqctl, transport_url, net.directory, root / "keys" / "broker-passwords.json",
+        net.credentials = setup(rabbitmqctl, transport_url, net.directory, net.credentials_file,
                                 delete_guest=False)
 
     shared = None if net.credentials else net.transport()  # the embedded transport has no users

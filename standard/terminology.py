@@ -15,8 +15,6 @@ V3_CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 ADMINISTRATIVE_GENDER = "http://hl7.org/fhir/administrative-gender"
 ENCOUNTER_STATUS = "http://hl7.org/fhir/encounter-status"
-ISSUE_SEVERITY = "http://hl7.org/fhir/issue-severity"
-ISSUE_TYPE = "http://hl7.org/fhir/issue-type"
 
 
 @dataclass(frozen=True)

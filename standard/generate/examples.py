@@ -155,9 +155,3 @@ SCENARIOS: dict[str, Callable[[str], dict]] = {
 def all_examples() -> dict[str, dict]:
     """Every example message by name."""
     return {name: make(name) for name, make in SCENARIOS.items()}
-
-
-def first_example(event_code: str) -> dict:
-    """The first example of an event (the base of its invalid cases)."""
-    name = next(n for n in SCENARIOS if n.startswith(event_code + "-"))
-    return SCENARIOS[name](name)
