@@ -612,24 +612,39 @@ def _drain(root: Path, url: str | None, outbox) -> int:
 @click.option("--participant", "pid", required=True)
 @click.argument("message_id")
 def status(root: Path, pid: str, message_id: str) -> None:
-    """Show a sent message's state in the outbox (queued, sent, accepted, duplicate, refused, failed) and the
-    outcome for each recipient (delivered to its queue, or failed and why).
+    """Show a sent message's state in the outbox (queued, sent, accepted, duplicate, refused, failed) and, for each
+    recipient, what happened to it: accepted by the exchange (or failed and why), delivered to the recipient's node,
+    read by a person, acknowledged, decided, with times; OVERDUE when not acknowledged by the event's deadline.
 
     Exit codes: 0 shown; 1 the message is not in this participant's outbox."""
     from broker.node import Node
+    from broker.outbox import STEPS
 
     outbox = participant_outbox(root, pid)
     inbox_path = root / "inbox" / f"{pid}.db"
     if inbox_path.exists():
-        outbox.record_acknowledgements(Node(pid, load_signed(root), None, inbox_path))  # type: ignore[arg-type]
+        receiver = Node(pid, load_signed(root), None, inbox_path)  # type: ignore[arg-type] - reading only
+        outbox.record_acknowledgements(receiver)
+        outbox.record_responses(receiver)
     wanted = message_id if message_id.startswith("urn:uuid:") else f"urn:uuid:{message_id}"
     found = outbox.status(wanted)
     if found is None:
         raise click.ClickException(f"{wanted} is not in the outbox of {pid}")
     click.echo(f"{found.message_id}  {found.event}  {found.state}" + (f" ({found.reason})" if found.reason else "")
                + (f"  sent {found.sent_at}" if found.sent_at else ""))
-    for recipient, (outcome, detail) in found.outcomes.items():
-        click.echo(f"  {recipient:28} {outcome}" + (f"  {detail}" if outcome == "failed" and detail else ""))
+    for state in outbox.accountable(wanted):
+        outcome, detail = found.outcomes.get(state.recipient, (None, None))
+        click.echo(f"  {state.recipient:28} {state.latest.upper() if state.overdue else state.latest}"
+                   + ("  OVERDUE" if state.overdue else "")
+                   + (f"  {detail}" if outcome == "failed" and detail else ""))
+        if state.accepted_at:
+            click.echo(f"    {'accepted':13} {state.accepted_at}")
+        for step in STEPS:
+            if step in state.steps:
+                at, text = state.steps[step]
+                click.echo(f"    {step:13} {at}" + (f"  {text}" if text else ""))
+        if state.due is not None and "acknowledged" not in state.steps:
+            click.echo(f"    {'due by':13} {state.due.isoformat(timespec='seconds')}")
     if found.state in ("refused", "failed"):
         click.echo(f"  fix the cause, then: sgx node resend --dir {root} --participant {pid} {found.message_id}")
 
