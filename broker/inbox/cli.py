@@ -29,6 +29,26 @@ def open_store(root: Path, participant: str):
     return InboxStore(root / "inbox" / f"{participant}.web.db", root / "inbox" / f"{participant}.db")
 
 
+def open_responder(root: Path, participant: str, url: str | None):
+    """What sends the inbox's acknowledgements, decisions and questions: the participant's outbox (signing with
+    its key in the folder) and the exchange's transport (RabbitMQ at `url`, or the folder's embedded queues).
+    None when the folder holds no key for the participant: the inbox then only reads."""
+    from broker.cli import load_signed, participant_outbox
+    from broker.inbox.actions import Responder
+    from broker.keys import key_files
+    from broker.transport import capabilities_of, exchange_transport
+
+    if not key_files(root / "keys", participant):
+        return None
+
+    def transport():
+        if url and not capabilities_of(url).declares_queues:
+            return exchange_transport(url, ())
+        return exchange_transport(str(root / "queues.db"), load_signed(root, read_only=True).participants)
+
+    return Responder(participant_outbox(root, participant), transport)
+
+
 @click.group()
 def inbox() -> None:
     """The web inbox where officers read what their organisation received."""
@@ -63,7 +83,10 @@ def add_user(root: Path, participant: str, email: str, name: str, role: str) -> 
 @PARTICIPANT
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8025, show_default=True, type=int)
-def serve(root: Path, participant: str, host: str, port: int) -> None:
+@click.option("--transport", "url", default=None,
+              help="Where actions are sent: amqp://user:password@host:port/vhost; default: the folder's embedded "
+                   "queues.")
+def serve(root: Path, participant: str, host: str, port: int, url: str | None) -> None:
     """Serve the inbox until stopped (Ctrl-C). Put it behind the organisation's HTTPS proxy to reach it from
     other machines: its cookies are marked Secure, which browsers honour over plain HTTP only on this machine."""
     from waitress import create_server
@@ -82,7 +105,11 @@ def serve(root: Path, participant: str, host: str, port: int) -> None:
     from broker.cli import load_signed
 
     names = {pid: p.name for pid, p in load_signed(root, read_only=True).participants.items()}
-    app = create_app(store, participant, key=secret_key(root, participant), names=names)
+    responder = open_responder(root, participant, url)
+    if responder is None:
+        click.echo(f"note: no key for {participant} in {root / 'keys'}, so the inbox can read but not acknowledge "
+                   "or answer", err=True)
+    app = create_app(store, participant, key=secret_key(root, participant), names=names, responder=responder)
     try:
         server = create_server(app, host=host, port=port, threads=8, ident="sgx-inbox")
     except OSError as exc:
