@@ -568,20 +568,26 @@ def node() -> None:
 @TRANSPORT_OPTION
 @click.option("--participant", "pid", required=True)
 @click.option("--once", is_flag=True, help="Receive what is waiting, then stop.")
-def node_run(root: Path, url: str | None, pid: str, once: bool) -> None:
+@click.option("--receipts/--no-receipts", default=True, show_default=True,
+              help="Tell each sender its message reached this node (when the folder holds this participant's key).")
+def node_run(root: Path, url: str | None, pid: str, once: bool, receipts: bool) -> None:
     """Receive this participant's messages: verify, store once, then acknowledge to the transport."""
     from broker.node import Node
+    from broker.receipts import DeliveryReceipts
 
     directory_ = load_signed(root)
     if pid not in directory_.participants:
         raise click.UsageError(f"{pid!r} is not a participant of the directory in {root}")
     (root / "inbox").mkdir(exist_ok=True)
     receiver = Node(pid, directory_, _transport(root, url, directory_), root / "inbox" / f"{pid}.db")
+    told = DeliveryReceipts(receiver.db, participant_outbox(root, pid), lambda: _transport(root, url, directory_)) \
+        if receipts and key_files(root / "keys", pid) else None
     with _stoppable() as stop:  # handlers first, then the announcement: a signal after it must stop cleanly
         if not once:
             click.echo(f"receiving for {pid} into {root / 'inbox' / (pid + '.db')}; Ctrl-C or SIGTERM stops after "
                        "the batch in hand", err=True)
-        count = receiver.run(idle_timeout=0 if once else None, should_stop=stop.is_set)
+        count = receiver.run(idle_timeout=0 if once else None, should_stop=stop.is_set,
+                             after_batch=told.send if told else None)
     answered = _record_acknowledgements(root, pid, receiver)
     not_stored = receiver.taken - count
     click.echo(f"received {count} message(s)"

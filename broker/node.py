@@ -129,15 +129,18 @@ class Node:
         return len(good)
 
     def run(self, *, idle_timeout: float | None = 1.0, max_messages: int | None = None, batch_size: int = 100,
-            should_stop: Callable[[], bool] = lambda: False) -> int:
+            should_stop: Callable[[], bool] = lambda: False, after_batch: Callable[[], object] | None = None) -> int:
         """Receive until none arrives for `idle_timeout` seconds (None: until `should_stop`). Returns how many
         were stored (or already held); what else the run took (`self.taken` minus that) was refused or handed
-        back, and is never counted as received."""
+        back, and is never counted as received. `after_batch` runs once each batch is stored and acked (the
+        node's delivery receipts)."""
         stored = 0
 
         def receive(batch: list[Delivery]) -> None:
             nonlocal stored
             stored += self.receive_many(batch)
+            if after_batch is not None:
+                after_batch()
 
         def stop() -> bool:
             self.directory = self.trust.current(self.now())  # raises once the directory has expired

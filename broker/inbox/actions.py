@@ -11,9 +11,9 @@ import threading
 from collections.abc import Callable
 
 from broker.outbox import Outbox
+from broker.receipts import expects_acknowledgement
 from broker.transport import Transport
 from sgx.errors import BrokerError
-from standard import catalogue as cat
 from standard import compose
 
 
@@ -30,12 +30,7 @@ class Responder:
     def participant(self) -> str:
         return self.outbox.participant_id
 
-    @staticmethod
-    def answerable(event: str, sender: str) -> bool:
-        """Whether a message can be answered through the exchange: one of an event that expects an
-        acknowledgement, from a participant (the exchange's own messages have nobody to answer)."""
-        known = cat.EVENTS_BY_CODE.get(event)
-        return known is not None and known.acknowledge_within is not None and sender != "router"
+    answerable = staticmethod(expects_acknowledgement)  # what the inbox offers to acknowledge, decide and ask on
 
     def read(self, message_id: str) -> bool:
         return self._send(compose.acknowledgement(message_id, self.participant, "read"))

@@ -101,7 +101,9 @@ def test_the_lado_acknowledges_and_decides_and_the_sender_sees_it(exchange, brow
     shown = _status_of_lado(ex, message_id)
     line = next(x for x in shown.splitlines() if x.strip().startswith(LADO))
     assert line.split()[:2] == [LADO, "decided"], shown
-    assert "acknowledged" in shown and "Threshold met: strategy meeting: Invented: strategy meeting on Thursday." \
+    steps = [x.split()[0] for x in shown.splitlines() if x.startswith("    ")]
+    assert steps[:5] == ["accepted", "delivered", "read", "acknowledged", "decided"], shown  # each with its time
+    assert "Threshold met: strategy meeting: Invented: strategy meeting on Thursday." \
         in shown
 
 

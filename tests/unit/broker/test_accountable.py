@@ -4,6 +4,7 @@ deadline the catalogue sets for its event."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 from click.testing import CliRunner
@@ -81,3 +82,43 @@ def test_node_status_shows_acknowledged_and_decided_per_recipient(tmp_path):
     steps = [line.split()[0] for line in lines[doncaster + 1:doncaster + 6]]
     assert steps == ["accepted", "delivered", "read", "acknowledged", "decided"]
     assert "Visit to the setting arranged: Visit on Monday." in shown.output
+
+
+def _node_run(root, pid, *flags):
+    from broker.cli import node
+
+    done = CliRunner().invoke(node, ["run", "--dir", str(root), "--participant", pid, "--once", *flags])
+    assert done.exit_code == 0, done.output
+    return done.output
+
+
+def _delivered_to_node(tmp_path, *flags) -> dict[str, str]:
+    """The provider's incident routed; Doncaster's node (run through `sgx node run`) stores it; the provider's
+    view of each recipient afterwards."""
+    network = demo_network(tmp_path)
+    transport = network.transport()
+    outbox = network.outbox(PROVIDER)
+    sent = outbox.add(scenario.serious_incident("la-886", 1))
+    outbox.drain(transport)
+    _round(network, transport)
+    _node_run(tmp_path, "la-371", *flags)
+    _round(network, transport)
+    node = network.node(PROVIDER, transport)
+    node.run(idle_timeout=0)
+    outbox.record_acknowledgements(node)
+    outbox.record_responses(node)
+    return {s.recipient: s.latest for s in outbox.accountable(sent)}
+
+
+def test_a_node_tells_the_sender_its_message_reached_it(tmp_path):
+    assert _delivered_to_node(tmp_path) == {"la-371": "delivered", "la-886": "accepted", "ofsted": "accepted"}
+    receipts = "SELECT count(*) FROM outbox WHERE event = 'acknowledgement'"
+    doncaster = sqlite3.connect(tmp_path / "outbox" / "la-371.db")
+    assert doncaster.execute(receipts).fetchone()[0] == 1
+    _node_run(tmp_path, "la-371")  # nothing new arrived: no second receipt
+    assert doncaster.execute(receipts).fetchone()[0] == 1
+
+
+def test_without_receipts_the_sender_only_knows_the_message_was_queued(tmp_path):
+    # The twin of the test above: the same run with receipts turned off leaves the sender at "accepted".
+    assert _delivered_to_node(tmp_path, "--no-receipts")["la-371"] == "accepted"
