@@ -179,3 +179,25 @@ def test_the_sent_pages_show_each_recipients_state(exchange):
     assert client.get("/sent/urn:uuid:00000000-0000-4000-8000-00000000beef", base_url=HTTPS).status_code == 404
     # The provider's own list shows no acknowledgements as mail.
     assert "Acknowledgement" not in client.get("/", base_url=HTTPS).data.decode()
+
+
+def test_the_sender_reads_a_decision_as_a_case_note_linked_to_its_message(exchange):
+    network, transport, app, _, _, sent, _ = exchange
+    client = _signed_in(app)
+    _post(client, f"/messages/{sent}/decision", {"decision": "referred-to-police", "text": "<b>Referred</b>"})
+    network.router(transport).run(idle_timeout=0)
+    network.node(PROVIDER, transport).run(idle_timeout=0)
+    store = InboxStore(network.root / "inbox" / f"{PROVIDER}.web.db", network.root / "inbox" / f"{PROVIDER}.db")
+    users.add_user(store, "care@example.org", "Cara Provider", "officer", PASSWORD)
+    provider = create_app(store, PROVIDER, key=b"p" * 32,
+                          responder=Responder(network.outbox(PROVIDER), lambda: transport))
+    client = provider.test_client()
+    page = client.get("/sign-in", base_url=HTTPS).data
+    client.post("/sign-in", base_url=HTTPS, headers={"Referer": f"{HTTPS}/sign-in"},
+                data={"email": "care@example.org", "password": PASSWORD, "csrf_token": _token(page)})
+    store.sync()
+    decision = store.list(Filters(event="decision-recorded"))[0]
+    page = client.get(f"/messages/{decision.message_id}", base_url=HTTPS).data.decode()
+    assert "Referred to the police" in page and "&lt;b&gt;Referred&lt;/b&gt;" in page  # shown as text
+    assert f'href="/sent/{sent.replace(":", "%3A")}"' in page
+    assert 'id="acknowledge"' not in page  # a decision expects no acknowledgement
