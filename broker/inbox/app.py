@@ -24,6 +24,7 @@ from broker.inbox.actions import Responder
 from broker.inbox.facts import case_note
 from broker.inbox.store import STATUSES, Filters, InboxStore
 from broker.keys import secret_file
+from sgx.errors import MessageInvalid
 from standard import catalogue as cat
 from standard import terminology as term
 
@@ -228,6 +229,13 @@ def create_app(store: InboxStore, participant: str, *, key: bytes, names: dict[s
             errors["colleague"] = "Select a colleague"
         if errors:
             return message_page(message_id, {f"{action}-{k}": v for k, v in errors.items()}, 400)
+        try:
+            return record_and_send(message_id, action, text)
+        except MessageInvalid:  # what the officer wrote made a message the standard refuses: nothing was queued
+            return message_page(message_id, {f"{action}-text": "This cannot be sent as written: remove unusual "
+                                                                "characters and try again"}, 400)
+
+    def record_and_send(message_id: str, action: str, text: str):
         sent = True
         if action == "acknowledge":
             sent = responder.acknowledge(message_id, g.user.name)

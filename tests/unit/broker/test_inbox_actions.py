@@ -201,3 +201,22 @@ def test_the_sender_reads_a_decision_as_a_case_note_linked_to_its_message(exchan
     assert "Referred to the police" in page and "&lt;b&gt;Referred&lt;/b&gt;" in page  # shown as text
     assert f'href="/sent/{sent.replace(":", "%3A")}"' in page
     assert 'id="acknowledge"' not in page  # a decision expects no acknowledgement
+
+
+def test_with_the_exchange_unreachable_an_acknowledgement_waits_in_the_outbox(exchange):
+    from sgx.errors import TransportUnavailable
+
+    network, transport, _, store, clock, sent, _ = exchange
+
+    def unreachable():
+        raise TransportUnavailable("the exchange is down")
+
+    responder = Responder(network.outbox("la-371"), unreachable)
+    app = create_app(store, "la-371", key=b"k" * 32, now=clock, responder=responder)
+    client = _signed_in(app)
+    done = _post(client, f"/messages/{sent}/acknowledge", {})
+    assert "done=waiting" in done.headers["Location"]
+    assert "cannot be reached now" in client.get(done.headers["Location"], base_url=HTTPS).data.decode()
+    assert responder.outbox.pending() == 2  # the read receipt and the acknowledgement, kept to send later
+    responder.outbox.drain(transport)  # the exchange is back (as sgx node resend or the next action does)
+    assert _senders_view(network, transport, sent)["la-371"].latest == "acknowledged"
