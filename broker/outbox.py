@@ -178,7 +178,8 @@ class Outbox:
         state = row[0]
         issues = [(i["details"]["coding"][0]["code"], i.get("diagnostics")) for i in _outcome(ack)["issue"]]
         codes = {code for code, _ in issues}
-        stamp = (now or datetime.now(UTC)).isoformat()
+        # When the exchange answered (its acknowledgement's timestamp), not when this outbox happened to read it.
+        stamp = now.isoformat() if now else ack.get("timestamp") or datetime.now(UTC).isoformat()
         outcomes, reason = [], None
         for code, text in issues:
             found = _RECIPIENT.match(text or "")

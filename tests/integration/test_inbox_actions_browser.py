@@ -51,14 +51,19 @@ def exchange(tmp_path_factory):
     assert "received 1" in _sgx("node", "run", "--dir", ex, "--participant", LADO, "--once")
     _sgx("inbox", "add-user", "--dir", ex, "--participant", LADO, "--email", "lado@example.org", "--name",
          "Lee Officer", env={**os.environ, "SGX_INBOX_PASSWORD": PASSWORD})
+    _sgx("inbox", "add-user", "--dir", ex, "--participant", PROVIDER, "--email", "care@example.org", "--name",
+         "Cara Provider", env={**os.environ, "SGX_INBOX_PASSWORD": PASSWORD})
     root = Path(ex)
-    app = create_app(open_store(root, LADO), LADO, key=secret_key(root, LADO),
-                     responder=open_responder(root, LADO, None))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    servers = []
+    for participant in (LADO, PROVIDER):
+        app = create_app(open_store(root, participant), participant, key=secret_key(root, participant),
+                         responder=open_responder(root, participant, None))
+        servers.append(make_server("127.0.0.1", 0, app, threaded=True))
+        threading.Thread(target=servers[-1].serve_forever, daemon=True).start()
     message_id = orjson.loads((artefacts.EXAMPLES / f"{REFERRAL}.json").read_bytes())["identifier"]["value"]
-    yield ex, f"http://127.0.0.1:{server.server_port}", message_id
-    server.shutdown()
+    yield ex, f"http://127.0.0.1:{servers[0].server_port}", message_id, f"http://127.0.0.1:{servers[1].server_port}"
+    for server in servers:
+        server.shutdown()
 
 
 def _settled(browser, arrived) -> None:
@@ -66,10 +71,10 @@ def _settled(browser, arrived) -> None:
         "return document.readyState") == "complete")
 
 
-def _sign_in(browser, served) -> None:
+def _sign_in(browser, served, email="lado@example.org") -> None:
     browser.delete_all_cookies()
     browser.get(served + "/sign-in")
-    browser.find_element(By.ID, "email").send_keys("lado@example.org")
+    browser.find_element(By.ID, "email").send_keys(email)
     browser.find_element(By.ID, "password").send_keys(PASSWORD, Keys.ENTER)
     _settled(browser, lambda b: "/sign-in" not in b.current_url)
 
@@ -82,7 +87,7 @@ def _status_of_lado(ex: str, message_id: str) -> str:
 
 
 def test_the_lado_acknowledges_and_decides_and_the_sender_sees_it(exchange, browser, screenshots):
-    ex, served, message_id = exchange
+    ex, served, message_id, provider = exchange
     _sign_in(browser, served)
     browser.find_element(By.CSS_SELECTOR, "tbody tr a").click()
     _settled(browser, lambda b: "/messages/" in b.current_url)
@@ -105,10 +110,20 @@ def test_the_lado_acknowledges_and_decides_and_the_sender_sees_it(exchange, brow
     assert steps[:5] == ["accepted", "delivered", "read", "acknowledged", "decided"], shown  # each with its time
     assert "Threshold met: strategy meeting: Invented: strategy meeting on Thursday." \
         in shown
+    # The provider's own inbox: its Sent page, then the message's page, per recipient.
+    _sign_in(browser, provider, "care@example.org")
+    browser.get(provider + "/sent")
+    assert "decided" in browser.find_element(By.CSS_SELECTOR, "tbody tr").text
+    browser.find_element(By.CSS_SELECTOR, "tbody tr a").click()
+    _settled(browser, lambda b: "/sent/" in b.current_url)
+    steps = browser.find_element(By.ID, f"steps-{LADO}")
+    assert "strategy meeting" in steps.find_element(By.CSS_SELECTOR, "[data-step=decided]").text
+    assert steps.find_element(By.CSS_SELECTOR, "[data-step=acknowledged]").text != "Not yet"
+    browser.save_screenshot(str(screenshots / "inbox-actions-senders-view.png"))
 
 
 def test_a_decision_can_be_recorded_with_the_keyboard_alone(exchange, browser):
-    ex, served, message_id = exchange
+    ex, served, message_id, _ = exchange
     _sign_in(browser, served)
     browser.get(f"{served}/messages/{message_id}")
     browser.find_element(By.TAG_NAME, "body").send_keys(Keys.HOME)
