@@ -135,6 +135,12 @@ def test_every_receiving_role_of_the_catalogue_has_a_resolver():
             assert routing.resolver_for(event, rule)
 
 
+def test_only_the_sending_roles_have_no_resolver():
+    # "router" and "any" name who may send (the exchange itself; any participant); nobody is routed to them.
+    assert cat.ROLE_CODES - set(routing.RESOLVERS) == {"router", "any"}
+    assert set(routing.RESOLVERS) <= cat.ROLE_CODES
+
+
 def _with_new_role(monkeypatch) -> routing.MessageFacts:
     """The catalogue's serious incident also routed to a role nobody taught the exchange."""
     event = cat.get_event("serious-incident")
