@@ -146,3 +146,20 @@ def test_a_decision_can_be_recorded_with_the_keyboard_alone(exchange, browser):
     browser.switch_to.active_element.send_keys(Keys.ENTER)
     _settled(browser, lambda b: "done=decided" in b.current_url)
     assert "Advice only: Invented: advice given to the employer." in _status_of_lado(ex, message_id)
+
+
+def test_the_action_forms_label_every_field_and_keep_one_main_heading(exchange, browser):
+    _, served, message_id, provider = exchange
+    _sign_in(browser, served)
+    browser.get(f"{served}/messages/{message_id}")
+    assert len(browser.find_elements(By.TAG_NAME, "h1")) == 1
+    fields = browser.find_elements(By.CSS_SELECTOR, "input:not([type=hidden]), select, textarea")
+    assert len(fields) > 10  # the decisions, the texts, the colleague
+    for field in fields:
+        assert browser.find_elements(By.CSS_SELECTOR, f"label[for='{field.get_attribute('id')}']"), \
+            field.get_attribute("id")
+    # A decision without a choice: the error summary comes first and its link leads to the choices.
+    browser.find_element(By.ID, "record-decision").click()
+    _settled(browser, lambda b: b.find_elements(By.CSS_SELECTOR, ".govuk-error-summary"))
+    link = browser.find_element(By.CSS_SELECTOR, ".govuk-error-summary__list a")
+    assert link.text == "Select the decision or action" and link.get_attribute("href").endswith("#decision-decision")
