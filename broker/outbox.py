@@ -288,9 +288,10 @@ class Outbox:
         return sorted(states.values(), key=lambda s: s.recipient)
 
     def sent(self, *, limit: int = 50, offset: int = 0) -> list[tuple[str, str, str, str | None]]:
-        """(message_id, event, state, sent_at) of the messages this participant sent, newest first."""
-        return self.db.execute("SELECT message_id, event, state, sent_at FROM outbox ORDER BY seq DESC LIMIT ? "
-                               "OFFSET ?", (limit, offset)).fetchall()
+        """(message_id, event, state, sent_at) of the messages this participant sent, newest first; its own
+        acknowledgements (receipts, read and acknowledged) are left out: they are what others see of its work."""
+        return self.db.execute("SELECT message_id, event, state, sent_at FROM outbox WHERE event != 'acknowledgement' "
+                               "ORDER BY seq DESC LIMIT ? OFFSET ?", (limit, offset)).fetchall()
 
     def status(self, message_id: str) -> Status | None:
         """The outbox state of a message and the outcomes received for it (None if it never was here)."""

@@ -177,6 +177,8 @@ def test_the_sent_pages_show_each_recipients_state(exchange):
     shown = client.get(f"/sent/{sent}", base_url=HTTPS).data.decode()
     assert 'id="recipient-la-371"' in shown and ">acknowledged</strong>" in shown
     assert client.get("/sent/urn:uuid:00000000-0000-4000-8000-00000000beef", base_url=HTTPS).status_code == 404
+    # Doncaster's own Sent list shows none of its acknowledgements (read, acknowledged): they are not its mail.
+    assert [e for _, e, _, _ in network.outbox("la-371").sent()] == []
     # The provider's own list shows no acknowledgements as mail.
     assert "Acknowledgement" not in client.get("/", base_url=HTTPS).data.decode()
 
