@@ -473,21 +473,27 @@ def node() -> None:
 @click.option("--participant", "pid", required=True)
 @click.option("--once", is_flag=True, help="Receive what is waiting, then stop.")
 @PROGRESS_OPTION
-def node_run(root: Path, url: str | None, pid: str, once: bool, progress_seconds: float) -> None:
+@click.option("--receipts/--no-receipts", default=True, show_default=True,
+              help="Tell each sender its message reached this node (when the folder holds this participant's key).")
+def node_run(root: Path, url: str | None, pid: str, once: bool, progress_seconds: float, receipts: bool) -> None:
     """Receive this participant's messages: verify, store once, then acknowledge to the transport."""
     from broker import progress
+    from broker.receipts import DeliveryReceipts
 
     folder = exchange_folder(root, url)
     if pid not in folder.load_directory().participants:
         raise click.UsageError(f"{pid!r} is not a participant of the directory in {root}")
     receiver = folder.node(pid, folder.transport())
     tally = progress.ReceivingTally(receiver, lambda: exchange_folder(root, url).transport())
+    told = DeliveryReceipts(receiver.db, folder.outbox(pid), lambda: exchange_folder(root, url).transport()) \
+        if receipts and folder.has_key(pid) else None
     with _stoppable() as stop:  # handlers first, then the announcement: a signal after it must stop cleanly
         if not once:
             click.echo(f"receiving for {pid} into {folder.inbox_file(pid)}; Ctrl-C or SIGTERM stops after "
                        "the batch in hand", err=True)
         with progress.every(progress_seconds, tally.line, lambda text: click.echo(text, err=True)):
-            count = receiver.run(idle_timeout=0 if once else None, should_stop=stop.is_set)
+            count = receiver.run(idle_timeout=0 if once else None, should_stop=stop.is_set,
+                                 after_batch=told.send if told else None)
     answered = _record_acknowledgements(folder, pid, receiver)
     not_stored = receiver.taken - count
     click.echo(f"received {count} message(s)"
@@ -518,22 +524,38 @@ def _drain(folder: ExchangeFolder, outbox) -> int:
 @click.option("--participant", "pid", required=True)
 @click.argument("message_id")
 def status(root: Path, pid: str, message_id: str) -> None:
-    """Show a sent message's state in the outbox (queued, sent, accepted, duplicate, refused, failed) and the
-    outcome for each recipient (delivered to its queue, or failed and why).
+    """Show a sent message's state in the outbox (queued, sent, accepted, duplicate, refused, failed) and, for each
+    recipient, what happened to it: accepted by the exchange (or failed and why), delivered to the recipient's node,
+    read by a person, acknowledged, decided, with times; OVERDUE when not acknowledged by the event's deadline.
 
     Exit codes: 0 shown; 1 the message is not in this participant's outbox."""
+    from broker.outbox import STEPS
+
     folder = exchange_folder(root)
     outbox = folder.outbox(pid)
     if folder.inbox_file(pid).exists():
-        outbox.record_acknowledgements(folder.node(pid))
+        receiver = folder.node(pid)
+        outbox.record_acknowledgements(receiver)
+        outbox.record_responses(receiver)
     wanted = message_id if message_id.startswith("urn:uuid:") else f"urn:uuid:{message_id}"
     found = outbox.status(wanted)
     if found is None:
         raise click.ClickException(f"{wanted} is not in the outbox of {pid}")
     click.echo(f"{found.message_id}  {found.event}  {found.state}" + (f" ({found.reason})" if found.reason else "")
                + (f"  sent {found.sent_at}" if found.sent_at else ""))
-    for recipient, (outcome, detail) in found.outcomes.items():
-        click.echo(f"  {recipient:28} {outcome}" + (f"  {detail}" if outcome == "failed" and detail else ""))
+    for state in outbox.accountable(wanted):
+        outcome, detail = found.outcomes.get(state.recipient, (None, None))
+        click.echo(f"  {state.recipient:28} {state.latest.upper() if state.overdue else state.latest}"
+                   + ("  OVERDUE" if state.overdue else "")
+                   + (f"  {detail}" if outcome == "failed" and detail else ""))
+        if state.accepted_at:
+            click.echo(f"    {'accepted':13} {state.accepted_at}")
+        for step in STEPS:
+            if step in state.steps:
+                at, text = state.steps[step]
+                click.echo(f"    {step:13} {at}" + (f"  {text}" if text else ""))
+        if state.due is not None and "acknowledged" not in state.steps:
+            click.echo(f"    {'due by':13} {state.due.isoformat(timespec='seconds')}")
     if found.state in ("refused", "failed"):
         click.echo(f"  fix the cause, then: sgx node resend --dir {root} --participant {pid} {found.message_id}")
 

@@ -292,6 +292,12 @@ def demo(broker_url: str | None, rabbitmq_dir: Path | None, work_dir: Path) -> N
     for port, (participant, email, name, password) in enumerate(_inbox_accounts(work_dir), start=8025):
         click.echo(f"  {name}: {sgx} inbox serve --dir {work_dir} --participant {participant} --port {port}\n"
                    f"      then open http://127.0.0.1:{port}/ and sign in as {email} with {password}")
+    if not broker_url:
+        click.echo("\nAcknowledge Doncaster's cross-boundary notification in Kim's inbox or record a decision, then "
+                   "route the answer to Doncaster's node:\n"
+                   f"  {sgx} broker route --dir {work_dir} --once && {sgx} node run --dir {work_dir} "
+                   "--participant lado-371 --once\n"
+                   "  Dee's inbox then shows it under Sent (and sgx node status --participant lado-371 ID).")
     click.echo("\nThe standard's pages: sgx standard docs --out site/")
 
 

@@ -346,14 +346,19 @@ def run_exchange(node: RabbitNode, root: Path, *, messages: int, kills: int, rec
 
     sent = {m for (m,) in outbox.db.execute("SELECT message_id FROM outbox WHERE sent_at IS NOT NULL")}
     db = sqlite3.connect(inbox)
-    stored = Counter(dict(db.execute("SELECT message_id, COUNT(*) FROM inbox GROUP BY message_id")))
-    applied = Counter(dict(db.execute("SELECT message_id, COUNT(*) FROM applied GROUP BY message_id")))
+    # What the sender sent: the router's acknowledgements of the node's own delivery receipts are left out.
+    stored = Counter(dict(db.execute("SELECT message_id, COUNT(*) FROM inbox WHERE sender != 'router' "
+                                     "GROUP BY message_id")))
+    applied = Counter(dict(db.execute("SELECT message_id, COUNT(*) FROM applied WHERE message_id NOT IN "
+                                      "(SELECT message_id FROM inbox WHERE sender = 'router') GROUP BY message_id")))
     db.close()
     state = sqlite3.connect(root / STATE_FILE)
     from broker.audit import AuditLog
 
     decisions = AuditLog(state).records()
-    accepted = Counter(r["message_id"] for r in decisions if r["decision"] == "accepted")
+    # The sender's messages only: the node's delivery receipts (sgx node run sends one per stored placement) are
+    # routed too, and are not what was sent.
+    accepted = Counter(r["message_id"] for r in decisions if r["decision"] == "accepted" and r["sender"] == SENDER)
     return Outcome(seed, sent, stored, applied, accepted, sum(r["decision"] == "duplicate" for r in decisions),
                    kill_log, {p.name: p.exits for p in processes}, time.monotonic() - started)
 
