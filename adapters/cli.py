@@ -24,17 +24,13 @@ from adapters.placements import ChangeStore, Plan, Planned
 from adapters.queueing import BATCH, event_of, queue
 from broker.directory import Directory
 from broker.exchange_folder import ExchangeFolder
+from broker.options import DIR_OPTION, TRANSPORT_OPTION
 from sgx.errors import DirectoryError, RecoverableBrokerError
 from standard.validator import HOT_PATH, Validator
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 KEEP_PER_CODE = 100  # problems kept per file and code; the rest are counted, so a broken file cannot flood memory
 
-DIR_OPTION = click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
-                          show_default=True, help="The exchange folder.")
-TRANSPORT_OPTION = click.option("--transport", "url", default=None,
-                                help="amqp://user:password@host:port/vhost (amqps://...?cafile=ca.pem for TLS); "
-                                     "default: the folder's embedded queues.")
 DRY_RUN = click.option("--dry-run", is_flag=True, help="Build and validate; show what would be sent; queue nothing.")
 REPORT = click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
                       help="Write a report here: .html for people, .json for programs.")

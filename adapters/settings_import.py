@@ -14,9 +14,7 @@ import click
 from adapters.base import Problem
 from adapters.ofsted_providers import ProviderListReader
 from broker import directory as d
-
-DIR_OPTION = click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
-                          show_default=True, help="The exchange folder.")
+from broker.options import DIR_OPTION
 
 
 @click.command("import-settings")

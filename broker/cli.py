@@ -7,7 +7,6 @@ read options and print.
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import sys
 import threading
@@ -21,9 +20,8 @@ import orjson
 from broker import directory as d
 from broker.exchange_folder import ExchangeFolder
 from broker.keys import SigningKey
-
-DIR_OPTION = click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
-                          show_default=True, help="The exchange folder.")
+from broker.options import DIR_OPTION, TRANSPORT_OPTION
+from broker.progress import PROGRESS_SECONDS
 
 
 def exchange_folder(root: Path, url: str | None = None) -> ExchangeFolder:
@@ -53,13 +51,14 @@ def init(root: Path) -> None:
     root.mkdir(parents=True, exist_ok=True)
     if (root / "directory.draft.json").exists():
         raise click.ClickException(f"{root} already has a directory; edit it with the other commands")
+    folder = exchange_folder(root)
     key = SigningKey.generate("operator-1")
-    key.save(root / "keys" / "operator.key")
-    (root / "operator.pub.jwk").write_bytes(orjson.dumps(key.public_jwk()))
+    key.save(folder.operator_key_file)
+    folder.anchor_file.write_bytes(orjson.dumps(key.public_jwk()))
     directory_ = d.reference_directory()
     d.save_draft(root, directory_)
     click.echo(f"directory started with {len(directory_.participants)} participants; operator key written to "
-               f"{root / 'keys' / 'operator.key'} (mode 600)")
+               f"{folder.operator_key_file} (mode 600)")
 
 
 @directory.command("add-participant")
@@ -232,17 +231,14 @@ def add_setting(root: Path, urn: str, name: str, kind: str, host_la: str, host_i
 @click.option("--valid-days", type=int, default=7, show_default=True, help="Expiry: a stale directory is refused.")
 def sign(root: Path, valid_days: int) -> None:
     """Sign the draft with the operator key into directory.json."""
-    key = SigningKey.load(root / "keys" / "operator.key")
-    directory_ = d.load_draft(root)
-    directory_.version += 1
     if valid_days < 1:
         raise click.UsageError("--valid-days must be 1 or more: a directory signed already expired would stop "
                                "the exchange")
-    # Written beside and renamed into place: routers and nodes re-read the file while they run, and must never
-    # see half of it.
-    partial = root / "directory.json.partial"
-    partial.write_bytes(directory_.sign(key, valid_for=timedelta(days=valid_days)))
-    os.replace(partial, root / "directory.json")
+    folder = exchange_folder(root)
+    folder.operator_key  # noqa: B018 - refused before anything changes when this folder is not the operator's
+    directory_ = d.load_draft(root)
+    directory_.version += 1
+    folder.sign_directory(directory_, valid_for=timedelta(days=valid_days))
     d.save_draft(root, directory_)
     click.echo(f"signed directory version {directory_.version}, expires {directory_.expires_at}")
 
@@ -298,9 +294,8 @@ def _single_router(root: Path):
 
 
 def _state_file(root: Path) -> Path:
-    from broker.router import STATE_FILE
 
-    path = root / STATE_FILE
+    path = ExchangeFolder(root).router_state_file
     if not path.exists():
         raise click.ClickException(f"{path} does not exist: no router has run in {root} yet")
     return path
@@ -309,10 +304,8 @@ def _state_file(root: Path) -> Path:
 ROUTER_PREFETCH = 20  # peak memory about 60 MiB + 2 x prefetch x 5 MiB per router at worst (docs/operations.md)
 
 
-TRANSPORT_OPTION = click.option("--transport", "url", default=None,
-                                help="amqp://user:password@host:port/vhost (amqps://...?cafile=ca.pem for TLS); "
-                                     "default: the folder's embedded queues.")
-PROGRESS_OPTION = click.option("--progress-every", "progress_seconds", type=click.FloatRange(min=0), default=30.0,
+PROGRESS_OPTION = click.option("--progress-every", "progress_seconds", type=click.FloatRange(min=0),
+                               default=PROGRESS_SECONDS,
                                show_default=True, help="Seconds between progress lines on stderr (counts so far and "
                                                        "the queue's depth); 0: none.")
 
@@ -337,7 +330,7 @@ def route(root: Path, url: str | None, once: bool, workers: int, prefetch: int, 
     Exit codes: 0 stopped after routing what was waiting (--once); 1 the router stopped on an error (the reason
     is printed on one line)."""
     from broker import progress
-    from broker.router import STATE_FILE, Claims, run_side_by_side
+    from broker.router import Claims, run_side_by_side
     from sgx.errors import SafeguardingExchangeError
 
     folder = exchange_folder(root, url)
@@ -347,12 +340,12 @@ def route(root: Path, url: str | None, once: bool, workers: int, prefetch: int, 
     lock = _single_router(root)  # noqa: F841 - held for the life of the process
     claims = Claims()
     routers = [folder.router(folder.transport(prefetch=prefetch), claims=claims) for _ in range(workers)]
+    line = progress.routing(folder.router_state_file, lambda: exchange_folder(root, url).transport())
     try:
         with _stoppable() as stop:  # handlers first, then the announcement: a signal after it must stop cleanly
             if not once:
                 click.echo(f"routing for {root} with {workers} router(s), {prefetch} messages at a time; Ctrl-C or "
                            "SIGTERM stops after the batch in hand", err=True)
-            line = progress.routing(root / STATE_FILE, lambda: exchange_folder(root, url).transport())
             with progress.every(progress_seconds, line, lambda text: click.echo(text, err=True)):
                 count = run_side_by_side(routers, idle_timeout=0 if once else None, batch_size=prefetch,
                                          give_up_after=give_up_after, should_stop=stop.is_set)
@@ -400,9 +393,11 @@ def setup(root: Path, rabbitmq_dir: Path, admin_url: str, delivery_limit: int) -
     from broker.rabbitmq.server import RabbitNode
     from broker.rabbitmq.setup import setup as run_setup
 
-    passwords = run_setup(RabbitNode.attach(rabbitmq_dir).ctl, admin_url, load_signed(root),
-                          root / "keys" / "broker-passwords.json", delivery_limit=delivery_limit)
-    click.echo(f"set up {len(passwords)} broker users; passwords in {root / 'keys' / 'broker-passwords.json'}")
+    folder = exchange_folder(root)
+    passwords = run_setup(RabbitNode.attach(rabbitmq_dir).ctl, admin_url, folder.load_directory(),
+                          folder.credentials_file, delivery_limit=delivery_limit)
+    click.echo(f"set up {len(passwords)} broker users; passwords in {folder.credentials_file} and private queue "
+               f"names in {folder.queue_names_file} (give each participant its own)")
 
 
 @broker.command("revoke")
@@ -478,21 +473,27 @@ def node() -> None:
 @click.option("--participant", "pid", required=True)
 @click.option("--once", is_flag=True, help="Receive what is waiting, then stop.")
 @PROGRESS_OPTION
-def node_run(root: Path, url: str | None, pid: str, once: bool, progress_seconds: float) -> None:
+@click.option("--receipts/--no-receipts", default=True, show_default=True,
+              help="Tell each sender its message reached this node (when the folder holds this participant's key).")
+def node_run(root: Path, url: str | None, pid: str, once: bool, progress_seconds: float, receipts: bool) -> None:
     """Receive this participant's messages: verify, store once, then acknowledge to the transport."""
     from broker import progress
+    from broker.receipts import DeliveryReceipts
 
     folder = exchange_folder(root, url)
     if pid not in folder.load_directory().participants:
         raise click.UsageError(f"{pid!r} is not a participant of the directory in {root}")
     receiver = folder.node(pid, folder.transport())
     tally = progress.ReceivingTally(receiver, lambda: exchange_folder(root, url).transport())
+    told = DeliveryReceipts(receiver.db, folder.outbox(pid), lambda: exchange_folder(root, url).transport()) \
+        if receipts and folder.has_key(pid) else None
     with _stoppable() as stop:  # handlers first, then the announcement: a signal after it must stop cleanly
         if not once:
-            click.echo(f"receiving for {pid} into {root / 'inbox' / (pid + '.db')}; Ctrl-C or SIGTERM stops after "
+            click.echo(f"receiving for {pid} into {folder.inbox_file(pid)}; Ctrl-C or SIGTERM stops after "
                        "the batch in hand", err=True)
         with progress.every(progress_seconds, tally.line, lambda text: click.echo(text, err=True)):
-            count = receiver.run(idle_timeout=0 if once else None, should_stop=stop.is_set)
+            count = receiver.run(idle_timeout=0 if once else None, should_stop=stop.is_set,
+                                 after_batch=told.send if told else None)
     answered = _record_acknowledgements(folder, pid, receiver)
     not_stored = receiver.taken - count
     click.echo(f"received {count} message(s)"
@@ -523,22 +524,38 @@ def _drain(folder: ExchangeFolder, outbox) -> int:
 @click.option("--participant", "pid", required=True)
 @click.argument("message_id")
 def status(root: Path, pid: str, message_id: str) -> None:
-    """Show a sent message's state in the outbox (queued, sent, accepted, duplicate, refused, failed) and the
-    outcome for each recipient (delivered to its queue, or failed and why).
+    """Show a sent message's state in the outbox (queued, sent, accepted, duplicate, refused, failed) and, for each
+    recipient, what happened to it: accepted by the exchange (or failed and why), delivered to the recipient's node,
+    read by a person, acknowledged, decided, with times; OVERDUE when not acknowledged by the event's deadline.
 
     Exit codes: 0 shown; 1 the message is not in this participant's outbox."""
+    from broker.outbox import STEPS
+
     folder = exchange_folder(root)
     outbox = folder.outbox(pid)
     if folder.inbox_file(pid).exists():
-        outbox.record_acknowledgements(folder.node(pid))
+        receiver = folder.node(pid)
+        outbox.record_acknowledgements(receiver)
+        outbox.record_responses(receiver)
     wanted = message_id if message_id.startswith("urn:uuid:") else f"urn:uuid:{message_id}"
     found = outbox.status(wanted)
     if found is None:
         raise click.ClickException(f"{wanted} is not in the outbox of {pid}")
     click.echo(f"{found.message_id}  {found.event}  {found.state}" + (f" ({found.reason})" if found.reason else "")
                + (f"  sent {found.sent_at}" if found.sent_at else ""))
-    for recipient, (outcome, detail) in found.outcomes.items():
-        click.echo(f"  {recipient:28} {outcome}" + (f"  {detail}" if outcome == "failed" and detail else ""))
+    for state in outbox.accountable(wanted):
+        outcome, detail = found.outcomes.get(state.recipient, (None, None))
+        click.echo(f"  {state.recipient:28} {state.latest.upper() if state.overdue else state.latest}"
+                   + ("  OVERDUE" if state.overdue else "")
+                   + (f"  {detail}" if outcome == "failed" and detail else ""))
+        if state.accepted_at:
+            click.echo(f"    {'accepted':13} {state.accepted_at}")
+        for step in STEPS:
+            if step in state.steps:
+                at, text = state.steps[step]
+                click.echo(f"    {step:13} {at}" + (f"  {text}" if text else ""))
+        if state.due is not None and "acknowledged" not in state.steps:
+            click.echo(f"    {'due by':13} {state.due.isoformat(timespec='seconds')}")
     if found.state in ("refused", "failed"):
         click.echo(f"  fix the cause, then: sgx node resend --dir {root} --participant {pid} {found.message_id}")
 

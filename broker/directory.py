@@ -235,12 +235,19 @@ def load(path_or_bytes: Path | bytes, operator_public: Ed25519PublicKey, *, now:
     where = str(path_or_bytes) if isinstance(path_or_bytes, Path) else "directory"
     try:
         raw = path_or_bytes.read_bytes() if isinstance(path_or_bytes, Path) else path_or_bytes
-        token = jws.parse_flattened(orjson.loads(raw))
+        document = orjson.loads(raw)
     except FileNotFoundError:
         raise DirectoryError(f"{where}: no directory file; create one with 'sgx directory init'") from None
-    except (ValueError, orjson.JSONDecodeError, SignatureRejected) as exc:
-        detail = f" ({exc})" if isinstance(exc, SignatureRejected) else ""
-        raise DirectoryError(f"{where}: not a signed directory (flattened JWS JSON){detail}") from None
+    except (ValueError, orjson.JSONDecodeError):
+        raise DirectoryError(f"{where}: not a signed directory (flattened JWS JSON)") from None
+    if not isinstance(document, dict) or not {"protected", "payload", "signature"} <= set(document):
+        raise DirectoryError(f"{where}: not a signed directory (flattened JWS JSON with protected, payload and "
+                             "signature)")
+    try:
+        token = jws.parse_flattened(document)
+    except SignatureRejected as exc:  # a part altered: its text is not what the operator's signing wrote
+        raise DirectoryError(f"{where}: the operator's signature does not verify ({exc}); do not use this directory "
+                             "and fetch it again from the operator") from None
     try:
         jws.check_header(token.header, DIRECTORY_TYP)
     except SignatureRejected as exc:

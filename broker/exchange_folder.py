@@ -77,8 +77,23 @@ class ExchangeFolder:
         return self.root / "queues.db"
 
     @property
+    def operator_key_file(self) -> Path:
+        return self.keys_dir / "operator.key"
+
+    @property
     def credentials_file(self) -> Path:
         return self.keys_dir / "broker-passwords.json"
+
+    @property
+    def queue_names_file(self) -> Path:
+        """Each delivery queue's private name on RabbitMQ (from `sgx broker setup`), beside the passwords."""
+        return self.keys_dir / "broker-queues.json"
+
+    @property
+    def router_state_file(self) -> Path:
+        from broker.router import STATE_FILE
+
+        return self.root / STATE_FILE
 
     def inbox_file(self, participant_id: str) -> Path:
         return self.root / "inbox" / f"{participant_id}.db"
@@ -105,7 +120,7 @@ class ExchangeFolder:
         for s in settings:
             directory.add_setting(s)
         operator = SigningKey.generate("operator-1")
-        operator.save(folder.keys_dir / "operator.key")
+        operator.save(folder.operator_key_file)
         folder.anchor_file.write_bytes(orjson.dumps(operator.public_jwk()))
         folder._operator_key = operator
         wanted = set(keyed or []) or {p.id for p in participants} | {"router"} | {
@@ -189,22 +204,27 @@ class ExchangeFolder:
     def operator_key(self) -> SigningKey:
         """The operator's private key (only the operator's folder has it)."""
         if self._operator_key is None:
-            path = self.keys_dir / "operator.key"
+            path = self.operator_key_file
             if not path.exists():
                 raise ExchangeFolderError(f"{path} is missing: only the operator's folder can sign the directory")
             self._operator_key = SigningKey.load(path)
         return self._operator_key
 
     def publish_directory(self, *, valid_for: timedelta = timedelta(days=7)) -> Path:
-        """Sign the directory in hand with the operator's key into directory.json (written beside and renamed
-        into place: routers and nodes re-read the file while they run and must never see half of it)."""
+        """Sign the directory in hand again (after changing it) and publish it."""
         if self._directory is None:
             raise ExchangeFolderError("no directory in hand to publish")
+        self.sign_directory(self._directory, valid_for=valid_for)
+        return self.directory_file
+
+    def sign_directory(self, directory: d.Directory, *, valid_for: timedelta) -> d.Directory:
+        """Sign `directory` with the operator's key into directory.json, written beside and renamed into place
+        (routers and nodes re-read the file while they run and must never see half of it); returns it as loaded."""
         partial = self.directory_file.with_name("directory.json.partial")
-        partial.write_bytes(self._directory.sign(self.operator_key, valid_for=valid_for))
+        partial.write_bytes(directory.sign(self.operator_key, valid_for=valid_for))
         os.replace(partial, self.directory_file)
         self._directory = d.load(self.directory_file, self.operator_key.public)
-        return self.directory_file
+        return self._directory
 
     # Keys -----------------------------------------------------------------------------------------------------
 
@@ -262,7 +282,9 @@ class ExchangeFolder:
                 raise ExchangeFolderError(f"no broker password for {as_participant} in {self.credentials_file}; run "
                                           f"'sgx broker setup --dir {self.root}'")
             url = with_credentials(url, as_participant, self.credentials[as_participant])
-        return open_transport(url, **options)
+        path = self.queue_names_file  # read each time: setup may have run since this object was made
+        names = orjson.loads(path.read_bytes()) if path.exists() else {}
+        return open_transport(url, **({"queue_names": names} | options))
 
     def outbox(self, participant_id: str, **options) -> Outbox:
         """The participant's durable outbox, signing with its newest key; `options` go to Outbox (a validator)."""

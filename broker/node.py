@@ -17,6 +17,7 @@ from broker.router import DELIVERY, DELIVERY_SIGNATURE, DELIVERY_TYP, SIGNATURE
 from broker.transport import Delivery, Transport, delivery_queue
 from broker.transport.base import consume
 from sgx.errors import DirectoryExpired, SignatureRejected
+from standard import catalogue as cat
 
 log = logging.getLogger("sgx.node")
 
@@ -128,15 +129,18 @@ class Node:
         return len(good)
 
     def run(self, *, idle_timeout: float | None = 1.0, max_messages: int | None = None, batch_size: int = 100,
-            should_stop: Callable[[], bool] = lambda: False) -> int:
+            should_stop: Callable[[], bool] = lambda: False, after_batch: Callable[[], object] | None = None) -> int:
         """Receive until none arrives for `idle_timeout` seconds (None: until `should_stop`). Returns how many
         were stored (or already held); what else the run took (`self.taken` minus that) was refused or handed
-        back, and is never counted as received."""
+        back, and is never counted as received. `after_batch` runs once each batch is stored and acked (the
+        node's delivery receipts)."""
         stored = 0
 
         def receive(batch: list[Delivery]) -> None:
             nonlocal stored
             stored += self.receive_many(batch)
+            if after_batch is not None:
+                after_batch()
 
         def stop() -> bool:
             self.directory = self.trust.current(self.now())  # raises once the directory has expired
@@ -152,6 +156,21 @@ class Node:
         return self.db.execute("SELECT rowid, body FROM inbox WHERE event = 'acknowledgement' AND sender = 'router' "
                                "AND rowid > ? ORDER BY rowid", (after,)).fetchall()
 
+    def responses(self, after: int = 0) -> list[tuple[int, str, str, bytes]]:
+        """(row, responder, event, body) of the responses to this participant's messages (business
+        acknowledgements, decisions, requests for more information) stored after row `after`, oldest first."""
+        return responses_in(self.db, after)
+
     def inbox(self) -> list[InboxItem]:
         return [InboxItem(m, e, s, r, v, orjson.loads(d), b) for m, e, s, r, v, d, b in self.db.execute(
             "SELECT message_id, event, sender, received_at, verified, delivery, body FROM inbox ORDER BY rowid")]
+
+
+RESPONSE_EVENTS = tuple(e.code for e in cat.EVENTS if e.responds)
+
+
+def responses_in(db, after: int) -> list[tuple[int, str, str, bytes]]:
+    """The responses in a node's inbox database after row `after` (the router's own acknowledgements apart)."""
+    marks = ", ".join("?" for _ in RESPONSE_EVENTS)
+    return db.execute(f"SELECT rowid, sender, event, body FROM inbox WHERE event IN ({marks}) "  # noqa: S608
+                      "AND sender != 'router' AND rowid > ? ORDER BY rowid", (*RESPONSE_EVENTS, after)).fetchall()

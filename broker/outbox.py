@@ -9,6 +9,11 @@ The outbox also keeps what the exchange answered (`record_acknowledgements`, fed
 each message's state (queued, sent, accepted, duplicate, refused, failed) and one outcome per recipient
 (delivered to its queue, or failed and why). A refused or failed message stays in the outbox and can be
 sent again (`resend`) once the cause is fixed; it is signed afresh then.
+
+It keeps, too, what each recipient did with a message (`record_responses`, fed from the sender's inbox: the
+responses the exchange routed back): its node stored it, a person read it, a person acknowledged it, a decision was
+recorded, more information was asked for, each with its time. `accountable` gives those steps per recipient with
+the acknowledgement deadline the catalogue sets for the event, and whether it has passed (overdue).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from broker.keys import SigningKey
 from broker.router import SENDER, SIGNATURE
 from broker.transport import INGRESS, Envelope, Transport
 from sgx.errors import MessageInvalid, RecoverableBrokerError
+from standard import catalogue as cat
+from standard import terminology as term
 from standard.validator import Validator
 
 _SCHEMA = """
@@ -34,7 +41,38 @@ CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, messag
 CREATE TABLE IF NOT EXISTS outcomes (message_id TEXT NOT NULL, recipient TEXT NOT NULL, outcome TEXT NOT NULL,
     detail TEXT, at TEXT NOT NULL, PRIMARY KEY (message_id, recipient));
 CREATE TABLE IF NOT EXISTS ack_cursor (id INTEGER PRIMARY KEY CHECK (id = 1), inbox_row INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS progress (message_id TEXT NOT NULL, recipient TEXT NOT NULL, step TEXT NOT NULL,
+    at TEXT NOT NULL, detail TEXT, response_id TEXT, PRIMARY KEY (message_id, recipient, step));
+CREATE TABLE IF NOT EXISTS response_cursor (id INTEGER PRIMARY KEY CHECK (id = 1), inbox_row INTEGER NOT NULL);
 """
+# What a recipient did with a message, in order; a later step implies the earlier ones it names.
+STEPS = ("delivered", "read", "acknowledged", "decided", "asked")
+_ACK_STEP = {"delivered": "delivered", "read": "read", "received": "acknowledged",
+             "accepted-for-action": "acknowledged"}
+_IMPLIES = {"read": ("delivered",), "acknowledged": ("delivered", "read"), "decided": ("delivered", "read"),
+            "asked": ("delivered", "read")}
+
+
+@dataclass
+class RecipientState:
+    """One recipient of a sent message, as the sender is accountable for it: when the exchange accepted it for
+    this recipient, and when (if yet) its node stored it, a person read it, acknowledged it and recorded a
+    decision; the deadline for the acknowledgement and whether it has passed unacknowledged."""
+
+    recipient: str
+    outcome: str | None  # delivered (to its queue) | failed | None (no answer from the exchange yet)
+    accepted_at: str | None
+    steps: dict[str, tuple[str, str | None]]  # step -> (at, detail)
+    due: datetime | None
+    overdue: bool
+
+    @property
+    def latest(self) -> str:
+        """The furthest step reached, as a word for lists: decided, acknowledged, read, delivered, accepted..."""
+        for step in ("decided", "acknowledged", "read", "delivered"):
+            if step in self.steps:
+                return step
+        return "failed" if self.outcome == "failed" else "accepted" if self.accepted_at else "sent"
 _RECIPIENT = re.compile(r"^recipient (\S+): ")
 
 
@@ -140,7 +178,8 @@ class Outbox:
         state = row[0]
         issues = [(i["details"]["coding"][0]["code"], i.get("diagnostics")) for i in _outcome(ack)["issue"]]
         codes = {code for code, _ in issues}
-        stamp = (now or datetime.now(UTC)).isoformat()
+        # When the exchange answered (its acknowledgement's timestamp), not when this outbox happened to read it.
+        stamp = now.isoformat() if now else ack.get("timestamp") or datetime.now(UTC).isoformat()
         outcomes, reason = [], None
         for code, text in issues:
             found = _RECIPIENT.match(text or "")
@@ -179,6 +218,81 @@ class Outbox:
                             "inbox_row = excluded.inbox_row", (after,))
         return applied
 
+    # -- what the recipients did ---------------------------------------------------------------------------
+    def record_response(self, responder: str, event: str, body: bytes | dict) -> str | None:
+        """Apply a recipient's response (a business acknowledgement, a decision, a request for more information)
+        to the message it answers; returns that message's id if it is one of ours."""
+        message = orjson.loads(body) if isinstance(body, bytes) else body
+        header = message["entry"][0]["resource"]
+        message_id = "urn:uuid:" + header["response"]["identifier"].removeprefix("urn:uuid:")
+        if self.db.execute("SELECT 1 FROM outbox WHERE message_id = ?", (message_id,)).fetchone() is None:
+            return None
+        at, response_id = message["timestamp"], message["identifier"]["value"]
+        steps: list[tuple[str, str | None]] = []
+        if event == "acknowledgement":
+            steps = [(_ACK_STEP[code], None) for code, _ in _issues(message) if code in _ACK_STEP]
+        elif event == "decision-recorded":
+            focus = message["entry"][1]["resource"]
+            code = focus["reasonCode"][0]["coding"][0]["code"]
+            text = " ".join(p.get("contentString", "") for p in focus.get("payload", [])).strip()
+            steps = [("decided", term.display("decision-code", code) + (f": {text}" if text else ""))]
+        elif event == "information-request":
+            focus = message["entry"][1]["resource"]
+            steps = [("asked", " ".join(p.get("contentString", "") for p in focus.get("payload", [])).strip())]
+        rows = [(message_id, responder, implied, at, None, response_id)
+                for step, _ in steps for implied in _IMPLIES.get(step, ())]
+        with sqlite_db.transaction(self.db):
+            self.db.executemany("INSERT OR IGNORE INTO progress VALUES (?, ?, ?, ?, ?, ?)", rows)
+            # The first time of each step is kept; a later decision or question replaces an earlier one.
+            self.db.executemany(
+                "INSERT INTO progress VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (message_id, recipient, step) DO UPDATE "
+                "SET at = excluded.at, detail = excluded.detail, response_id = excluded.response_id "
+                "WHERE excluded.step IN ('decided', 'asked')",
+                [(message_id, responder, step, at, detail, response_id) for step, detail in steps])
+        return message_id
+
+    def record_responses(self, inbox) -> int:
+        """Apply the responses that arrived in the participant's inbox (anything with `responses(after)`: a Node
+        or the web inbox's store) since the last call; returns how many answered messages of this outbox."""
+        after = (self.db.execute("SELECT inbox_row FROM response_cursor").fetchone() or (0,))[0]
+        applied = 0
+        for row, responder, event, body in inbox.responses(after):
+            applied += self.record_response(responder, event, body) is not None
+            after = row
+        with sqlite_db.transaction(self.db):
+            self.db.execute("INSERT INTO response_cursor (id, inbox_row) VALUES (1, ?) ON CONFLICT (id) DO UPDATE "
+                            "SET inbox_row = excluded.inbox_row", (after,))
+        return applied
+
+    def accountable(self, message_id: str, now: datetime | None = None) -> list[RecipientState]:
+        """Per recipient: accepted by the exchange, delivered to its node, read, acknowledged, decided, with times,
+        and overdue when not acknowledged by the deadline the catalogue sets for the event."""
+        row = self.db.execute("SELECT event FROM outbox WHERE message_id = ?", (message_id,)).fetchone()
+        if row is None:
+            return []
+        event = cat.EVENTS_BY_CODE.get(row[0])
+        now = now or datetime.now(UTC)
+        states: dict[str, RecipientState] = {}
+        for recipient, outcome, at in self.db.execute(
+                "SELECT recipient, outcome, at FROM outcomes WHERE message_id = ?", (message_id,)):
+            states[recipient] = RecipientState(recipient, outcome, at if outcome == "delivered" else None, {}, None,
+                                               False)
+        for recipient, step, at, detail in self.db.execute(
+                "SELECT recipient, step, at, detail FROM progress WHERE message_id = ?", (message_id,)):
+            state = states.setdefault(recipient, RecipientState(recipient, None, None, {}, None, False))
+            state.steps[step] = (at, detail)
+        for state in states.values():
+            if event is not None and state.accepted_at:
+                state.due = event.acknowledge_by(_moment(state.accepted_at))
+                state.overdue = state.due is not None and "acknowledged" not in state.steps and now > state.due
+        return sorted(states.values(), key=lambda s: s.recipient)
+
+    def sent(self, *, limit: int = 50, offset: int = 0) -> list[tuple[str, str, str, str | None]]:
+        """(message_id, event, state, sent_at) of the messages this participant sent, newest first; its own
+        acknowledgements (receipts, read and acknowledged) are left out: they are what others see of its work."""
+        return self.db.execute("SELECT message_id, event, state, sent_at FROM outbox WHERE event != 'acknowledgement' "
+                               "ORDER BY seq DESC LIMIT ? OFFSET ?", (limit, offset)).fetchall()
+
     def status(self, message_id: str) -> Status | None:
         """The outbox state of a message and the outcomes received for it (None if it never was here)."""
         row = self.db.execute("SELECT message_id, event, state, sent_at, reason FROM outbox WHERE message_id = ?",
@@ -194,6 +308,15 @@ class Outbox:
         with sqlite_db.transaction(self.db):
             return self.db.execute("UPDATE outbox SET sent_at = NULL, state = 'queued' WHERE message_id = ? AND "
                                    "state IN ('refused', 'failed')", (message_id,)).rowcount == 1
+
+
+def _moment(value: str) -> datetime:
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _issues(ack: dict) -> list[tuple[str, str | None]]:
+    return [(i["details"]["coding"][0]["code"], i.get("diagnostics")) for i in _outcome(ack)["issue"]]
 
 
 def _outcome(ack: dict) -> dict:

@@ -25,6 +25,7 @@ from broker.audit import entry as audit_entry
 from broker.directory import Directory, LiveDirectory
 from broker.keys import SigningKey, secret_file
 from broker.register import Register
+from broker.routed import Original, Routed
 from broker.transport import DEAD_LETTER, INGRESS, Delivery, Envelope, Transport, delivery_queue
 from broker.transport.base import CONNECTION_USER, consume
 from sgx import errors
@@ -142,6 +143,18 @@ class _Batch:
     placements: list[tuple] = field(default_factory=list)
     seen: dict[str, str] = field(default_factory=dict)
     audit: list[str] = field(default_factory=list)
+    routed: list[tuple[str, str, str, str, int]] = field(default_factory=list)  # (id, recipient, sender, event, at)
+
+
+@dataclass
+class _Originals(routing.Originals):
+    """The messages a response may answer: those recorded, and those accepted earlier in the same batch."""
+
+    routed: Routed
+    batch: _Batch
+
+    def original(self, message_id: str) -> Original | None:
+        return self.routed.original(message_id, self.batch.routed)
 
 
 class Claims:
@@ -192,6 +205,7 @@ class Router:
         self.checkpoints = checkpoints
         self.db = sqlite_db.connect(db)
         self.register, self.audit = Register(self.db, register_secret), AuditLog(self.db)
+        self.routed = Routed(self.db)  # who received what, so a response goes back to its sender only
         self.seen = _Seen(self.db, now=now)
         self.validator = validator or Validator(HOT_PATH, now=now)  # the same verdict as full validation
         self.now = now
@@ -245,6 +259,8 @@ class Router:
                 self.register.record_many(batch.placements)
             if batch.seen:
                 self.seen.remember(list(batch.seen.items()), self.now())
+            if batch.routed:
+                self.routed.record_many(batch.routed)
             if batch.audit:
                 self.audit.append_many(batch.audit)
         if batch.audit and self.checkpoints is not None:
@@ -334,14 +350,15 @@ class Router:
                 ("information", "duplicate", "duplicate", "already accepted; not delivered again")])
             return decision
 
-        refusal_code = routing.authorise(facts, self.directory)
+        originals = _Originals(self.routed, batch)
+        refusal_code = routing.authorise(facts, self.directory, originals)
         if refusal_code:
             decision.reason = refusal_code
             return self._refuse(batch, decision, digest, notify=refusal_code != "unknown-sender")
         if any(r.of == "children-at-setting" for r in cat.get_event(facts.event).recipients):
             # This message's routing reads the register: apply the batch's placements so far first.
             self._flush_placements(batch)
-        plan = routing.resolve(facts, self.directory, self.register, today=now.date())
+        plan = routing.resolve(facts, self.directory, self.register, today=now.date(), originals=originals)
         if plan.problem:
             decision.reason = "no-recipients"
             return self._refuse(batch, decision, digest, notify=True, detail=_refusal_detail(plan))
@@ -364,6 +381,8 @@ class Router:
             self._placements(facts, batch)
         batch.seen[facts.message_id] = digest
         decision.decision, decision.recipients = "accepted", [r.participant for r in routes]
+        batch.routed += [(facts.message_id, pid, facts.sender, facts.event, int(now.timestamp()))
+                         for pid in decision.recipients]
         notes = ([f"withheld from {','.join(plan.withheld)}"] if plan.withheld else []) + (
             [f"not onboarded: {','.join(plan.unreachable)}"] if plan.unreachable else []) + (
             [f"not reachable: {','.join(no_queue)} (no queue)"] if no_queue else [])

@@ -8,16 +8,25 @@ Task.input, an extension) or an NHS number outside any Patient. The standard ref
 (Patient, Person, RelatedPerson) without a local child id, or an NHS number outside one, names a child whose
 placing authority cannot be told: such a message goes to no placing authority or placing LADO at all.
 
+Recipients come from one table keyed by the catalogue's role codes (`RESOLVERS`); a role the table does not know
+raises RoutingRuleUnknown, so a new role in the catalogue cannot quietly route a message to nobody. A response
+(acknowledgement, decision, request for more information) goes to the sender of the message it answers, found in
+the record of what was routed (`broker/routed.py`), only when the responder was one of that message's recipients,
+and never when it names a child.
+
 A referral's owner must be the LADO of the setting's host authority; the message names the setting but not its
 host, so this is checked here against the directory (`owner_problem`), not by the validator."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
 from broker import directory as d
 from broker.register import Register
+from broker.routed import Original
+from sgx.errors import RoutingRuleUnknown
 from standard import catalogue as cat
 
 _CHILD_ID_SYSTEM = cat.LOCAL_CHILD_ID
@@ -47,6 +56,7 @@ class MessageFacts:
     placement_end: str | None = None
     owner: str | None = None  # the LADO a referral names as owner
     mentioned: list[Child] = field(default_factory=list)  # every child named anywhere in the message
+    answers: str | None = None  # the message a response answers (MessageHeader.response.identifier, a urn:uuid)
 
 
 def _participant_of(reference: object) -> str | None:
@@ -63,6 +73,9 @@ def facts_of(bundle: dict) -> MessageFacts:
     header = entries[0]
     facts = MessageFacts(bundle["identifier"]["value"], header["eventCoding"]["code"],
                          _participant_of(header.get("sender")) or "")
+    answered = header.get("response", {}).get("identifier")
+    if isinstance(answered, str) and answered:
+        facts.answers = "urn:uuid:" + answered.removeprefix("urn:uuid:")
     for res in entries[1:]:
         rtype = res.get("resourceType")
         if rtype == "Location":
@@ -147,12 +160,33 @@ def owner_problem(facts: MessageFacts, directory: d.Directory) -> str | None:
     return None
 
 
-def authorise(facts: MessageFacts, directory: d.Directory) -> str | None:
+class Originals:
+    """Where routing finds the message a response answers (the router's record of what it routed)."""
+
+    def original(self, message_id: str) -> Original | None:  # pragma: no cover - an interface
+        raise NotImplementedError
+
+
+def responder_problem(facts: MessageFacts, originals: Originals | None) -> str | None:
+    """Why a response may not be sent (an acknowledgement code), or None: the message it answers must be one the
+    exchange routed to the responder. An unknown message and one routed to others are refused alike, so a
+    response cannot be used to learn which messages exist."""
+    if not cat.get_event(facts.event).responds or facts.sender == "router":
+        return None
+    found = originals.original(facts.answers) if originals is not None and facts.answers else None
+    if found is None or facts.sender not in found.recipients:
+        return "unauthorised-sender"
+    return None
+
+
+def authorise(facts: MessageFacts, directory: d.Directory, originals: Originals | None = None) -> str | None:
     """None when the sender's role may send this event; otherwise the reason (an acknowledgement code)."""
     sender = directory.participants.get(facts.sender)
     if sender is None:
         return "unknown-sender"
     event = cat.get_event(facts.event)
+    if event.responds and (problem := responder_problem(facts, originals)):
+        return problem
     setting = directory.setting(facts.settings[0]) if facts.settings else None
     for role in event.senders:
         if role == "any" and sender.kind != d.OPERATOR:
@@ -190,9 +224,89 @@ class Plan:
     unreachable: list[str] = field(default_factory=list)  # recipients not onboarded yet (no key, no queue)
 
 
+@dataclass(frozen=True)
+class _Context:
+    """What the resolvers read: the message's facts, the directory, the register and the record of routed
+    messages, the setting the message names (if the directory has it) and the day."""
+
+    facts: MessageFacts
+    event: cat.Event
+    directory: d.Directory
+    register: Register | None
+    originals: Originals | None
+    setting: d.Setting | None
+    today: date
+
+
+Found = Iterable[tuple[str | None, list[str] | None]]  # (participant, its own children's pseudonyms or None)
+
+
+def _of_setting(pick: Callable[[d.Setting, d.Directory], Iterable[str | None]]):
+    def resolve_role(rule: cat.Recipient, c: _Context) -> Found:
+        return [(pid, None) for pid in pick(c.setting, c.directory)] if c.setting is not None else []
+    return resolve_role
+
+
+def _placing(of_la: Callable[[str, d.Directory], str | None]):
+    """A placing authority role (the authority itself, or its LADO): of the child the message names, or of
+    every child at the setting now (each told of its own children only)."""
+    def resolve_role(rule: cat.Recipient, c: _Context) -> Found:
+        if rule.of == "child":
+            return [(of_la(child.placing_la or "", c.directory), None) for child in c.facts.children]
+        if c.setting is None or c.register is None:
+            return []
+        found = []
+        for la, children in c.register.children_at(c.setting.urn, c.today.isoformat()).items():
+            pid = of_la(la, c.directory)
+            if rule.condition == "on-request" and c.event.code not in \
+                    c.directory.participants.get(pid or "", d.Participant("", "", "")).subscriptions:
+                continue
+            found.append((pid, children))
+        return found
+    return resolve_role
+
+
+def _original_sender(rule: cat.Recipient, c: _Context) -> Found:
+    found = c.originals.original(c.facts.answers) if c.originals is not None and c.facts.answers else None
+    return [(found.sender, None)] if found is not None else []
+
+
+# Each receiving role of the catalogue, with the sources (`Recipient.of`) it is resolved from.
+RESOLVERS: dict[str, tuple[frozenset[str], Callable[[cat.Recipient, _Context], Found]]] = {
+    "host-la": (frozenset({"setting"}), _of_setting(lambda s, _: [s.host_la])),
+    "host-lado": (frozenset({"setting"}), _of_setting(lambda s, directory: [directory.lado_of(s.host_la)])),
+    "host-icb": (frozenset({"setting"}), _of_setting(lambda s, _: [s.host_icb])),
+    "regulator": (frozenset({"setting"}), _of_setting(lambda s, _: list(s.regulators))),
+    "police": (frozenset({"setting"}), _of_setting(lambda s, _: [s.police])),
+    "provider": (frozenset({"setting"}), _of_setting(lambda s, _: [s.provider])),
+    "placing-la": (frozenset({"child", "children-at-setting"}), _placing(lambda la, _: la or None)),
+    "placing-lado": (frozenset({"child", "children-at-setting"}),
+                     _placing(lambda la, directory: directory.lado_of(la))),
+    "original-sender": (frozenset({"sender"}), _original_sender),
+}
+# Conditions a routing rule may carry; each is applied where it is named (health-related below, on-request in
+# _placing).
+CONDITIONS = frozenset({"health-related", "on-request"})
+
+
+def resolver_for(event: cat.Event, rule: cat.Recipient) -> Callable[[cat.Recipient, _Context], Found]:
+    """The resolver of a routing rule. Raises RoutingRuleUnknown for a role, source or condition it cannot
+    resolve (a catalogue change the exchange was not taught), rather than routing to nobody."""
+    entry = RESOLVERS.get(rule.role)
+    if entry is None or rule.of not in entry[0] or (rule.condition is not None and rule.condition not in CONDITIONS):
+        what = f"role {rule.role!r} of {rule.of!r}" + (f" on condition {rule.condition!r}" if rule.condition else "")
+        raise RoutingRuleUnknown(f"event {event.code!r} is routed to {what} in standard/catalogue.py, which the "
+                                 "exchange cannot resolve; add its resolver to RESOLVERS in broker/routing.py")
+    return entry[1]
+
+
 def resolve(facts: MessageFacts, directory: d.Directory, register: Register | None, *,
-            today: date | None = None) -> Plan:
-    """The recipients of a message, by the catalogue's routing rules."""
+            today: date | None = None, originals: Originals | None = None) -> Plan:
+    """The recipients of a message, by the catalogue's routing rules.
+
+    Raises:
+        RoutingRuleUnknown: the event is routed to a role the exchange has no resolver for.
+    """
     event = cat.get_event(facts.event)
     setting = directory.setting(facts.settings[0]) if facts.settings else None
     wrong_owner = owner_problem(facts, directory)
@@ -215,47 +329,28 @@ def resolve(facts: MessageFacts, directory: d.Directory, register: Register | No
         if children is not None:
             route.children = sorted(set(route.children or []) | set(children))
 
+    context = _Context(facts, event, directory, register, originals, setting, today or date.today())
     for rule in event.recipients:
+        resolve_role = resolver_for(event, rule)
         if rule.condition == "health-related" and not facts.health_related:
             continue
-        if rule.of == "setting":
-            if setting is None:
-                continue
-            if rule.role == "host-la":
-                add(setting.host_la, rule.role)
-            elif rule.role == "host-lado":
-                add(directory.lado_of(setting.host_la), rule.role)
-            elif rule.role == "host-icb":
-                add(setting.host_icb, rule.role)
-            elif rule.role == "regulator":
-                for regulator in setting.regulators:
-                    add(regulator, rule.role)
-            elif rule.role == "police":
-                add(setting.police, rule.role)
-            elif rule.role == "provider":
-                add(setting.provider, rule.role)
-        elif rule.of == "child":
-            for child in facts.children:
-                add(child.placing_la if rule.role == "placing-la" else directory.lado_of(child.placing_la or ""),
-                    rule.role)
-        elif rule.of == "children-at-setting" and setting is not None and register is not None:
-            on = (today or date.today()).isoformat()
-            for la, children in register.children_at(setting.urn, on).items():
-                pid = la if rule.role == "placing-la" else directory.lado_of(la)
-                if rule.condition == "on-request" and event.code not in \
-                        directory.participants.get(pid or "", d.Participant("", "", "")).subscriptions:
-                    continue
-                add(pid, rule.role, children)
+        for pid, children in resolve_role(rule, context):
+            add(pid, rule.role, children)
 
     named = facts.mentioned or facts.children
     if named:
         # Data minimisation: a placing authority never receives a message naming another authority's child,
-        # wherever in the message that child is named.
+        # wherever in the message that child is named; a response's original sender receives no child at all
+        # (the message it answers named the children it was entitled to).
         for pid, route in list(routes.items()):
-            if _SEES_ALL_CHILDREN & set(route.roles):
+            if _SEES_ALL_CHILDREN & set(route.roles) and "original-sender" not in route.roles:
                 continue
-            allowed = {pid} if directory.participants[pid].kind == d.LA else {
-                la for la in {c.placing_la for c in named} if la and directory.lado_of(la) == pid}
+            if "original-sender" in route.roles:
+                allowed: set[str | None] = set()
+            elif directory.participants[pid].kind == d.LA:
+                allowed = {pid}
+            else:
+                allowed = {la for la in {c.placing_la for c in named} if la and directory.lado_of(la) == pid}
             if not all(c.placing_la in allowed for c in named):
                 withheld.append(pid)
                 del routes[pid]

@@ -112,8 +112,8 @@ def _adapt_kent_export(root: Path, net: ExchangeFolder, transport, today) -> lis
     for name in ("header.csv", "episodes.csv"):
         for record in reader.read(folder / name):
             tables.setdefault(record.table, []).append(record)
-    (root / "adapter-state").mkdir(exist_ok=True)
-    store = ChangeStore(root / "adapter-state" / "la-886.db")
+    net.adapter_state_file("la-886").parent.mkdir(exist_ok=True)
+    store = ChangeStore(net.adapter_state_file("la-886"))
     plan = plan_messages("886", children_of(tables["header"]), placements(tables["episodes"]), net.directory, store)
     outbox = net.outbox("la-886")
     sent = [event_of(item) for item in queue(plan.messages, outbox, store, outbox.validator)]
@@ -146,7 +146,7 @@ def run_demo(root: Path, transport_url: str | None = None, echo=click.echo, *,
     if transport_url and capabilities_of(transport_url).participant_users:
         from broker.rabbitmq.setup import setup
 
-        net.credentials = setup(rabbitmqctl, transport_url, net.directory, root / "keys" / "broker-passwords.json",
+        net.credentials = setup(rabbitmqctl, transport_url, net.directory, net.credentials_file,
                                 delete_guest=False)
 
     shared = None if net.credentials else net.transport()  # the embedded transport has no users
@@ -292,6 +292,12 @@ def demo(broker_url: str | None, rabbitmq_dir: Path | None, work_dir: Path) -> N
     for port, (participant, email, name, password) in enumerate(_inbox_accounts(work_dir), start=8025):
         click.echo(f"  {name}: {sgx} inbox serve --dir {work_dir} --participant {participant} --port {port}\n"
                    f"      then open http://127.0.0.1:{port}/ and sign in as {email} with {password}")
+    if not broker_url:
+        click.echo("\nAcknowledge Doncaster's cross-boundary notification in Kim's inbox or record a decision, then "
+                   "route the answer to Doncaster's node:\n"
+                   f"  {sgx} broker route --dir {work_dir} --once && {sgx} node run --dir {work_dir} "
+                   "--participant lado-371 --once\n"
+                   "  Dee's inbox then shows it under Sent (and sgx node status --participant lado-371 ID).")
     click.echo("\nThe standard's pages: sgx standard docs --out site/")
 
 

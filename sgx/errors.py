@@ -12,6 +12,7 @@
     │   │   ├── DirectoryError           the directory is missing, expired or not signed by the operator
     │   │   │   └── DirectoryExpired     the directory in force has expired: stop routing, get a new one
     │   │   ├── Unroutable               the transport has no queue for some messages (the others went)
+    │   │   ├── RoutingRuleUnknown       the catalogue names a routing role the exchange cannot resolve
     │   │   ├── BrokerNotTrusted         TLS: the broker's certificate does not verify against the CA given
     │   │   └── SignatureRejected        one class per reason: BadSignature, UnknownKey, RevokedKey,
     │   │                                ExpiredKey, AlgorithmNotAllowed, UnknownCritical, SenderMismatch,
@@ -97,6 +98,11 @@ class Unroutable(UnrecoverableBrokerError):
     def __init__(self, message: str, undelivered: tuple[int, ...] = ()):
         super().__init__(message)
         self.undelivered = tuple(undelivered)
+
+
+class RoutingRuleUnknown(UnrecoverableBrokerError):
+    """The catalogue routes an event to a role (or resolves it from a source) the exchange has no resolver for:
+    routing stops loudly rather than sending the message to nobody."""
 
 
 class BrokerNotTrusted(UnrecoverableBrokerError):

@@ -6,7 +6,9 @@ conformance, docs) reads this module; none keeps its own list of message types.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 CANONICAL = "https://safeguarding-exchange.org.uk/fhir"
 VERSION = "0.1.0"
@@ -55,6 +57,14 @@ def questionnaire_url(questionnaire_id: str) -> str:
     return f"{CANONICAL}/Questionnaire/{questionnaire_id}"
 
 
+def duration_days(duration: str) -> int:
+    """The whole days of an ISO 8601 duration such as "P5D" (the only form the catalogue uses)."""
+    found = re.fullmatch(r"P(\d+)D", duration)
+    if found is None:
+        raise ValueError(f"duration {duration!r} is not whole days (P<n>D)")
+    return int(found.group(1))
+
+
 @dataclass(frozen=True)
 class Role:
     """A routing role: who a participant is in relation to a message."""
@@ -81,6 +91,9 @@ ROLES: tuple[Role, ...] = (
          "The police force for the setting's area."),
     Role("provider", "Provider",
          "The registered provider that runs the setting."),
+    Role("original-sender", "Original sender",
+         "The participant that sent the message a response answers (a business acknowledgement, a decision, a "
+         "request for more information); resolved from the exchange's record of what it routed."),
     Role("router", "Exchange router",
          "The exchange itself: it sends infrastructure acknowledgements and automatic escalations."),
     Role("any", "Any participant",
@@ -98,9 +111,9 @@ class Recipient:
         of: what the role is resolved from: "setting" (the setting's host LA, ICB,
             regulators, police), "child" (the placing LA of the child the message
             names), "children-at-setting" (every placing LA with a child at the
-            setting now, each told only of its own children), "sender" (the
-            original sender, for acknowledgements) or "referral" (the LADO named
-            as owner).
+            setting now, each told only of its own children) or "sender" (the
+            sender of the message a response answers, and only if the
+            responder was one of its recipients).
         condition: when set, the role receives the message only if the condition
             holds (named conditions are documented in docs/standard/routing.md).
     """
@@ -130,6 +143,20 @@ class Event:
     requirements: tuple[str, ...]
     response_required: str = "always"
     header_profile: str = "SGX-MessageHeader"
+    # ISO 8601 duration (whole days) from delivery by which each recipient should acknowledge the message (a
+    # person has read it); past it the message is overdue on both sides. None: no acknowledgement is expected.
+    acknowledge_within: str | None = "P1D"
+
+    @property
+    def responds(self) -> bool:
+        """Whether this event answers an earlier message (routed back to that message's sender)."""
+        return any(r.of == "sender" for r in self.recipients)
+
+    def acknowledge_by(self, delivered: datetime) -> datetime | None:
+        """When a message of this event delivered at `delivered` becomes overdue if nobody acknowledged it."""
+        if self.acknowledge_within is None:
+            return None
+        return delivered + timedelta(days=duration_days(self.acknowledge_within))
 
     @property
     def definition_url(self) -> str:
@@ -162,6 +189,7 @@ EVENTS: tuple[Event, ...] = (
         deadline="P5D",
         sensitivity=("confidential-placement",),
         requirements=_PLACEMENT_REQ,
+        acknowledge_within="P5D",
     ),
     Event(
         code="placement-changed", display="Placement changed",
@@ -178,6 +206,7 @@ EVENTS: tuple[Event, ...] = (
         deadline="P5D",
         sensitivity=("confidential-placement",),
         requirements=_PLACEMENT_REQ,
+        acknowledge_within="P5D",
     ),
     Event(
         code="placement-ended", display="Placement ended",
@@ -194,6 +223,7 @@ EVENTS: tuple[Event, ...] = (
         deadline="P5D",
         sensitivity=("confidential-placement",),
         requirements=_PLACEMENT_REQ + ("PLC-006",),
+        acknowledge_within="P5D",
     ),
     Event(
         code="serious-incident", display="Serious incident (Regulation 40)",
@@ -228,6 +258,7 @@ EVENTS: tuple[Event, ...] = (
         deadline="P10D",
         sensitivity=(),
         requirements=_COMMON_REQ + ("RPT-001", "PLC-001"),
+        acknowledge_within="P10D",
     ),
     Event(
         code="quality-of-care-review", display="Quality of care review (Regulation 45)",
@@ -244,6 +275,7 @@ EVENTS: tuple[Event, ...] = (
         deadline="P28D",
         sensitivity=(),
         requirements=_COMMON_REQ + ("RPT-002", "PLC-001"),
+        acknowledge_within="P28D",
     ),
     Event(
         code="allegation-referral", display="Allegation referral to the LADO",
@@ -353,10 +385,11 @@ EVENTS: tuple[Event, ...] = (
     Event(
         code="acknowledgement", display="Acknowledgement",
         purpose="Tells a sender that its message was accepted or rejected by the exchange "
-                "(infrastructure) or by the recipient (business).",
+                "(infrastructure), or by a recipient (business): its node stored it, a person read it, a "
+                "person acknowledged it.",
         category="notification",
         senders=("router", "any"),
-        recipients=(Recipient("any", of="sender"),),
+        recipients=(Recipient("original-sender", of="sender"),),
         focus_profile="SGX-AckOutcome",
         required_profiles=(),
         optional_profiles=(),
@@ -364,9 +397,50 @@ EVENTS: tuple[Event, ...] = (
         timeliness="Infrastructure acknowledgement on routing; business acknowledgement within 1 working day.",
         deadline="P1D",
         sensitivity=(),
-        requirements=_COMMON_REQ + ("ACK-001",),
+        requirements=_COMMON_REQ + ("ACK-001", "RSP-001", "RSP-002"),
         response_required="never",
         header_profile="SGX-AckMessageHeader",
+        acknowledge_within=None,
+    ),
+    Event(
+        code="decision-recorded", display="Decision recorded",
+        purpose="A recipient tells the sender what it decided or did about a message: for a LADO, whether the "
+                "threshold was met and a strategy meeting held, advice only, no further action or a referral "
+                "to the police; for a host local authority or ICB, the actions it takes.",
+        category="consequence",
+        senders=("any",),
+        recipients=(Recipient("original-sender", of="sender"),),
+        focus_profile="SGX-Decision",
+        required_profiles=(),
+        optional_profiles=(),
+        legal_basis="Working Together to Safeguard Children 2023 (recording LADO decisions); Child Safeguarding "
+                    "Practice Review Panel 2023, paragraph 6.6 (every step accountable, to the sender too).",
+        timeliness="When the decision is made.",
+        deadline=None,
+        sensitivity=(),
+        requirements=_COMMON_REQ + ("RSP-001", "RSP-002", "DEC-001"),
+        response_required="never",
+        header_profile="SGX-ResponseMessageHeader",
+        acknowledge_within=None,
+    ),
+    Event(
+        code="information-request", display="Request for more information",
+        purpose="A recipient asks the sender of a message for more information about it.",
+        category="consequence",
+        senders=("any",),
+        recipients=(Recipient("original-sender", of="sender"),),
+        focus_profile="SGX-InformationRequest",
+        required_profiles=(),
+        optional_profiles=(),
+        legal_basis="Child Safeguarding Practice Review Panel 2023, paragraph 6.4 (information shared and "
+                    "acted on).",
+        timeliness="As soon as the need is known; the sender answers within 1 working day.",
+        deadline=None,
+        sensitivity=(),
+        requirements=_COMMON_REQ + ("RSP-001", "RSP-002", "INF-001"),
+        response_required="on-error",
+        header_profile="SGX-ResponseMessageHeader",
+        acknowledge_within="P1D",
     ),
 )
 
@@ -459,5 +533,15 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 ("profile-cardinality", "profile-binding")),
     Requirement("ACK-001", "An acknowledgement SHALL name the message it answers and carry an outcome with codes "
                 "from the acknowledgement code system.", ("profile-cardinality", "profile-binding")),
+    Requirement("RSP-001", "A response (acknowledgement, decision, request for more information) SHALL name the "
+                "message it answers in MessageHeader.response.identifier. The exchange SHALL route it to that "
+                "message's sender only, and SHALL refuse it (unauthorised-sender) from a participant that was "
+                "not a recipient of that message.", ("profile-cardinality",)),
+    Requirement("RSP-002", "A response SHALL NOT name a child: the message it answers already does, and the "
+                "sender may not have been told of another.", ("profile-cardinality",)),
+    Requirement("DEC-001", "A decision SHALL carry one code from the decision codes and SHALL say when it was "
+                "made.", ("profile-cardinality", "profile-binding")),
+    Requirement("INF-001", "A request for more information SHALL carry the question asked.",
+                ("profile-cardinality",)),
 )
 REQUIREMENTS_BY_ID: dict[str, Requirement] = {r.id: r for r in REQUIREMENTS}

@@ -370,13 +370,57 @@ def ack_outcome(issues: Iterable[tuple[str, str, str, str | None]]) -> Resource:
     return {"resourceType": "OperationOutcome", "issue": out}
 
 
+def answering(original_message_id: str) -> dict:
+    """MessageHeader.response of a message that answers `original_message_id` (a urn:uuid)."""
+    return {"identifier": original_message_id.removeprefix("urn:uuid:"), "code": "ok"}
+
+
+def decision(decision_code: str, sender: str, sent: str, *, text: str | None = None) -> Resource:
+    """A recipient's decision or action about a message (a Communication naming no child)."""
+    res: Resource = {
+        "resourceType": "Communication", "status": "completed",
+        "category": [concept("communication-category", "decision")],
+        "reasonCode": [concept("decision-code", decision_code)], "sent": sent, "sender": participant(sender),
+    }
+    if text:
+        res["payload"] = [{"contentString": text}]
+    return res
+
+
+def information_request(question: str, sender: str, sent: str) -> Resource:
+    """A question to the sender of a message (a Communication naming no child)."""
+    return {
+        "resourceType": "Communication", "status": "completed",
+        "category": [concept("communication-category", "information-request")],
+        "payload": [{"contentString": question}], "sent": sent, "sender": participant(sender),
+    }
+
+
+def decision_recorded(original_message_id: str, sender: str, decision_code: str, *, text: str | None = None,
+                      moment: datetime | None = None, new_uuid: Callable[[], uuid.UUID] = uuid.uuid4) -> dict:
+    """A complete decision-recorded message answering `original_message_id`."""
+    builder = MessageBuilder("decision-recorded", sender, moment=moment, new_uuid=new_uuid)
+    builder.add(decision(decision_code, sender, timestamp(moment), text=text), focus=True)
+    builder.response = answering(original_message_id)
+    return builder.build()
+
+
+def information_requested(original_message_id: str, sender: str, question: str, *,
+                          moment: datetime | None = None, new_uuid: Callable[[], uuid.UUID] = uuid.uuid4) -> dict:
+    """A complete information-request message answering `original_message_id`."""
+    builder = MessageBuilder("information-request", sender, moment=moment, new_uuid=new_uuid)
+    builder.add(information_request(question, sender, timestamp(moment)), focus=True)
+    builder.response = answering(original_message_id)
+    return builder.build()
+
+
 def acknowledgement(original_message_id: str, sender: str, ack_code: str, *,
                     details: Iterable[tuple[str, str, str, str | None]] = (), moment: datetime | None = None,
                     new_uuid: Callable[[], uuid.UUID] = uuid.uuid4) -> dict:
     """A complete acknowledgement message answering `original_message_id` (a urn:uuid)."""
     builder = MessageBuilder("acknowledgement", sender, moment=moment, new_uuid=new_uuid)
     issues = list(details) or [("information", "informational", ack_code, None)]
-    ok = ack_code in ("accepted", "received", "accepted-for-action")
+    ok = ack_code in ("accepted", "delivered", "read", "received", "accepted-for-action")
     outcome_url = builder.add(ack_outcome(issues), focus=True)
     builder.response = {
         "identifier": original_message_id.removeprefix("urn:uuid:"),

@@ -132,6 +132,17 @@ _PROFILES: list[Profile] = [
         base="SGX-MessageHeader",
     ),
     Profile(
+        "SGX-ResponseMessageHeader", "MessageHeader", "Response MessageHeader",
+        "The header of a decision or a request for more information: it answers an earlier message, and the "
+        "exchange routes it to that message's sender only.",
+        (
+            El("response", min=1, short="The message this answers"),
+            El("response.identifier", min=1, short="Bundle.identifier value of the original message, without "
+               "the urn:uuid: prefix"),
+        ),
+        base="SGX-MessageHeader",
+    ),
+    Profile(
         "SGX-Child", "Patient", "Child",
         "A child looked after by the placing authority. Carries what routing and the register need and no "
         "more: never a home address.",
@@ -370,6 +381,37 @@ _PROFILES: list[Profile] = [
             El("issue", min=1),
             El("issue.details", min=1),
             El("issue.details.coding", min=1, binding="ack-code"),
+        ),
+    ),
+    Profile(
+        "SGX-Decision", "Communication", "Decision",
+        "What a recipient decided or did about the message it answers. It names no child: the message it "
+        "answers does.",
+        (
+            El("status", fixed="completed"),
+            El("category", min=1, max="1", fixed=_cc("communication-category", "decision")),
+            El("reasonCode", min=1, max="1", binding="decision-code", short="The decision or action"),
+            El("subject", max="0", short="Never: a response names no child"),
+            El("recipient", max="0", short="Never: the exchange sends it to the original sender"),
+            El("payload", short="The decision in the officer's words"),
+            El("sent", min=1, short="When the decision was recorded"),
+            *_participant("sender", "The deciding participant"),
+            SECURITY,
+        ),
+    ),
+    Profile(
+        "SGX-InformationRequest", "Communication", "Request for more information",
+        "A question to the sender of the message it answers. It names no child: the message it answers does.",
+        (
+            El("status", fixed="completed"),
+            El("category", min=1, max="1", fixed=_cc("communication-category", "information-request")),
+            El("subject", max="0", short="Never: a response names no child"),
+            El("recipient", max="0", short="Never: the exchange sends it to the original sender"),
+            El("payload", min=1, short="The question"),
+            El("payload.contentString", min=1),
+            El("sent", min=1),
+            *_participant("sender", "Who asks"),
+            SECURITY,
         ),
     ),
     Profile(

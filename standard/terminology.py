@@ -15,8 +15,6 @@ V3_CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 ADMINISTRATIVE_GENDER = "http://hl7.org/fhir/administrative-gender"
 ENCOUNTER_STATUS = "http://hl7.org/fhir/encounter-status"
-ISSUE_SEVERITY = "http://hl7.org/fhir/issue-severity"
-ISSUE_TYPE = "http://hl7.org/fhir/issue-type"
 
 
 @dataclass(frozen=True)
@@ -232,6 +230,8 @@ def code_systems() -> dict[str, CodeSystem]:
                         "Infrastructure: no participant could be resolved for the message's routing roles."),
                        ("delivery-failed", "Delivery failed",
                         "Infrastructure: the message could not be delivered and was dead-lettered."),
+                       ("delivered", "Delivered", "Business: the recipient's node verified and stored the message."),
+                       ("read", "Read", "Business: a person at the recipient opened the message."),
                        ("received", "Received", "Business: the recipient has received and read the message."),
                        ("accepted-for-action", "Accepted for action", "Business: the recipient accepts the task."),
                        ("rejected", "Rejected", "Business: the recipient rejects the message or task."),
@@ -268,7 +268,29 @@ def code_systems() -> dict[str, CodeSystem]:
             ("allegation-notification", "Allegation notification", "A cross-boundary LADO notification."),
             ("concern-notification", "Concern notification", "A concern about a setting."),
             ("inspection-outcome", "Inspection outcome", "The regulator's judgement after an inspection."),
+            ("decision", "Decision", "A recipient's decision or action about a message it received."),
+            ("information-request", "Request for more information", "A recipient's question to a sender."),
         )),
+        CodeSystem("decision-code", "Decisions and actions",
+                   "What a recipient decided or did about a message: a LADO's decisions first, then the actions "
+                   "of a host local authority or ICB.", _concepts(
+                       ("strategy-meeting", "Threshold met: strategy meeting",
+                        "LADO: the harm threshold is met and a strategy meeting is convened."),
+                       ("advice-only", "Advice only",
+                        "LADO: the threshold is not met; advice given to the employer."),
+                       ("no-further-action", "No further action", "No further action is needed."),
+                       ("referred-to-police", "Referred to the police", "The matter is referred to the police."),
+                       ("child-protection-enquiry", "Child protection enquiry",
+                        "Host local authority: enquiries under section 47 of the Children Act 1989 are started."),
+                       ("visit-arranged", "Visit to the setting arranged",
+                        "A visit to the setting is arranged."),
+                       ("placement-review", "Placement or care plan review",
+                        "A review of the placement or the care plan is arranged."),
+                       ("health-assessment", "Health assessment arranged",
+                        "ICB: a health assessment or review for the children is arranged."),
+                       ("monitoring", "Monitoring", "No action now; the setting is monitored."),
+                       ("other-action", "Other action", "Another action, described in the decision's text."),
+                   )),
         CodeSystem("placement-class", "Placement classes", "Encounter classes for placements.", _concepts(
             ("residential-placement", "Residential placement",
              "A child living away from home in a residential setting."),

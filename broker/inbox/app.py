@@ -20,9 +20,11 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from broker.directory import parse_time
 from broker.inbox import users
+from broker.inbox.actions import Responder
 from broker.inbox.facts import case_note
 from broker.inbox.store import STATUSES, Filters, InboxStore
 from broker.keys import secret_file
+from sgx.errors import MessageInvalid
 from standard import catalogue as cat
 from standard import terminology as term
 
@@ -68,9 +70,20 @@ def when(value: str | None) -> str:
     return moment.strftime("%-d %b %Y, %H:%M") + (" UTC" if moment.tzinfo is not None else "")
 
 
+_MAX_TEXT = 2000  # characters of a question, decision text or note
+_DONE = {"acknowledged": "You acknowledged this message. The sender is told.",
+         "decided": "Your decision is recorded and sent to the sender.",
+         "asked": "Your question is sent to the sender.",
+         "assigned": "The message is assigned.", "noted": "Your note is added. It stays in your organisation.",
+         "waiting": "Saved. The exchange cannot be reached now, so it will be sent with the next action."}
+
+
 def create_app(store: InboxStore, participant: str, *, key: bytes, names: dict[str, str] | None = None,
-               now: Callable[[], datetime] = lambda: datetime.now(UTC), secure_cookies: bool = True) -> Flask:
-    """The inbox of `participant`; `names` gives participants' names (from the directory) for people to read."""
+               now: Callable[[], datetime] = lambda: datetime.now(UTC), secure_cookies: bool = True,
+               responder: Responder | None = None) -> Flask:
+    """The inbox of `participant`; `names` gives participants' names (from the directory) for people to read;
+    `responder` sends acknowledgements, decisions and questions through the exchange (without it the inbox only
+    reads, and the Sent pages are not shown)."""
     app = Flask(__name__, static_folder=None)
     app.config.update(SECRET_KEY=key, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SECURE=secure_cookies,
                       SESSION_COOKIE_SAMESITE="Strict", PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
@@ -97,7 +110,7 @@ def create_app(store: InboxStore, participant: str, *, key: bytes, names: dict[s
     @app.context_processor
     def common() -> dict:
         return {"participant": participant, "participant_name": names.get(participant, participant),
-                "user": g.get("user"), "events": events, "statuses": STATUSES}
+                "user": g.get("user"), "events": events, "statuses": STATUSES, "can_send": responder is not None}
 
     @app.after_request
     def headers(response):
@@ -171,14 +184,105 @@ def create_app(store: InboxStore, participant: str, *, key: bytes, names: dict[s
         store.log_access(g.user.email, page, message_id, [c.key for c in note.children])
         return row, body, verified, delivery, note
 
+    def message_page(message_id: str, errors: dict[str, str] | None = None, status: int = 200):
+        row, _, verified, delivery, note = viewed(message_id, "message")
+        if store.mark_read(message_id, g.user.email) and responder is not None and \
+                responder.answerable(row.event, row.sender):
+            responder.read(message_id)  # the sender sees that a person has read it
+        roles = [term.display("routing-role", r) for r in delivery.get("roles", [])]
+        return render_template(
+            "message.html", title=note.title, row=store.body(message_id)[0], note=note, verified=verified,
+            roles=roles, own_children=len(delivery.get("children") or []), errors=errors or {},
+            done=_DONE.get(request.args.get("done", "")), history=store.actions(message_id),
+            answerable=responder is not None and responder.answerable(row.event, row.sender),
+            decisions=term.code_systems()["decision-code"].concepts, people=store.people(),
+            assigned=store.assigned_to(message_id), form=request.form), status
+
     @app.get("/messages/<message_id>")
     @signed_in
     def message(message_id: str):
-        row, _, verified, delivery, note = viewed(message_id, "message")
-        store.mark_read(message_id, g.user.email)
-        roles = [term.display("routing-role", r) for r in delivery.get("roles", [])]
-        return render_template("message.html", title=note.title, row=row, note=note, verified=verified,
-                               roles=roles, own_children=len(delivery.get("children") or []))
+        return message_page(message_id)
+
+    @app.post("/messages/<message_id>/<action>")
+    @signed_in
+    def act(message_id: str, action: str):
+        """One form per action; each records what the person did and, except notes and assignments (which stay
+        in the organisation), sends it to the sender through the exchange."""
+        store.sync()
+        found = store.body(message_id)
+        if found is None or action not in ("acknowledge", "decision", "ask", "assign", "note"):
+            abort(404)
+        row = found[0]
+        text = request.form.get("text", "").strip()
+        errors: dict[str, str] = {}
+        answerable = responder is not None and responder.answerable(row.event, row.sender)
+        if action in ("acknowledge", "decision", "ask") and not answerable:
+            abort(404)
+        if len(text) > _MAX_TEXT:
+            errors["text"] = f"Write at most {_MAX_TEXT} characters"
+        elif action == "decision" and request.form.get("decision") not in \
+                term.code_systems()["decision-code"].codes:
+            errors["decision"] = "Select the decision or action"
+        elif action in ("ask", "note") and not text:
+            errors["text"] = "Write your question" if action == "ask" else "Write the note"
+        elif action == "assign" and request.form.get("colleague") not in {e for e, _ in store.people()}:
+            errors["colleague"] = "Select a colleague"
+        if errors:
+            return message_page(message_id, {f"{action}-{k}": v for k, v in errors.items()}, 400)
+        try:
+            return record_and_send(message_id, action, text)
+        except MessageInvalid:  # what the officer wrote made a message the standard refuses: nothing was queued
+            return message_page(message_id, {f"{action}-text": "This cannot be sent as written: remove unusual "
+                                                                "characters and try again"}, 400)
+
+    def record_and_send(message_id: str, action: str, text: str):
+        sent = True
+        if action == "acknowledge":
+            sent = responder.acknowledge(message_id, g.user.name)
+            store.record_action(message_id, g.user.email, "acknowledged")
+            done = "acknowledged"
+        elif action == "decision":
+            code = request.form["decision"]
+            sent = responder.decide(message_id, code, text)
+            store.record_action(message_id, g.user.email, "decided",
+                                term.display("decision-code", code) + (f": {text}" if text else ""))
+            done = "decided"
+        elif action == "ask":
+            sent = responder.ask(message_id, text)
+            store.record_action(message_id, g.user.email, "asked", text)
+            done = "asked"
+        elif action == "assign":
+            store.record_action(message_id, g.user.email, "assigned", request.form["colleague"])
+            done = "assigned"
+        else:
+            store.record_action(message_id, g.user.email, "noted", text)
+            done = "noted"
+        return redirect(url_for("message", message_id=message_id, done=done if sent else "waiting"))
+
+    def sender_view():
+        if responder is None:
+            abort(404)
+        responder.outbox.record_acknowledgements(store)
+        responder.outbox.record_responses(store)
+        return responder.outbox
+
+    @app.get("/sent")
+    @signed_in
+    def sent():
+        outbox = sender_view()
+        rows = [(message_id, event, state, sent_at, outbox.accountable(message_id, now()))
+                for message_id, event, state, sent_at in outbox.sent(limit=50)]
+        return render_template("sent.html", title="Sent", rows=rows)
+
+    @app.get("/sent/<message_id>")
+    @signed_in
+    def sent_message(message_id: str):
+        outbox = sender_view()
+        found = outbox.status(message_id)
+        if found is None:
+            abort(404)
+        return render_template("sent_message.html", title=events.get(found.event, found.event), found=found,
+                               states=outbox.accountable(message_id, now()))
 
     @app.get("/messages/<message_id>/raw")
     @signed_in

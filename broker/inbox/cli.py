@@ -30,6 +30,19 @@ def open_store(root: Path, participant: str):
     return InboxStore(root / "inbox" / f"{participant}.web.db", root / "inbox" / f"{participant}.db")
 
 
+def open_responder(root: Path, participant: str, url: str | None):
+    """What sends the inbox's acknowledgements, decisions and questions: the participant's outbox (signing with
+    its key in the folder) and the exchange's transport (RabbitMQ at `url`, or the folder's embedded queues).
+    None when the folder holds no key for the participant: the inbox then only reads."""
+    from broker.exchange_folder import ExchangeFolder
+    from broker.inbox.actions import Responder
+
+    folder = ExchangeFolder(root, url)
+    if not folder.has_key(participant):
+        return None
+    return Responder(folder.outbox(participant), lambda: ExchangeFolder(root, url).transport())
+
+
 @click.group()
 def inbox() -> None:
     """The web inbox where officers read what their organisation received."""
@@ -64,7 +77,10 @@ def add_user(root: Path, participant: str, email: str, name: str, role: str) -> 
 @PARTICIPANT
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8025, show_default=True, type=int)
-def serve(root: Path, participant: str, host: str, port: int) -> None:
+@click.option("--transport", "url", default=None,
+              help="Where actions are sent: amqp://user:password@host:port/vhost; default: the folder's embedded "
+                   "queues.")
+def serve(root: Path, participant: str, host: str, port: int, url: str | None) -> None:
     """Serve the inbox until stopped (Ctrl-C). Put it behind the organisation's HTTPS proxy to reach it from
     other machines: its cookies are marked Secure, which browsers honour over plain HTTP only on this machine."""
     from waitress import create_server
@@ -84,7 +100,11 @@ def serve(root: Path, participant: str, host: str, port: int) -> None:
 
     folder = ExchangeFolder(root, warn=lambda line: click.echo(line, err=True))
     names = {pid: p.name for pid, p in folder.load_directory(read_only=True).participants.items()}
-    app = create_app(store, participant, key=secret_key(root, participant), names=names)
+    responder = open_responder(root, participant, url)
+    if responder is None:
+        click.echo(f"note: no key for {participant} in {folder.keys_dir}, so the inbox can read but not acknowledge "
+                   "or answer", err=True)
+    app = create_app(store, participant, key=secret_key(root, participant), names=names, responder=responder)
     try:
         server = create_server(app, host=host, port=port, threads=8, ident="sgx-inbox")
     except OSError as exc:

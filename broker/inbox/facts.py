@@ -131,6 +131,8 @@ def _what(resources: list[dict]) -> list[tuple[str, str]]:
         elif kind == "Communication":
             if (category := _display(r, "category")) is not None:
                 lines.append(("Kind", category))
+            if (decision := _display(r, "reasonCode")) is not None and category == "Decision":
+                lines.append(("Decision", decision))
             if any(c.get("code") == "inspection-outcome" for c in _codes(r, "category")):
                 lines.append(("Judgement", _display(r, "reasonCode") or "not stated"))
             for part in r.get("payload") or []:
@@ -150,9 +152,13 @@ def case_note(bundle: dict) -> CaseNote:
     labels = tuple(c.get("code") for c in (bundle.get("meta") or {}).get("security") or []
                    if isinstance(c, dict) and isinstance(c.get("code"), str))
     sender = ((header.get("sender") or {}).get("identifier") or {}).get("value") or "unknown"
+    answered = (header.get("response") or {}).get("identifier")
+    what = _what(resources)
+    if isinstance(answered, str) and answered:
+        what.insert(0, ("In answer to your message", "urn:uuid:" + answered.removeprefix("urn:uuid:")))
     return CaseNote(
         event=code or "unknown", title=event.display if event else "Unknown message", sender=str(sender),
         sent_at=bundle.get("timestamp"), setting_urn=_identifier(setting, cat.OFSTED_URN),
         setting_name=setting.get("name") if isinstance(setting.get("name"), str) else None,
-        children=children_of(bundle), what=_what(resources), labels=labels,
+        children=children_of(bundle), what=what, labels=labels,
         timeliness=event.timeliness if event else "", purpose=event.purpose if event else "")

@@ -17,6 +17,7 @@ import orjson
 
 from broker import db as sqlite_db
 from broker.inbox.facts import case_note
+from standard import catalogue as cat
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS synced (node_rowid INTEGER NOT NULL);
@@ -40,8 +41,17 @@ CREATE TABLE IF NOT EXISTS users (email TEXT PRIMARY KEY, name TEXT NOT NULL, ro
 CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, user TEXT NOT NULL, expires_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS access_log (at TEXT NOT NULL, user TEXT NOT NULL, page TEXT NOT NULL,
     subject TEXT NOT NULL, child_key TEXT);
+-- What people did with a message: acknowledged, decided, asked, assigned, noted (notes and assignments stay here).
+CREATE TABLE IF NOT EXISTS actions (message_id TEXT NOT NULL, at TEXT NOT NULL, user TEXT NOT NULL,
+    kind TEXT NOT NULL, detail TEXT);
+CREATE INDEX IF NOT EXISTS actions_by_message ON actions (message_id);
 """
-STATUSES = ("new", "read")
+# A message's own status moves new -> read -> acknowledged -> decided; overdue is a flag over new and read: not
+# acknowledged by the deadline the catalogue sets for its event.
+STATUSES = ("new", "read", "acknowledged", "decided", "overdue")
+_COLUMNS = (("due_at", "TEXT"), ("assigned_to", "TEXT"))
+# Acknowledgements (the exchange's and recipients') are shown on the Sent pages, not listed as mail.
+_NOT_LISTED = frozenset({"acknowledgement"})
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,11 @@ class InboxStore:
         self.path = path
         self._local = threading.local()
         self.db.executescript(_SCHEMA)
+        present = {row[1] for row in self.db.execute("PRAGMA table_info(messages)")}
+        for column, kind in _COLUMNS:
+            if column not in present:  # an inbox from before actions and deadlines
+                self.db.execute(f"ALTER TABLE messages ADD COLUMN {column} {kind}")
+        self.db.execute("CREATE INDEX IF NOT EXISTS messages_due ON messages (status, due_at)")
         self.node_inbox = Path(node_inbox)
         self.now = now
         self._sync_lock = threading.Lock()
@@ -104,12 +119,15 @@ class InboxStore:
             return 0
         messages, children = [], []
         for rowid, message_id, event, sender, received_at, body in rows:
+            if event in _NOT_LISTED:
+                continue
             note = case_note(orjson.loads(body))
-            messages.append((message_id, rowid, event, sender, received_at, note.setting_urn, note.setting_name))
+            messages.append((message_id, rowid, event, sender, received_at, note.setting_urn, note.setting_name,
+                             _due(event, received_at)))
             children.extend((message_id, c.key, c.placing_la) for c in note.children)
         with sqlite_db.transaction(self.db):
             self.db.executemany("INSERT OR IGNORE INTO messages (message_id, node_rowid, event, sender, "
-                                "received_at, setting_urn, setting_name) VALUES (?,?,?,?,?,?,?)", messages)
+                                "received_at, setting_urn, setting_name, due_at) VALUES (?,?,?,?,?,?,?,?)", messages)
             self.db.executemany("INSERT OR IGNORE INTO message_children VALUES (?,?,?)", children)
             self.db.executemany("INSERT OR IGNORE INTO choices VALUES (?,?,?)", {
                 *(("event", m[2], m[2]) for m in messages),
@@ -117,13 +135,19 @@ class InboxStore:
                 *(("placing_la", c[2], c[2]) for c in children)})
             self.db.execute("DELETE FROM synced")
             self.db.execute("INSERT INTO synced VALUES (?)", (rows[-1][0],))
+        if not messages:
+            return 0
         if len(messages) >= 1000:
             self.db.execute("ANALYZE")  # fresh statistics, so the planner picks the narrowest index per filter
         return len(messages)
 
     def _where(self, f: Filters) -> tuple[str, list]:
         clauses, args = [], []
-        for column, value in (("m.event", f.event), ("m.setting_urn", f.setting), ("m.status", f.status)):
+        if f.status == "overdue":
+            clauses.append("m.status IN ('new', 'read') AND m.due_at < ?")
+            args.append(self._stamp())
+        for column, value in (("m.event", f.event), ("m.setting_urn", f.setting),
+                              ("m.status", f.status if f.status != "overdue" else None)):
             if value:
                 clauses.append(f"{column} = ?")  # noqa: S608 - column names are ours, values are parameters
                 args.append(value)
@@ -138,15 +162,18 @@ class InboxStore:
     def list(self, filters: Filters = Filters(), *, limit: int = 50, offset: int = 0) -> list[Row]:
         where, args = self._where(filters)
         return [Row(*r) for r in self.db.execute(
-            "SELECT m.message_id, m.event, m.sender, m.received_at, m.setting_urn, m.setting_name, m.status "  # noqa: S608
+            f"SELECT m.message_id, m.event, m.sender, m.received_at, m.setting_urn, m.setting_name, {_SHOWN} "  # noqa: S608
             f"FROM messages m{where} ORDER BY m.received_at DESC, m.node_rowid DESC LIMIT ? OFFSET ?",
-            [*args, limit, offset])]
+            [self._stamp(), *args, limit, offset])]
 
     def counts(self, filters: Filters = Filters()) -> dict[str, int]:
         """How many messages match the filters, by status (the status filter itself left out)."""
         where, args = self._where(Filters(filters.event, filters.setting, filters.child, filters.placing_la))
         found = dict(self.db.execute(f"SELECT m.status, count(*) FROM messages m{where} GROUP BY m.status",  # noqa: S608
                                      args).fetchall())
+        where, args = self._where(Filters(filters.event, filters.setting, filters.child, filters.placing_la,
+                                          "overdue"))
+        found["overdue"] = self.db.execute(f"SELECT count(*) FROM messages m{where}", args).fetchone()[0]  # noqa: S608
         return {s: found.get(s, 0) for s in STATUSES}
 
     def choices(self) -> dict[str, list[tuple[str, str]]]:
@@ -159,8 +186,8 @@ class InboxStore:
     def body(self, message_id: str) -> tuple[Row, bytes, str, dict] | None:
         """The message's row, its bytes as they arrived, how the node verified its signature, and the router's
         delivery note (why this participant received it)."""
-        row = self.db.execute("SELECT message_id, event, sender, received_at, setting_urn, setting_name, status, "
-                              "node_rowid FROM messages WHERE message_id = ?", (message_id,)).fetchone()
+        row = self.db.execute(f"SELECT message_id, event, sender, received_at, setting_urn, setting_name, {_SHOWN}, "  # noqa: S608
+                              "node_rowid FROM messages m WHERE message_id = ?", (self._stamp(), message_id)).fetchone()
         if row is None:
             return None
         node = sqlite3.connect(f"file:{self.node_inbox}?mode=ro", uri=True)
@@ -170,10 +197,67 @@ class InboxStore:
             node.close()
         return (Row(*row[:7]), found[0], found[1], orjson.loads(found[2] or "{}")) if found else None
 
-    def mark_read(self, message_id: str, user: str) -> None:
+    def mark_read(self, message_id: str, user: str) -> bool:
+        """Record the first reading of a message; True if this was it (the sender is then told it was read)."""
         with sqlite_db.transaction(self.db):
-            self.db.execute("UPDATE messages SET status = 'read', read_at = ?, read_by = ? "
-                            "WHERE message_id = ? AND status = 'new'", (self._stamp(), user, message_id))
+            return self.db.execute("UPDATE messages SET status = 'read', read_at = ?, read_by = ? "
+                                   "WHERE message_id = ? AND status = 'new'",
+                                   (self._stamp(), user, message_id)).rowcount == 1
+
+    def record_action(self, message_id: str, user: str, kind: str, detail: str | None = None) -> None:
+        """Record what a person did with a message, and move its status on: acknowledged (from new or read),
+        decided (from any); assigned names the colleague now responsible."""
+        with sqlite_db.transaction(self.db):
+            self.db.execute("INSERT INTO actions VALUES (?, ?, ?, ?, ?)", (message_id, self._stamp(), user, kind,
+                                                                           detail))
+            if kind == "acknowledged":
+                self.db.execute("UPDATE messages SET status = 'acknowledged', read_at = COALESCE(read_at, ?), "
+                                "read_by = COALESCE(read_by, ?) WHERE message_id = ? AND status IN ('new', 'read')",
+                                (self._stamp(), user, message_id))
+            elif kind == "decided":
+                self.db.execute("UPDATE messages SET status = 'decided' WHERE message_id = ?", (message_id,))
+            elif kind == "assigned":
+                self.db.execute("UPDATE messages SET assigned_to = ? WHERE message_id = ?", (detail, message_id))
+
+    def actions(self, message_id: str) -> list[tuple[str, str, str, str | None]]:
+        """(at, user, kind, detail) of what people did with a message, oldest first."""
+        return self.db.execute("SELECT at, user, kind, detail FROM actions WHERE message_id = ? ORDER BY rowid",
+                               (message_id,)).fetchall()
+
+    def assigned_to(self, message_id: str) -> str | None:
+        row = self.db.execute("SELECT assigned_to FROM messages WHERE message_id = ?", (message_id,)).fetchone()
+        return row[0] if row else None
+
+    def people(self) -> list[tuple[str, str]]:
+        """(email, name) of everyone with an account, to assign a message to."""
+        return self.db.execute("SELECT email, name FROM users ORDER BY name").fetchall()
+
+    # -- the node's file, for the sender's view (Outbox.record_acknowledgements / record_responses) --------------
+    def acknowledgements(self, after: int = 0) -> list[tuple[int, bytes]]:
+        """(row, body) of the exchange's acknowledgements in the node's inbox after row `after`."""
+        return self._node_rows("SELECT rowid, body FROM inbox WHERE event = 'acknowledgement' AND sender = 'router' "
+                               "AND rowid > ? ORDER BY rowid", (after,))
+
+    def responses(self, after: int = 0) -> list[tuple[int, str, str, bytes]]:
+        """(row, responder, event, body) of the responses to this participant's messages after row `after`."""
+        from broker.node import responses_in
+
+        if not self.node_inbox.exists():
+            return []
+        node = sqlite3.connect(f"file:{self.node_inbox}?mode=ro", uri=True)
+        try:
+            return responses_in(node, after)
+        finally:
+            node.close()
+
+    def _node_rows(self, sql: str, args: tuple) -> list:
+        if not self.node_inbox.exists():
+            return []
+        node = sqlite3.connect(f"file:{self.node_inbox}?mode=ro", uri=True)
+        try:
+            return node.execute(sql, args).fetchall()
+        finally:
+            node.close()
 
     def log_access(self, user: str, page: str, subject: str, child_keys: list[str]) -> None:
         """Record a view; a view of a child's information is one row per child shown."""
@@ -188,3 +272,19 @@ class InboxStore:
 
     def _stamp(self) -> str:
         return self.now().isoformat(timespec="seconds")
+
+
+# The status a list shows: overdue over new and read once the deadline has passed (the first parameter is now).
+_SHOWN = "CASE WHEN m.status IN ('new', 'read') AND m.due_at < ? THEN 'overdue' ELSE m.status END"
+
+
+def _due(event: str, received_at: str) -> str | None:
+    """When a message received at `received_at` becomes overdue unacknowledged (the catalogue's deadline)."""
+    known = cat.EVENTS_BY_CODE.get(event)
+    if known is None:
+        return None
+    try:
+        due = known.acknowledge_by(datetime.fromisoformat(received_at))
+    except ValueError:
+        return None
+    return due.isoformat(timespec="seconds") if due is not None else None

@@ -14,10 +14,13 @@ from broker.transport.base import (
     Envelope,
     Transport,
     delivery_queue,
+    private_queue_name,
+    routing_name,
 )
 
 __all__ = ["DEAD_LETTER", "INGRESS", "Capabilities", "Delivery", "Envelope", "Transport", "capabilities_of",
-           "delivery_queue", "exchange_transport", "open_transport", "with_credentials"]
+           "delivery_queue", "exchange_transport", "open_transport", "private_queue_name", "routing_name",
+           "with_credentials"]
 
 _BROKER_SCHEMES = ("amqp://", "amqps://")
 

@@ -16,6 +16,8 @@ Semantics both keep:
 
 from __future__ import annotations
 
+import re
+import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,8 +34,24 @@ CONNECTION_USER = "sgx-connection-user"
 
 
 def delivery_queue(participant_id: str) -> str:
-    """The queue a participant reads its messages from."""
+    """The queue a participant reads its messages from, by the name messages are routed to it with (on RabbitMQ
+    the routing key: the queue itself has a private name, `private_queue_name`)."""
     return f"deliver.{participant_id}"
+
+
+_PRIVATE_SUFFIX = re.compile(r"\.[0-9a-f]{32}$")
+
+
+def private_queue_name(participant_id: str) -> str:
+    """A name for a participant's delivery queue that no one else can guess. RabbitMQ before 4.2.6 answers a
+    passive declare of any queue without a permission check, so a name others can work out would tell them how
+    many messages wait for the participant and whether it is connected."""
+    return f"{delivery_queue(participant_id)}.{secrets.token_hex(16)}"
+
+
+def routing_name(queue: str) -> str:
+    """The name a queue is routed to by (`deliver.<id>`), from its private name or from itself."""
+    return _PRIVATE_SUFFIX.sub("", queue) if queue.startswith("deliver.") else queue
 
 
 @dataclass(frozen=True)

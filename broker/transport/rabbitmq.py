@@ -16,7 +16,7 @@ import logging
 import ssl
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -38,6 +38,7 @@ from broker.transport.base import (
     Delivery,
     Envelope,
     Transport,
+    routing_name,
     unroutable,
 )
 from sgx.errors import BrokerNotTrusted, TransportUnavailable, UnrecoverableBrokerError
@@ -171,7 +172,10 @@ class RabbitTransport(Transport):
     capabilities = Capabilities(participant_users=True)
 
     def __init__(self, url: str, *, prefetch: int = 100, publish_attempts: int = 5, retry_delay: float = 1.0,
-                 heartbeat: int = 30):
+                 heartbeat: int = 30, queue_names: Mapping[str, str] | None = None):
+        """`queue_names` maps a delivery queue's name (its routing key, `deliver.<id>`) to the private name `sgx
+        broker setup` gave the queue itself; reads, declares and depth use the private name, publishes the key."""
+        self.queue_names = dict(queue_names or {})
         self.params = connection_parameters(url)
         if self.params.ssl_options is not None:
             self.capabilities = replace(type(self).capabilities, encrypted=True)
@@ -282,8 +286,8 @@ class RabbitTransport(Transport):
                 channel = self._conn.channel()
                 channel.basic_qos(prefetch_count=self.prefetch)
                 buffer: deque = deque()
-                channel.basic_consume(queue, lambda _ch, m, p, b, buffer=buffer: buffer.append((m, p, b)),
-                                      auto_ack=False)
+                channel.basic_consume(self._physical(queue),
+                                      lambda _ch, m, p, b, buffer=buffer: buffer.append((m, p, b)), auto_ack=False)
                 self._consumers[queue] = (channel, buffer)
             channel, buffer = self._consumers[queue]
             if not buffer:  # deliveries already buffered need no poll (a poll is a system call)
@@ -312,12 +316,16 @@ class RabbitTransport(Transport):
                               count)
 
     # -- administration ----------------------------------------------------------------------------
+    def _physical(self, queue: str) -> str:
+        return self.queue_names.get(queue, queue)
+
     def declare(self, queue: str) -> None:
+        """Declare the queue under its private name (if it has one) and bind it with its public routing key."""
         channel = self._channel()
         exchange = exchange_for(queue)
         channel.exchange_declare(exchange, exchange_type="direct", durable=True)
-        channel.queue_declare(queue, durable=True, arguments=QUORUM)
-        channel.queue_bind(queue, exchange, routing_key=queue)
+        channel.queue_declare(self._physical(queue), durable=True, arguments=QUORUM)
+        channel.queue_bind(self._physical(queue), exchange, routing_key=queue)
 
     def has_queue(self, queue: str) -> bool:
         """A passive declare on a channel of its own (a missing queue closes the channel it was asked on,
@@ -326,10 +334,12 @@ class RabbitTransport(Transport):
             self._channel()
             channel = self._conn.channel()
             try:
-                channel.queue_declare(queue, passive=True)
+                channel.queue_declare(self._physical(queue), passive=True)
             except ChannelClosedByBroker as exc:
                 if exc.reply_code == 404:
                     return False
+                if exc.reply_code == 403:  # a broker that checks passive declares (4.2.6 on) and a user with no
+                    return True  # right to ask: publishing is mandatory, so a missing queue is still reported
                 raise UnrecoverableBrokerError(f"RabbitMQ refused to say whether {queue!r} exists: "
                                                f"{exc.reply_text}") from None
             channel.close()
@@ -339,7 +349,7 @@ class RabbitTransport(Transport):
             raise TransportUnavailable(f"lost the connection to RabbitMQ ({type(exc).__name__})") from exc
 
     def depth(self, queue: str) -> int:
-        return self._channel().queue_declare(queue, passive=True).method.message_count
+        return self._channel().queue_declare(self._physical(queue), passive=True).method.message_count
 
 
 def _death(headers: dict | None) -> dict[str, str]:
@@ -349,8 +359,9 @@ def _death(headers: dict | None) -> dict[str, str]:
     first = deaths[0]
     reason = first.get("reason", b"")
     queue = first.get("queue", b"")
+    queue = queue.decode() if isinstance(queue, bytes) else str(queue)
     return {"x-death-reason": reason.decode() if isinstance(reason, bytes) else str(reason),
-            "x-death-queue": queue.decode() if isinstance(queue, bytes) else str(queue)}
+            "x-death-queue": routing_name(queue)}
 
 
 def _noop() -> None:

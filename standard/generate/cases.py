@@ -248,6 +248,30 @@ _SPECIFIC: dict[str, list[tuple[str, str, Mutation]]] = {
         ("escalation naming two rules", "profile-cardinality",
          lambda b: _focus(b)["input"].insert(0, dict(_focus(b)["input"][0]))),
     ],
+    "response": [
+        ("response that names a child", "profile-cardinality",
+         lambda b: _focus(b).__setitem__("subject", {"identifier": {"system": cat.LOCAL_CHILD_ID, "value": "C1"}})),
+        ("response addressed to a recipient by the sender (the exchange routes it)", "profile-cardinality",
+         lambda b: _focus(b).__setitem__("recipient", [{"identifier": {"system": cat.PARTICIPANT_ID,
+                                                                        "value": "la-886"}}])),
+        ("response that answers nothing", "profile-cardinality",
+         lambda b: b["entry"][0]["resource"].pop("response")),
+        ("response without the id of the message it answers", "fhir-structure",
+         lambda b: b["entry"][0]["resource"]["response"].pop("identifier")),
+        ("response without a sent time", "profile-cardinality", lambda b: _focus(b).pop("sent")),
+    ],
+    "decision-recorded": [
+        ("decision code not in the decision codes", "profile-binding",
+         lambda b: _focus(b)["reasonCode"][0]["coding"][0].__setitem__("code", "shrug")),
+        ("decision without a decision code", "profile-cardinality", lambda b: _focus(b).pop("reasonCode")),
+        ("decision in the wrong category", "profile-fixed-value",
+         lambda b: _focus(b)["category"][0]["coding"][0].__setitem__("code", "information-request")),
+    ],
+    "information-request": [
+        ("request without a question", "profile-cardinality", lambda b: _focus(b).pop("payload")),
+        ("request in the wrong category", "profile-fixed-value",
+         lambda b: _focus(b)["category"][0]["coding"][0].__setitem__("code", "decision")),
+    ],
     "acknowledgement": [
         ("acknowledgement that answers nothing", "profile-cardinality",
          lambda b: b["entry"][0]["resource"].pop("response")),
@@ -263,6 +287,7 @@ _GROUPS = {
     "allegation-referral": ["allegation"], "allegation-notification": ["allegation", "allegation-notification"],
     "allegation-outcome": ["allegation", "allegation-outcome"], "concern-notification": ["concern-notification"],
     "inspection-outcome": ["inspection-outcome"], "escalation": ["escalation"], "acknowledgement": ["acknowledgement"],
+    "decision-recorded": ["response", "decision-recorded"], "information-request": ["response", "information-request"],
 }
 
 

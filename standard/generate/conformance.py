@@ -208,6 +208,12 @@ def message_definition(event: cat.Event) -> dict:
         out["allowedResponse"] = [{"message": cat.message_definition_url("acknowledgement"),
                                    "situation": "Infrastructure acknowledgement from the exchange; business "
                                                 "acknowledgement from each recipient."}]
+    if event.acknowledge_within is not None:
+        out["allowedResponse"] += [
+            {"message": cat.message_definition_url("decision-recorded"),
+             "situation": "A recipient records what it decided or did about the message."},
+            {"message": cat.message_definition_url("information-request"),
+             "situation": "A recipient asks the sender for more information."}]
     return out
 
 

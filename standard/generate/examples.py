@@ -14,6 +14,7 @@ from standard.validator.business_rules import nhs_check_digit
 PLACING_LA, PLACING_LA_CODE = "la-886", "886"  # Kent
 HOST_LA, HOST_LADO, HOST_ICB = "la-371", "lado-371", "icb-QF7"  # Doncaster, South Yorkshire ICB
 PROVIDER = "provider-example-care"
+PLACING_LADO = "lado-886"
 SETTING_URN, SETTING_NAME = "SC900001", "Example Lodge"
 MOMENT = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
@@ -123,6 +124,9 @@ def _escalation(name: str) -> dict:
     return b.build()
 
 
+_ANSWERED = "urn:uuid:00000000-0000-4000-8000-000000000001"  # the message the response examples answer
+
+
 def _ack(name: str, code: str, details=()) -> dict:
     return c.acknowledgement("urn:uuid:00000000-0000-4000-8000-000000000001", "router", code, details=details,
                              moment=MOMENT, new_uuid=_uuids(name))
@@ -162,15 +166,21 @@ SCENARIOS: dict[str, Callable[[str], dict]] = {
     "acknowledgement-accepted": lambda n: _ack(n, "accepted"),
     "acknowledgement-rejected": lambda n: _ack(n, "payload-invalid", details=[
         ("error", "invalid", "payload-invalid", "profile-cardinality at Bundle.timestamp")]),
+    "acknowledgement-received": lambda n: c.acknowledgement(
+        _ANSWERED, PLACING_LADO, "received", details=[("information", "informational", "received",
+                                                       "Acknowledged by a LADO officer.")],
+        moment=MOMENT, new_uuid=_uuids(n)),
+    "decision-recorded-strategy-meeting": lambda n: c.decision_recorded(
+        _ANSWERED, PLACING_LADO, "strategy-meeting", text="Invented: strategy meeting set for 4 March.",
+        moment=MOMENT, new_uuid=_uuids(n)),
+    "decision-recorded-visit": lambda n: c.decision_recorded(
+        _ANSWERED, HOST_LA, "visit-arranged", moment=MOMENT, new_uuid=_uuids(n)),
+    "information-request-staff-deployment": lambda n: c.information_requested(
+        _ANSWERED, PLACING_LADO, "Invented: is the staff member still working with children?", moment=MOMENT,
+        new_uuid=_uuids(n)),
 }
 
 
 def all_examples() -> dict[str, dict]:
     """Every example message by name."""
     return {name: make(name) for name, make in SCENARIOS.items()}
-
-
-def first_example(event_code: str) -> dict:
-    """The first example of an event (the base of its invalid cases)."""
-    name = next(n for n in SCENARIOS if n.startswith(event_code + "-"))
-    return SCENARIOS[name](name)

@@ -59,9 +59,13 @@ _MESSAGE = """<h1>{{ e.display }} <code>{{ e.code }}</code></h1><p>{{ e.purpose 
 <tr><th>Who sends</th><td>{% for s in e.senders %}<span class="tag">{{ roles[s].display }}</span>{% endfor %}</td></tr>
 <tr><th>Who receives</th><td><ul>{% for r in e.recipients %}<li>{{ roles[r.role].display }}{% if r.of == 'child' %}
 of the child the message names{% elif r.of == 'children-at-setting' %}: every placing authority with a child at the
-setting now, each told only of its own children{% elif r.of == 'sender' %}: the original sender{% endif %}
+setting now, each told only of its own children{% elif r.of == 'sender' %}: the sender of the message it answers,
+only if the responder received that message, and never with a child{% endif %}
 {% if r.condition %} (only when {{ r.condition }}){% endif %}</li>{% endfor %}</ul></td></tr>
 <tr><th>Category</th><td>{{ e.category }}; response required: {{ e.response_required }}</td></tr>
+<tr><th>Acknowledged by</th><td>{% if e.acknowledge_within %}each recipient within {{ e.acknowledge_within[1:-1] }}
+day(s) of delivery ({{ e.acknowledge_within }}); overdue after, on both sides{% else %}not acknowledged{% endif %}
+</td></tr>
 <tr><th>Sensitivity labels</th><td>{% for s in e.sensitivity %}<span class="tag">{{ s }}</span>
 {% else %}none{% endfor %}</td></tr>
 <tr><th>Requirements</th><td>{% for r in e.requirements %}<a class="tag" href="../requirements.html#{{ r }}">{{ r }}</a>

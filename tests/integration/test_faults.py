@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from broker.jws import b64url
-from broker.rabbitmq.setup import set_max_message_size, setup
+from broker.rabbitmq.setup import load_queue_names, set_max_message_size, setup
 from broker.router import DELIVERY, SENDER, SIGNATURE, Router
 from broker.transport import DEAD_LETTER, INGRESS, Envelope, delivery_queue
 from broker.transport.base import CONNECTION_USER
@@ -39,7 +39,7 @@ def shared(rabbit, tmp_path_factory):
     url = rabbit.url("sgx-admin", "admin-secret", vhost)
     root = tmp_path_factory.mktemp("faults")
     net = demo_network(root, url)
-    net.credentials = setup(rabbit.ctl, url, net.directory, root / "passwords.json", vhost=vhost,
+    net.credentials = setup(rabbit.ctl, url, net.directory, net.credentials_file, vhost=vhost,
                             participants=["la-886", "la-371", "icb-QF7"], delete_guest=False)
     time.sleep(1)  # let the new quorum queues settle (docs/operations.md)
     return net
@@ -52,7 +52,7 @@ _OPEN: list[RabbitTransport] = []
 def net(shared):
     """The shared network with every queue empty (what an earlier test left is acked away); the connections a
     test opened are closed after it (a consumer left open would take the next test's messages)."""
-    admin = RabbitTransport(shared.transport_url)
+    admin = RabbitTransport(shared.transport_url, queue_names=load_queue_names(shared.queue_names_file))
     for queue in (INGRESS, DEAD_LETTER, *(delivery_queue(p) for p in ("la-886", "la-371", "icb-QF7"))):
         while (d := admin.get(queue, timeout=0.2)) is not None:
             d.ack()
@@ -64,7 +64,8 @@ def net(shared):
 
 def _as(net, participant: str, **options) -> RabbitTransport:
     rest = net.transport_url.split("@", 1)[1]
-    transport = RabbitTransport(f"amqp://{participant}:{net.credentials[participant]}@{rest}", **options)
+    transport = RabbitTransport(f"amqp://{participant}:{net.credentials[participant]}@{rest}",
+                                queue_names=load_queue_names(net.queue_names_file), **options)
     _OPEN.append(transport)
     return transport
 
@@ -255,7 +256,7 @@ def _restart_case(tmp_path):
     node = RabbitNode(tmp_path / "rabbitmq")
     node.start()
     net = demo_network(tmp_path / "net", node.url())
-    net.credentials = setup(node.ctl, node.url(), net.directory, tmp_path / "passwords.json",
+    net.credentials = setup(node.ctl, node.url(), net.directory, net.credentials_file,
                             participants=["la-886", "la-371", "icb-QF7"], delete_guest=False)
     time.sleep(3)  # quorum queues settle before the node is stopped (docs/operations.md)
     return node, net

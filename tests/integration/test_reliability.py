@@ -35,9 +35,9 @@ from broker.node import _SCHEMA as INBOX_SCHEMA
 from broker.node import Node
 from broker.outbox import Outbox
 from broker.rabbitmq.server import RabbitNode
-from broker.rabbitmq.setup import setup
+from broker.rabbitmq.setup import load_queue_names, setup
 from broker.router import STATE_FILE
-from broker.transport import DEAD_LETTER, INGRESS, delivery_queue, with_credentials
+from broker.transport import DEAD_LETTER, INGRESS, with_credentials
 from broker.transport.rabbitmq import RabbitTransport
 from sgx.demo import placement
 from standard import compose as c
@@ -264,7 +264,7 @@ def run_exchange(node: RabbitNode, root: Path, *, messages: int, kills: int, rec
                                               ["ofsted"])], keyed=[SENDER, RECIPIENT, "icb-QF7", "router"])
     passwords = setup(node.ctl, node.admin_url, net.directory, root / "keys" / "broker-passwords.json",
                       delete_guest=False)
-    _settle(node, {INGRESS, DEAD_LETTER, *(delivery_queue(pid) for pid in passwords if pid != "router")})
+    _settle(node, {INGRESS, DEAD_LETTER, *load_queue_names(net.queue_names_file).values()})
     base = node.url()
     inbox = root / "inbox" / f"{RECIPIENT}.db"
     inbox.parent.mkdir(exist_ok=True)
@@ -346,14 +346,19 @@ def run_exchange(node: RabbitNode, root: Path, *, messages: int, kills: int, rec
 
     sent = {m for (m,) in outbox.db.execute("SELECT message_id FROM outbox WHERE sent_at IS NOT NULL")}
     db = sqlite3.connect(inbox)
-    stored = Counter(dict(db.execute("SELECT message_id, COUNT(*) FROM inbox GROUP BY message_id")))
-    applied = Counter(dict(db.execute("SELECT message_id, COUNT(*) FROM applied GROUP BY message_id")))
+    # What the sender sent: the router's acknowledgements of the node's own delivery receipts are left out.
+    stored = Counter(dict(db.execute("SELECT message_id, COUNT(*) FROM inbox WHERE sender != 'router' "
+                                     "GROUP BY message_id")))
+    applied = Counter(dict(db.execute("SELECT message_id, COUNT(*) FROM applied WHERE message_id NOT IN "
+                                      "(SELECT message_id FROM inbox WHERE sender = 'router') GROUP BY message_id")))
     db.close()
     state = sqlite3.connect(root / STATE_FILE)
     from broker.audit import AuditLog
 
     decisions = AuditLog(state).records()
-    accepted = Counter(r["message_id"] for r in decisions if r["decision"] == "accepted")
+    # The sender's messages only: the node's delivery receipts (sgx node run sends one per stored placement) are
+    # routed too, and are not what was sent.
+    accepted = Counter(r["message_id"] for r in decisions if r["decision"] == "accepted" and r["sender"] == SENDER)
     return Outcome(seed, sent, stored, applied, accepted, sum(r["decision"] == "duplicate" for r in decisions),
                    kill_log, {p.name: p.exits for p in processes}, time.monotonic() - started)
 

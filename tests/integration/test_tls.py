@@ -162,7 +162,7 @@ def test_network_keeps_amqps_and_its_ca_for_every_participant(tls_node, tmp_path
     net = ExchangeFolder.create(tmp_path / "ex", [], [d.Setting("SC900001", "Example Lodge", "childrens-home", "la-371",
                                                           "icb-QF7", ["ofsted"])],
                          transport_url=admin_url, keyed=["la-886", "la-371", "icb-QF7", "router"])
-    net.credentials = setup(tls_node.ctl, admin_url, net.directory, tmp_path / "passwords.json", delete_guest=False)
+    net.credentials = setup(tls_node.ctl, admin_url, net.directory, net.credentials_file, delete_guest=False)
     kent = net.transport(as_participant="la-886")
     assert kent.capabilities.encrypted and kent.params.ssl_options is not None and kent.user == "la-886"
     sent = _env()

@@ -10,6 +10,7 @@ trusts the sender header) and the test asserts that the twin fails it.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -24,9 +25,9 @@ from broker import directory as d
 from broker import signing
 from broker.audit import AuditLog
 from broker.keys import SigningKey
-from broker.rabbitmq.setup import permissions_for, setup
+from broker.rabbitmq.setup import load_queue_names, permissions_for, setup
 from broker.router import SENDER, SIGNATURE, STATE_FILE, Router
-from broker.transport import INGRESS, Envelope, delivery_queue
+from broker.transport import INGRESS, Envelope, delivery_queue, private_queue_name
 from broker.transport.base import CONNECTION_USER
 from broker.transport.rabbitmq import INGRESS_EXCHANGE, RabbitTransport
 from sgx import demo as scenario
@@ -314,9 +315,9 @@ def amqp(rabbit, tmp_path_factory):
     root = tmp_path_factory.mktemp("trust")
     admin_url = rabbit.url("sgx-admin", "admin-secret", vhost=VHOST)
     net = demo_network(root, admin_url)
-    net.credentials = setup(rabbit.ctl, admin_url, net.directory, root / "passwords.json", vhost=VHOST,
+    net.credentials = setup(rabbit.ctl, admin_url, net.directory, net.credentials_file, vhost=VHOST,
                             delete_guest=False)
-    admin = RabbitTransport(admin_url)
+    admin = RabbitTransport(admin_url, queue_names=load_queue_names(net.queue_names_file))
     yield rabbit, net, admin
     admin.close()
 
@@ -426,38 +427,63 @@ def test_a_publisher_cannot_set_the_connection_user_header_itself(amqp):
     router_link.close()
 
 
-def test_passive_declares_of_another_participants_queue(amqp):
-    """What a participant learns of another's queue. RabbitMQ checks no permission on a passive declare
-    before 4.2.6 (4.3.0 on its main line), so no permission regex can stop it there; from then on any
-    permission on the queue is needed, and a participant has one on its own queue only."""
-    rabbit, net, _ = amqp
+def _probe(rabbit, net, queue: str) -> str:
+    """What la-886 learns by a passive declare of `queue`: "depth N", "not found" or "refused"."""
+    conn = pika.BlockingConnection(pika.URLParameters(rabbit.url("la-886", net.credentials["la-886"], vhost=VHOST)))
+    try:
+        return f"depth {conn.channel().queue_declare(queue, passive=True).method.message_count}"
+    except ChannelClosedByBroker as exc:
+        return {404: "not found", 403: "refused"}.get(exc.reply_code, str(exc.reply_code))
+    finally:
+        if conn.is_open:
+            conn.close()
+
+
+def _broker_version(rabbit, net) -> tuple[int, ...]:
     conn = pika.BlockingConnection(pika.URLParameters(rabbit.url("la-886", net.credentials["la-886"], vhost=VHOST)))
     version = conn._impl.server_properties["version"]
-    version = tuple(int(p) for p in (version.decode() if isinstance(version, bytes) else version).split(".")[:3])
-    own = conn.channel().queue_declare(delivery_queue("la-886"), passive=True)
-    assert own.method.queue == delivery_queue("la-886")
-    try:
-        conn.channel().queue_declare(delivery_queue("la-383"), passive=True)
-        refused = False
-    except ChannelClosedByBroker as exc:
-        refused = exc.reply_code == 403
     conn.close()
-    if version < (4, 2, 6):
-        assert not refused  # the broker's gap, shown rather than assumed; see docs/operations.md, Trust
-        pytest.xfail(f"RabbitMQ {'.'.join(map(str, version))} answers passive declares without a permission check")
-    assert refused
+    return tuple(int(p) for p in (version.decode() if isinstance(version, bytes) else version).split(".")[:3])
+
+
+def test_a_participant_cannot_learn_another_participants_queue_depth(amqp):
+    """RabbitMQ checks no permission on a passive declare before 4.2.6, so no permission regex can stop it there:
+    a delivery queue's name is private instead. The names another participant can work out (the routing key
+    `deliver.<id>`, the participant id) name no queue, whatever the broker's version."""
+    rabbit, net, _ = amqp
+    names = load_queue_names(net.queue_names_file)
+    own, other = names[delivery_queue("la-886")], names[delivery_queue("la-383")]
+    assert re.fullmatch(r"deliver\.la-383\.[0-9a-f]{32}", other) and own != delivery_queue("la-886")
+    assert _probe(rabbit, net, own).startswith("depth ")  # its own queue, by the name it was given
+    assert {_probe(rabbit, net, name) for name in (delivery_queue("la-383"), "la-383", "deliver.la-383.")} == \
+        {"not found"}
+    # Only the private name itself would tell (this broker's gap): the name is what keeps the depth private.
+    told = _probe(rabbit, net, other)
+    assert told.startswith("depth ") if _broker_version(rabbit, net) < (4, 2, 6) else told == "refused"
+
+
+def test_broken_twin_a_guessable_queue_name_tells_another_participant_its_depth(amqp):
+    """The same probe against a queue named as queues were before they had private names: on a broker before
+    4.2.6 la-886 learns how many messages wait for the other participant, so the probe above can see the leak."""
+    rabbit, net, _ = amqp
+    legacy = RabbitTransport(rabbit.url("sgx-admin", "admin-secret", vhost=VHOST))
+    legacy.declare(delivery_queue("twin-guessable"))  # no private name: the queue is its routing key
+    legacy.publish(delivery_queue("twin-guessable"), Envelope("urn:uuid:twin-1", b"{}", {}))
+    seen = _probe(rabbit, net, delivery_queue("twin-guessable"))
+    legacy.close()
+    assert seen == ("depth 1" if _broker_version(rabbit, net) < (4, 2, 6) else "refused")
 
 
 def test_no_participant_permission_matches_another_participants_queue():
-    import re
-
     directory = d.reference_directory()
     ids = sorted(directory.participants)
     queues = [delivery_queue(pid) for pid in ids] + [INGRESS, "dead-letter"]
+    private = {pid: private_queue_name(pid) for pid in ids}
+    queues += list(private.values())
     for pid in ids:
-        configure, write, read = permissions_for(pid)
+        configure, write, read = permissions_for(pid, private[pid])
         assert not [q for q in queues if re.search(configure, q)]
-        assert [q for q in queues if re.search(read, q)] == [delivery_queue(pid)]
+        assert [q for q in queues if re.search(read, q)] == [private[pid]]
         assert re.search(write, INGRESS_EXCHANGE) and not re.search(write, "sgx.deliver")
 
 

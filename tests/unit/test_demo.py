@@ -61,6 +61,43 @@ def test_the_demo_leaves_each_lados_inbox_ready_with_a_sign_in(tmp_path):
     assert "2 of your own children at the setting" in why
 
 
+def test_kents_lado_acknowledges_the_demo_notification_and_doncaster_sees_it(tmp_path):
+    import re
+    from urllib.parse import unquote
+
+    from broker.inbox.app import create_app
+    from broker.inbox.cli import open_responder, open_store
+
+    demo = tmp_path / "demo"
+    result = CliRunner().invoke(cli, ["demo", "--dir", str(demo)])
+    assert result.exit_code == 0, result.output
+    email, password = re.search(r"--participant lado-886 --port 8025\n\s+then open \S+ and sign in as (\S+) with "
+                                r"(\S+)", result.output).groups()
+    app = create_app(open_store(demo, "lado-886"), "lado-886", key=b"k" * 32,
+                     responder=open_responder(demo, "lado-886", None))
+    client = app.test_client()
+    https = {"base_url": "https://localhost"}
+    page = client.get("/sign-in", **https).data
+    token = re.search(rb'name="csrf_token" value="([^"]+)"', page).group(1).decode()
+    client.post("/sign-in", **https, headers={"Referer": "https://localhost/sign-in"},
+                data={"email": email, "password": password, "csrf_token": token})
+    link = re.search(r'href="(/messages/[^"]+)"', client.get("/", **https).data.decode()).group(1)
+    page = client.get(link, **https).data
+    token = re.search(rb'name="csrf_token" value="([^"]+)"', page).group(1).decode()
+    done = client.post(f"{link}/acknowledge", **https, headers={"Referer": "https://localhost/"},
+                       data={"csrf_token": token})
+    assert "done=acknowledged" in done.headers["Location"]
+    # The commands the demo prints, then Doncaster's view of the notification it sent.
+    for args in (["broker", "route", "--dir", str(demo), "--once"],
+                 ["node", "run", "--dir", str(demo), "--participant", "lado-371", "--once"]):
+        assert CliRunner().invoke(cli, args).exit_code == 0
+    status = CliRunner().invoke(cli, ["node", "status", "--dir", str(demo), "--participant", "lado-371",
+                                      unquote(link.removeprefix("/messages/"))])
+    assert status.exit_code == 0, status.output
+    kent = next(line for line in status.output.splitlines() if line.strip().startswith("lado-886"))
+    assert kent.split()[:2] == ["lado-886", "acknowledged"], status.output
+
+
 def test_the_demo_never_clears_a_folder_it_did_not_make(tmp_path):
     (tmp_path / "mine.txt").write_text("not the demo's")
     result = CliRunner().invoke(cli, ["demo", "--dir", str(tmp_path)])

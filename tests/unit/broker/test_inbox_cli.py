@@ -68,3 +68,19 @@ def test_the_session_key_is_made_once_owner_only_and_kept(tmp_path):
     made = tmp_path / "keys" / "inbox-lado-371.secret"
     assert first == again and len(first) == 32 and stat.S_IMODE(made.stat().st_mode) == 0o600
     assert [p.name for p in made.parent.iterdir()] == [made.name]  # nothing half-written left behind
+
+
+def test_serve_acts_with_the_participants_key_and_says_when_it_can_only_read(tmp_path):
+    root = _exchange(tmp_path)
+    _add(root, "lado-371")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        serve = ["inbox", "serve", "--dir", str(root), "--participant", "lado-371", "--port", port]
+        reading = CliRunner().invoke(cli, serve)
+        assert "can read but not acknowledge" in reading.output
+        CliRunner().invoke(cli, ["directory", "keygen", "--dir", str(root), "--participant", "lado-371"])
+        acting = CliRunner().invoke(cli, serve)
+    assert "can read but not acknowledge" not in acting.output and acting.exit_code == 2  # only the port stops it
+    assert (root / "outbox" / "lado-371.db").exists()  # its actions leave from the participant's own outbox

@@ -24,7 +24,9 @@ from standard import artefacts
 PRODUCED_BY_US = {"SCN-PLC-01": "placement-started-childrens-home", "SCN-PLC-02": "placement-started-confidential",
                   "SCN-PLC-03": "placement-ended-allegation", "SCN-INC-01": "serious-incident-police",
                   "SCN-ALG-01": "allegation-referral-physical",
-                  "SCN-CON-01": "concern-notification-whistleblowing"}
+                  "SCN-CON-01": "concern-notification-whistleblowing",
+                  "SCN-DEC-01": "decision-recorded-strategy-meeting",
+                  "SCN-INF-01": "information-request-staff-deployment"}
 
 
 def _produce(folder: Path, change: Callable[[str, dict], dict | bytes] = lambda _, m: m) -> Path:
