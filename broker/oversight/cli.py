@@ -102,7 +102,8 @@ def show_rules(rules_path: Path | None, fmt: str) -> None:
         if rule.factor:
             limit += f", {rule.factor:g} times the previous {rule.baseline_days} days' rate"
         click.echo(f"{rule.id} ({rule.scope}): {rule.title}\n  {', '.join(sorted(rule.kinds))}\n"
-                   f"  in {rule.window_days} days: {limit}; quiet {rule.rearm_days} days after firing")
+                   f"  in {rule.window_days} days: {limit}; quiet {rule.rearm_days} days after firing; escalates as "
+                   f"{rule.reason}")
     for clock in rules.clocks:
         click.echo(f"{clock.id}: {clock.title}\n  source: {clock.source}\n  alerts: {', '.join(clock.to)}")
 

@@ -85,12 +85,11 @@ def held_signals(root: Path, participants: list[str]) -> list[tuple[datetime, Si
     return sorted(held.values(), key=lambda item: item[0])
 
 
-def escalation_message(e: Escalation, host_la: str, name: str, now: datetime) -> dict:
+def escalation_message(e: Escalation, host_la: str, name: str, now: datetime, reason: str) -> dict:
     """The standard escalation message for one decision: names the rule, its version, the window and the signals."""
     message_id = f"urn:uuid:{uuid.uuid5(NAMESPACE, f'{host_la}/{e.setting}/{e.rule}/{e.window_end.isoformat()}')}"
     b = c.MessageBuilder("escalation", host_la, message_id=message_id, moment=now)
     setting = b.add(c.setting(e.setting, name or e.setting))
-    reason = "repeated-incidents" if e.rule in ("OVR-STAFF", "OVR-INCIDENTS") else "triangulation-threshold"
     description = (f"{e.rule_title}: {e.total:g} against a threshold of {e.threshold:.1f} for {e.children} children "
                    f"placed, sources {', '.join(e.sources)}" + (f", pooled over {len(e.pooled_settings)} settings"
                                                                   if e.pooled_settings else "") + ".")
@@ -134,9 +133,10 @@ def run_pass(root: Path, directory: d.Directory, host_la: str, rules: RuleSet, o
         engine.tick(now)
         result = Pass(findings=list(engine.findings), signals=len(timeline))
         known = {row[0] for row in state.execute("SELECT message_id FROM escalations")}
+        reasons = {rule.id: rule.reason for rule in rules.rules}  # the rules say which escalation reason each gives
         messages = []
         for e in engine.escalations:
-            message = escalation_message(e, host_la, area.settings[e.setting].name, now)
+            message = escalation_message(e, host_la, area.settings[e.setting].name, now, reasons[e.rule])
             message_id = message["identifier"]["value"]
             if message_id in known:
                 continue

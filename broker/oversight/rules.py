@@ -41,6 +41,7 @@ class Rule:
     min_weight: float
     rearm_days: int
     why: str
+    reason: str = "triangulation-threshold"
     per_child_year: float | None = None
     min_sources: int | None = None
     baseline_days: int | None = None
@@ -121,7 +122,8 @@ def parse(document: dict, origin: str = "rules") -> RuleSet:
         rules.append(Rule(
             id=item["id"], type=item["type"], scope=item["scope"], title=item["title"],
             kinds=frozenset(item["kinds"]), window_days=item["window_days"], min_weight=float(item["min_weight"]),
-            rearm_days=item["rearm_days"], why=item["why"], per_child_year=item.get("per_child_year"),
+            rearm_days=item["rearm_days"], why=item["why"], reason=item["reason"],
+            per_child_year=item.get("per_child_year"),
             min_sources=item.get("min_sources"), baseline_days=item.get("baseline_days"),
             min_history_days=item.get("min_history_days"), factor=item.get("factor")))
     if len({r.id for r in rules}) != len(rules):

@@ -272,7 +272,8 @@ _OVERSIGHT = """<h1>Oversight rules {{ r.version }} ({{ r.status }})</h1>
 {% endif %}</td><td>{{ x.source }}</td><td>{{ x.weight }}</td><td>{{ x["from"] }}</td></tr>{% endfor %}</table>
 <h2>Rules</h2>
 <table><tr><th>rule</th><th>counts</th><th>crossed when, in the window</th><th>why</th></tr>
-{% for x in r.rules %}<tr id="{{ x.id }}"><td><code>{{ x.id }}</code> ({{ x.scope }})<br>{{ x.title }}</td>
+{% for x in r.rules %}<tr id="{{ x.id }}"><td><code>{{ x.id }}</code> ({{ x.scope }})<br>{{ x.title }}<br>
+escalates as <a href="terminology.html#escalation-reason">{{ x.reason }}</a></td>
 <td>{{ x.kinds | join(", ") }}</td><td>{{ x.window_days }} days: at least {{ x.min_weight }}
 {% if x.per_child_year %} and {{ x.per_child_year }} per child placed per year{% endif %}
 {% if x.min_sources %}, from {{ x.min_sources }} or more sources{% endif %}

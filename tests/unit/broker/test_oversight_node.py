@@ -158,6 +158,6 @@ def test_the_inbox_shows_an_escalations_rule_window_and_signals(network):
     what = dict(case_note(orjson.loads(item.body)).what)
     assert what["Oversight rule"].startswith("OVR-ALLEGATIONS Allegations against staff") and "(rules 1." in \
         what["Oversight rule"]
-    assert " to " in what["Window"] and what["Reason"] == "Signals crossed a threshold"
+    assert " to " in what["Window"] and what["Reason"] == "Repeated incidents"  # as OVR-ALLEGATIONS says
     assert set(what["Signals (6)"].split(", ")) == set(referrals[:6])
 
