@@ -8,11 +8,12 @@ Task.input, an extension) or an NHS number outside any Patient. The standard ref
 (Patient, Person, RelatedPerson) without a local child id, or an NHS number outside one, names a child whose
 placing authority cannot be told: such a message goes to no placing authority or placing LADO at all.
 
-Recipients come from one table keyed by the catalogue's role codes (`RESOLVERS`); a role the table does not know
-raises RoutingRuleUnknown, so a new role in the catalogue cannot quietly route a message to nobody. A response
-(acknowledgement, decision, request for more information) goes to the sender of the message it answers, found in
-the record of what was routed (`broker/routed.py`), only when the responder was one of that message's recipients,
-and never when it names a child.
+Senders are checked, and recipients found, by two tables keyed by the catalogue's role codes (`SENDER_CHECKS`,
+`RESOLVERS`); a role a table does not know raises RoutingRuleUnknown, so a new role in the catalogue can neither
+route a message to nobody nor refuse every sender without a word. A response (acknowledgement, decision, request
+for more information) goes to the sender of the message it answers, found in the record of what was routed
+(`broker/routed.py`), only when the responder was one of that message's recipients, and never when it names a
+child.
 
 A referral's owner must be the LADO of the setting's host authority; the message names the setting but not its
 host, so this is checked here against the directory (`owner_problem`), not by the validator."""
@@ -179,8 +180,27 @@ def responder_problem(facts: MessageFacts, originals: Originals | None) -> str |
     return None
 
 
+# Each sending role of the catalogue: whether this sender, of this message, holds it.
+SenderCheck = Callable[[MessageFacts, d.Participant, "d.Setting | None", d.Directory], bool]
+SENDER_CHECKS: dict[str, SenderCheck] = {
+    "any": lambda facts, sender, setting, directory: sender.kind != d.OPERATOR,
+    "router": lambda facts, sender, setting, directory: facts.sender == "router",
+    "placing-la": lambda facts, sender, setting, directory: sender.kind == d.LA and bool(facts.children) and all(
+        c.placing_la == facts.sender for c in facts.mentioned or facts.children),
+    "provider": lambda facts, sender, setting, directory: sender.kind == d.PROVIDER and setting is not None and
+    setting.provider == facts.sender,
+    "host-lado": lambda facts, sender, setting, directory: setting is not None and
+    directory.lado_of(setting.host_la) == facts.sender,
+    "regulator": lambda facts, sender, setting, directory: sender.kind in d.REGULATOR_KINDS,
+}
+
+
 def authorise(facts: MessageFacts, directory: d.Directory, originals: Originals | None = None) -> str | None:
-    """None when the sender's role may send this event; otherwise the reason (an acknowledgement code)."""
+    """None when the sender's role may send this event; otherwise the reason (an acknowledgement code).
+
+    Raises:
+        RoutingRuleUnknown: the catalogue lets a role send the event that SENDER_CHECKS cannot check.
+    """
     sender = directory.participants.get(facts.sender)
     if sender is None:
         return "unknown-sender"
@@ -189,19 +209,12 @@ def authorise(facts: MessageFacts, directory: d.Directory, originals: Originals 
         return problem
     setting = directory.setting(facts.settings[0]) if facts.settings else None
     for role in event.senders:
-        if role == "any" and sender.kind != d.OPERATOR:
-            return None
-        if role == "router" and facts.sender == "router":
-            return None
-        if role == "placing-la" and sender.kind == d.LA and facts.children and all(
-                c.placing_la == facts.sender for c in facts.mentioned or facts.children):
-            return None
-        if role == "provider" and sender.kind == d.PROVIDER and setting is not None and \
-                setting.provider == facts.sender:
-            return None
-        if role == "host-lado" and setting is not None and directory.lado_of(setting.host_la) == facts.sender:
-            return None
-        if role == "regulator" and sender.kind in d.REGULATOR_KINDS:
+        check = SENDER_CHECKS.get(role)
+        if check is None:
+            raise RoutingRuleUnknown(f"event {event.code!r} may be sent by role {role!r} in standard/catalogue.py, "
+                                     "which the exchange cannot check; add its check to SENDER_CHECKS in "
+                                     "broker/routing.py")
+        if check(facts, sender, setting, directory):
             return None
     return "unauthorised-sender"
 

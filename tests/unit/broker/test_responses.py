@@ -177,6 +177,38 @@ def test_the_old_chain_routed_a_new_role_to_nobody_without_a_word(net, monkeypat
     assert "safeguarding-partnership" not in " ".join(_old_chain(facts, network.directory))  # silently dropped
 
 
+def test_every_sending_role_of_the_catalogue_has_a_check():
+    assert {role for event in cat.EVENTS for role in event.senders} <= set(routing.SENDER_CHECKS)
+    assert set(routing.SENDER_CHECKS) <= cat.ROLE_CODES
+
+
+def test_a_sending_role_without_a_check_fails_loudly(net, monkeypatch):
+    network, _, _ = net
+    event = cat.get_event("serious-incident")
+    monkeypatch.setitem(cat.EVENTS_BY_CODE, "serious-incident", replace(event, senders=("safeguarding-partnership",)))
+    facts = routing.facts_of(scenario.serious_incident("la-886", 1))
+    with pytest.raises(RoutingRuleUnknown, match="may be sent by role 'safeguarding-partnership'"):
+        routing.authorise(facts, network.directory)
+
+
+def _old_sender_chain(facts: routing.MessageFacts, directory) -> str | None:
+    """Broken twin: the if-chain authorisation used to be, with no else: an unknown role refuses every sender as
+    if the sender were at fault."""
+    sender = directory.participants[facts.sender]
+    for role in cat.get_event(facts.event).senders:
+        if role == "provider" and sender.kind == "provider":
+            return None
+    return "unauthorised-sender"
+
+
+def test_the_old_sender_chain_blamed_the_sender_for_a_role_it_did_not_know(net, monkeypatch):
+    network, _, _ = net
+    event = cat.get_event("serious-incident")
+    monkeypatch.setitem(cat.EVENTS_BY_CODE, "serious-incident", replace(event, senders=("safeguarding-partnership",)))
+    facts = routing.facts_of(scenario.serious_incident("la-886", 1))
+    assert _old_sender_chain(facts, network.directory) == "unauthorised-sender"  # silently the sender's fault
+
+
 def test_a_new_source_or_condition_for_a_known_role_fails_loudly_too():
     event = cat.get_event("serious-incident")
     with pytest.raises(RoutingRuleUnknown, match="'host-la' of 'child'"):
