@@ -370,7 +370,7 @@ EVENTS: tuple[Event, ...] = (
                 "automatically when the signals about the setting cross a threshold.",
         category="consequence",
         senders=("any", "router"),
-        recipients=(Recipient("host-la"), Recipient("host-icb"), Recipient("regulator"),
+        recipients=(Recipient("host-la"), Recipient("host-lado"), Recipient("host-icb"), Recipient("regulator"),
                     Recipient("placing-la", of="children-at-setting")),
         focus_profile="SGX-Escalation",
         required_profiles=("SGX-Setting",),
