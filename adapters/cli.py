@@ -25,7 +25,7 @@ from adapters.queueing import BATCH, event_of, queue
 from broker.directory import Directory
 from broker.exchange_folder import ExchangeFolder
 from broker.options import DIR_OPTION, TRANSPORT_OPTION
-from sgx.errors import DirectoryError, RecoverableBrokerError
+from standard.errors import DirectoryError, RecoverableBrokerError
 from standard.validator import HOT_PATH, Validator
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -468,7 +468,7 @@ def mapped(run: Run, files: tuple[Path, ...], mapping: Path) -> None:
     """
     from adapters.formats import TEXT, WORKBOOK
     from adapters.mapped import MappedReader, Mapping, plan_mapped
-    from sgx.errors import MappingError
+    from standard.errors import MappingError
 
     try:
         spec = Mapping.load(mapping)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 from adapters.base import Problem
 from adapters.placements import ChangeStore, Planned
-from sgx.errors import MessageInvalid
+from standard.errors import MessageInvalid
 from standard.validator import Validator
 
 BATCH = 500  # messages per outbox transaction and per publish

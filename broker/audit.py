@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from broker import db as sqlite_db
 from broker import signing
 from broker.keys import SigningKey
-from sgx.errors import SignatureRejected
+from standard.errors import SignatureRejected
 
 GENESIS = "0" * 64
 HEAD_FILE = "audit-head.json"  # the newest (seq, hash), rewritten after every batch

@@ -331,7 +331,7 @@ def route(root: Path, url: str | None, once: bool, workers: int, prefetch: int, 
     is printed on one line)."""
     from broker import progress
     from broker.router import Claims, run_side_by_side
-    from sgx.errors import SafeguardingExchangeError
+    from standard.errors import SafeguardingExchangeError
 
     folder = exchange_folder(root, url)
     _load_or_exit(folder)
@@ -510,7 +510,7 @@ def _record_acknowledgements(folder: ExchangeFolder, pid: str, receiver) -> int:
 
 def _drain(folder: ExchangeFolder, outbox) -> int:
     """Send what waits in the outbox; a refusal by the broker (permissions, size) is one line, not a traceback."""
-    from sgx.errors import UnrecoverableBrokerError
+    from standard.errors import UnrecoverableBrokerError
 
     transport = folder.transport()  # a directory that cannot be used is refused as such, before this
     try:
@@ -589,7 +589,7 @@ def resend(root: Path, url: str | None, pid: str, message_ids: tuple[str, ...]) 
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def send(root: Path, url: str | None, pid: str, files: tuple[Path, ...]) -> None:
     """Validate message files, put them in this participant's outbox, and send what the exchange will take."""
-    from sgx.errors import MessageInvalid
+    from standard.errors import MessageInvalid
 
     folder = exchange_folder(root, url)
     outbox = folder.outbox(pid)

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from broker import jws
 from broker.keys import SigningKey, public_jwk, public_key_from_jwk
-from sgx.errors import DirectoryError, DirectoryExpired, ExpiredKey, RevokedKey, SignatureRejected, UnknownKey
+from standard.errors import DirectoryError, DirectoryExpired, ExpiredKey, RevokedKey, SignatureRejected, UnknownKey
 
 log = logging.getLogger("sgx.directory")
 

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from broker import directory as d
 from broker.keys import SigningKey, key_files, public_key_file, public_key_from_jwk
-from sgx.errors import DirectoryError, ExchangeFolderError
+from standard.errors import DirectoryError, ExchangeFolderError
 
 if TYPE_CHECKING:
     from broker.node import Node

@@ -25,7 +25,7 @@ import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from sgx.errors import AlgorithmNotAllowed, BadSignature, MalformedSignature, UnknownCritical
+from standard.errors import AlgorithmNotAllowed, BadSignature, MalformedSignature, UnknownCritical
 
 if TYPE_CHECKING:
     from broker.keys import SigningKey

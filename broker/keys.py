@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, rsa, x448,
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from broker.jws import b64url, b64url_decode
-from sgx.errors import DirectoryError
+from standard.errors import DirectoryError
 
 LEGACY_KID_PREFIX = b"kid: "
 # A kid names one key of its participant in the directory; keep it plain (it may name a file: no leading dot).

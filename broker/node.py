@@ -16,8 +16,8 @@ from broker.directory import Directory, LiveDirectory
 from broker.router import DELIVERY, DELIVERY_SIGNATURE, DELIVERY_TYP, SIGNATURE
 from broker.transport import Delivery, Transport, delivery_queue
 from broker.transport.base import consume
-from sgx.errors import DirectoryExpired, SignatureRejected
 from standard import catalogue as cat
+from standard.errors import DirectoryExpired, SignatureRejected
 
 log = logging.getLogger("sgx.node")
 

@@ -30,9 +30,9 @@ from broker import signing
 from broker.keys import SigningKey
 from broker.router import SENDER, SIGNATURE
 from broker.transport import INGRESS, Envelope, Transport
-from sgx.errors import MessageInvalid, RecoverableBrokerError
 from standard import catalogue as cat
 from standard import terminology as term
+from standard.errors import MessageInvalid, RecoverableBrokerError
 from standard.validator import Validator
 
 _SCHEMA = """

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from broker import db as sqlite_db
 from broker.outbox import Outbox
 from broker.transport import Transport
-from sgx.errors import RecoverableBrokerError
 from standard import catalogue as cat
 from standard import compose
+from standard.errors import RecoverableBrokerError
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS receipt_cursor (id INTEGER PRIMARY KEY CHECK (id = 1), inbox_row INTEGER " \
           "NOT NULL);"

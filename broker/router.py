@@ -28,8 +28,9 @@ from broker.register import Register
 from broker.routed import Original, Routed
 from broker.transport import DEAD_LETTER, INGRESS, Delivery, Envelope, Transport, delivery_queue
 from broker.transport.base import CONNECTION_USER, consume
-from sgx import errors
-from sgx.errors import (
+from standard import catalogue as cat
+from standard import compose, errors
+from standard.errors import (
     DirectoryExpired,
     IssuedAtOutsideWindow,
     RecoverableBrokerError,
@@ -37,8 +38,6 @@ from sgx.errors import (
     TransportUnavailable,
     Unroutable,
 )
-from standard import catalogue as cat
-from standard import compose
 from standard.validator import HOT_PATH, MAX_MESSAGE_BYTES, Validator
 
 STATE_FILE = "router.db"  # seen ids, the register and the audit chain, in an exchange folder

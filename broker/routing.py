@@ -27,8 +27,8 @@ from datetime import date
 from broker import directory as d
 from broker.register import Register
 from broker.routed import Original
-from sgx.errors import RoutingRuleUnknown
 from standard import catalogue as cat
+from standard.errors import RoutingRuleUnknown
 
 _CHILD_ID_SYSTEM = cat.LOCAL_CHILD_ID
 # Roles entitled to every child a message names; placing authorities see only their own children.

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from broker import jws as jose
 from broker.jws import ALG
 from broker.keys import SigningKey
-from sgx.errors import BadSignature, IssuedAtOutsideWindow, MalformedSignature, SenderMismatch
+from standard.errors import BadSignature, IssuedAtOutsideWindow, MalformedSignature, SenderMismatch
 
 MESSAGE_TYP = "sgx-message+jws"
 DEFAULT_WINDOW_SECONDS = 300

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from broker import signing
 from broker.keys import SigningKey
 from conformance.model import Report, Result
-from sgx.errors import ConformanceError, SignatureRejected
 from standard import catalogue as cat
+from standard.errors import ConformanceError, SignatureRejected
 
 TYP = "sgx-conformance-certificate+jws"
 

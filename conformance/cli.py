@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 import orjson
 
-from sgx.errors import ConformanceError, SafeguardingExchangeError
+from standard.errors import ConformanceError, SafeguardingExchangeError
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

@@ -9,7 +9,7 @@ import re
 from functools import cache
 from typing import Any
 
-from sgx.errors import ConformanceError
+from standard.errors import ConformanceError
 
 _STEP = re.compile(r"where\((?P<name>[A-Za-z]+)\s*=\s*'(?P<value>[^']*)'\)|(?P<element>[A-Za-z][A-Za-z0-9]*)")
 

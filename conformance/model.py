@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sgx.errors import ConformanceError
+from standard.errors import ConformanceError
 
 
 class Result(StrEnum):

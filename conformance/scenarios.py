@@ -10,8 +10,8 @@ from pathlib import Path
 
 import orjson
 
-from sgx.errors import ConformanceError
 from standard import catalogue as cat
+from standard.errors import ConformanceError
 
 FOLDER = Path(__file__).resolve().parent / "scenarios"
 

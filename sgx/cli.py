@@ -23,8 +23,8 @@ from broker.oversight.cli import oversight
 from conformance.cli import conformance
 from sgx import __version__
 from sgx.demo import demo
-from sgx.errors import MessageInvalid, SafeguardingExchangeError
 from standard.cli import standard
+from standard.errors import MessageInvalid, SafeguardingExchangeError
 
 EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 

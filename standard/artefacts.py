@@ -7,7 +7,7 @@ from pathlib import Path
 
 import orjson
 
-from sgx.errors import BuildError
+from standard.errors import BuildError
 
 ROOT = Path(__file__).parent
 SCHEMAS = ROOT / "schemas"

@@ -79,7 +79,7 @@ def validate(paths: tuple[Path, ...], fmt: str, hot_path: bool) -> None:
 @click.option("--check", is_flag=True, help="Write nothing; fail if the committed artefacts are stale.")
 def build(check: bool) -> None:
     """Regenerate the FHIR package, JSON Schemas, examples and case suite from the profile definitions."""
-    from sgx.errors import BuildError
+    from standard.errors import BuildError
     from standard.generate.build import build as run_build
 
     try:

@@ -29,8 +29,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sgx.errors import MappingError
 from standard import terminology as term
+from standard.errors import MappingError
 
 # event -> (required fields, optional fields); fields named after what they fill in the message.
 _CHILD = ("child_id", "child_la", "child_birth_date", "child_sex")

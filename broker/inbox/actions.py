@@ -13,8 +13,8 @@ from collections.abc import Callable
 from broker.outbox import Outbox
 from broker.receipts import expects_acknowledgement
 from broker.transport import Transport
-from sgx.errors import BrokerError
 from standard import compose
+from standard.errors import BrokerError
 
 
 class Responder:

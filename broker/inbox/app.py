@@ -24,9 +24,9 @@ from broker.inbox.actions import Responder
 from broker.inbox.facts import case_note
 from broker.inbox.store import STATUSES, Filters, InboxStore
 from broker.keys import secret_file
-from sgx.errors import MessageInvalid
 from standard import catalogue as cat
 from standard import terminology as term
+from standard.errors import MessageInvalid
 
 ASSETS = Path(__file__).resolve().parent / "assets" / "node_modules" / "govuk-frontend" / "dist" / "govuk"
 STATIC = Path(__file__).resolve().parent / "static"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from sgx.errors import InboxError
+from standard.errors import InboxError
 
 DIR = click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
                    show_default=True, help="The exchange folder.")

@@ -15,7 +15,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from broker import db as sqlite_db
 from broker.inbox.store import InboxStore
-from sgx.errors import InboxError
+from standard.errors import InboxError
 
 ROLES = ("officer", "manager", "administrator")
 MAX_FAILURES = 5

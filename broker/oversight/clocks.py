@@ -10,8 +10,8 @@ from functools import cache
 import orjson
 
 from broker.oversight.rules import Clock
-from sgx.errors import OversightError
 from standard.artefacts import ROOT as STANDARD_ROOT
+from standard.errors import OversightError
 
 BANK_HOLIDAYS_FILE = STANDARD_ROOT / "source" / "reference" / "bank-holidays-england-and-wales.json"
 

@@ -20,8 +20,8 @@ from broker.exchange_folder import ExchangeFolder
 from broker.oversight.messages import signals_from
 from broker.oversight.scenario import Scenario
 from broker.oversight.signals import Signal
-from sgx.errors import OversightError
 from standard import compose as c
+from standard.errors import OversightError
 
 INCIDENT_CODES = {"incident-death": ("40-1-death", []), "incident-hospital": ("40-4-e-other-serious-incident",
                                                                              ["health-related"]),

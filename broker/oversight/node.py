@@ -24,8 +24,8 @@ from broker.oversight.engine import Area, Engine, Escalation, SettingInfo
 from broker.oversight.messages import signals_from
 from broker.oversight.rules import Clock, RuleSet
 from broker.oversight.signals import Finding, Signal
-from sgx.errors import OversightError
 from standard import compose as c
+from standard.errors import OversightError
 
 NAMESPACE = uuid.UUID("0f4c2a57-93d1-5b8e-8f3e-6a1d2c9b7e44")
 _SCHEMA = """

@@ -9,8 +9,8 @@ from pathlib import Path
 import jsonschema
 import orjson
 
-from sgx.errors import OversightError
 from standard.artefacts import ROOT as STANDARD_ROOT
+from standard.errors import OversightError
 
 RULES_FILE = STANDARD_ROOT / "source" / "oversight-rules.json"
 SCHEMA_FILE = STANDARD_ROOT / "source" / "oversight-rules.schema.json"

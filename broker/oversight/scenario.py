@@ -18,8 +18,8 @@ import orjson
 from broker.oversight.clocks import add_working_days, month_start
 from broker.oversight.engine import LA_KIND, Area, SettingInfo
 from broker.oversight.signals import Signal
-from sgx.errors import OversightError
 from standard import terminology as term
+from standard.errors import OversightError
 
 SHIPPED = Path(__file__).parent / "scenarios"
 NAMESPACE = uuid.UUID("7d0b1c4e-3a5f-5e8e-9c1a-2b6f0e4d8a11")

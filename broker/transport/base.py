@@ -22,7 +22,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from sgx.errors import Unroutable
+from standard.errors import Unroutable
 
 INGRESS = "ingress"
 DEAD_LETTER = "dead-letter"

@@ -22,7 +22,7 @@ from broker.transport.base import (
     Transport,
     unroutable,
 )
-from sgx.errors import TransportUnavailable
+from standard.errors import TransportUnavailable
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queues (name TEXT PRIMARY KEY);

@@ -41,7 +41,7 @@ from broker.transport.base import (
     routing_name,
     unroutable,
 )
-from sgx.errors import BrokerNotTrusted, TransportUnavailable, UnrecoverableBrokerError
+from standard.errors import BrokerNotTrusted, TransportUnavailable, UnrecoverableBrokerError
 
 log = logging.getLogger("sgx.transport.amqp")
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import orjson
 
-from sgx.errors import BuildError
 from standard import artefacts
 from standard import catalogue as cat
+from standard.errors import BuildError
 from standard.generate import cases, conformance, examples, schemas, snapshot
 
 _JSON = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS

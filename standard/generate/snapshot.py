@@ -26,8 +26,8 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-from sgx.errors import BuildError
 from standard.artefacts import read_json
+from standard.errors import BuildError
 
 BASE_DIR = Path(__file__).parents[1] / "source" / "fhir-r4-base"
 HL7_SD = "http://hl7.org/fhir/StructureDefinition/"

@@ -27,8 +27,8 @@ from typing import Any
 
 import orjson
 
-from sgx.errors import MessageInvalid
 from standard import catalogue as cat
+from standard.errors import MessageInvalid
 from standard.validator import business_rules, fhir_fast, fhir_layer, profile_rules, schema_layer
 from standard.validator.findings import ERROR, FINDING_CODES, Finding
 from standard.validator.index import index_message

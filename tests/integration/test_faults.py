@@ -22,7 +22,7 @@ from broker.transport.base import CONNECTION_USER
 from broker.transport.rabbitmq import RabbitTransport
 from sgx import demo as scenario
 from sgx.demo import LODGE, demo_network
-from sgx.errors import UnrecoverableBrokerError
+from standard.errors import UnrecoverableBrokerError
 
 TODAY = datetime.now(UTC).date().isoformat()
 QUIET = {"publish_attempts": 1, "retry_delay": 0.0}  # a twin's failures show at once instead of after retries

@@ -11,7 +11,7 @@ from broker.transport import INGRESS, Envelope, delivery_queue
 from broker.transport.base import CONNECTION_USER
 from broker.transport.rabbitmq import DELIVER_EXCHANGE, INGRESS_EXCHANGE, RabbitTransport
 from sgx.demo import demo_network, run_demo
-from sgx.errors import UnrecoverableBrokerError
+from standard.errors import UnrecoverableBrokerError
 
 
 @pytest.fixture(scope="module")

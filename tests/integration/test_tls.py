@@ -25,7 +25,7 @@ from broker.rabbitmq.setup import setup
 from broker.transport import INGRESS, Envelope, open_transport
 from broker.transport.base import CONNECTION_USER
 from broker.transport.rabbitmq import RabbitTransport
-from sgx.errors import BrokerNotTrusted
+from standard.errors import BrokerNotTrusted
 
 
 def _name(common_name: str) -> x509.Name:
@@ -151,7 +151,7 @@ def test_amqps_to_a_plaintext_listener_is_refused_without_falling_back(tls_node)
 
 
 def test_a_cafile_on_a_plaintext_url_is_refused_rather_than_ignored(tls_node):
-    from sgx.errors import UnrecoverableBrokerError
+    from standard.errors import UnrecoverableBrokerError
 
     with pytest.raises(UnrecoverableBrokerError, match="amqps"):
         RabbitTransport(tls_node.url("sgx-admin", "admin-secret") + f"?cafile={tls_node.tls.cafile}")

@@ -23,7 +23,7 @@ from broker.transport.base import DEFAULT_DELIVERY_LIMIT
 from broker.transport.embedded import EmbeddedTransport
 from broker.transport.rabbitmq import RabbitTransport
 from sgx.demo import placement, signed_envelope
-from sgx.errors import TransportUnavailable, Unroutable
+from standard.errors import TransportUnavailable, Unroutable
 
 LIMIT = DEFAULT_DELIVERY_LIMIT  # the same on both: the embedded default and the policy `sgx broker setup` sets
 

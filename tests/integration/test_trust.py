@@ -33,7 +33,7 @@ from broker.transport.rabbitmq import INGRESS_EXCHANGE, RabbitTransport
 from sgx import demo as scenario
 from sgx.cli import cli
 from sgx.demo import LODGE, demo_network
-from sgx.errors import DirectoryExpired
+from standard.errors import DirectoryExpired
 
 TODAY = datetime.now(UTC).date().isoformat()
 

@@ -10,7 +10,7 @@ import pytest
 
 from broker import directory as d
 from broker.keys import SigningKey
-from sgx.errors import DirectoryError
+from standard.errors import DirectoryError
 
 
 def test_reference_directory_has_every_live_la_with_its_lado_and_every_icb():

@@ -10,7 +10,7 @@ import pytest
 
 from broker import directory as d
 from broker.keys import SigningKey
-from sgx.errors import DirectoryExpired, RevokedKey
+from standard.errors import DirectoryExpired, RevokedKey
 
 NOW = datetime.now(UTC)
 

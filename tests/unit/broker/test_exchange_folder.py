@@ -10,7 +10,7 @@ import pytest
 
 from broker import directory as d
 from broker.exchange_folder import ExchangeFolder
-from sgx.errors import DirectoryError, DirectoryExpired, ExchangeFolderError
+from standard.errors import DirectoryError, DirectoryExpired, ExchangeFolderError
 
 
 @pytest.fixture

@@ -206,7 +206,7 @@ def test_the_sender_reads_a_decision_as_a_case_note_linked_to_its_message(exchan
 
 
 def test_with_the_exchange_unreachable_an_acknowledgement_waits_in_the_outbox(exchange):
-    from sgx.errors import TransportUnavailable
+    from standard.errors import TransportUnavailable
 
     network, transport, _, store, clock, sent, _ = exchange
 

@@ -255,7 +255,7 @@ def test_every_view_of_a_child_is_in_the_access_log_which_only_managers_read(inb
 
 
 def test_accounts_refuse_weak_passwords_and_unknown_roles(inbox):
-    from sgx.errors import InboxError
+    from standard.errors import InboxError
 
     _, store, *_ = inbox
     with pytest.raises(InboxError, match="at least 12"):

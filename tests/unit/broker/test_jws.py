@@ -15,7 +15,7 @@ from broker import directory as d
 from broker import jws, signing
 from broker.keys import SigningKey
 from conformance import certificate
-from sgx.errors import (
+from standard.errors import (
     AlgorithmNotAllowed,
     ConformanceError,
     DirectoryError,

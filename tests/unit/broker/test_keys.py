@@ -23,7 +23,7 @@ from broker.keys import (
     public_key_from_jwk,
     read_public_key,
 )
-from sgx.errors import DirectoryError
+from standard.errors import DirectoryError
 
 PEM, SPKI = serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
 

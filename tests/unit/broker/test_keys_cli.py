@@ -19,7 +19,7 @@ from broker.cli import load_signed
 from broker.jws import b64url
 from broker.keys import SigningKey, jwk_thumbprint, public_jwk, public_key_file
 from sgx.cli import cli
-from sgx.errors import ExpiredKey, UnknownKey
+from standard.errors import ExpiredKey, UnknownKey
 
 PEM, SPKI = serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
 PKCS8, NONE = serialization.PrivateFormat.PKCS8, serialization.NoEncryption()

@@ -11,7 +11,7 @@ from broker.router import DELIVERY
 from broker.transport import INGRESS, Envelope, delivery_queue
 from sgx import demo as scenario
 from sgx.demo import LODGE, demo_network
-from sgx.errors import TransportUnavailable
+from standard.errors import TransportUnavailable
 
 TODAY = datetime.now(UTC).date().isoformat()
 

@@ -11,7 +11,7 @@ from broker.oversight.clocks import add_working_days, bank_holidays, months_betw
 from broker.oversight.engine import Engine
 from broker.oversight.replay import replay
 from broker.oversight.rules import published
-from sgx.errors import OversightError
+from standard.errors import OversightError
 from tests.unit.broker.oversight_helpers import HOME, PROVIDER, START, area, signal
 
 

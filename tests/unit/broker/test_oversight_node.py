@@ -14,8 +14,8 @@ from broker.exchange_folder import ExchangeFolder
 from broker.oversight.node import run_pass
 from broker.oversight.rules import published
 from sgx.cli import cli
-from sgx.errors import OversightError
 from standard import compose as c
+from standard.errors import OversightError
 
 LODGE, PROVIDER = "SC900001", "provider-example-care"
 NOW = datetime.now(UTC)

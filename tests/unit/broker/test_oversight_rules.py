@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from broker.oversight import rules
-from sgx.errors import OversightError
+from standard.errors import OversightError
 
 
 def _document() -> dict:

@@ -15,9 +15,9 @@ from broker.router import SENDER, SIGNATURE
 from broker.transport import INGRESS, Envelope, delivery_queue
 from sgx import demo as scenario
 from sgx.demo import PROVIDER, demo_network
-from sgx.errors import RoutingRuleUnknown
 from standard import catalogue as cat
 from standard import compose as c
+from standard.errors import RoutingRuleUnknown
 from standard.validator import Validator
 
 

@@ -16,7 +16,7 @@ from broker import signing
 from broker.directory import Directory, Participant
 from broker.jws import REFUSED_HEADERS, b64url
 from broker.keys import SigningKey
-from sgx.errors import (
+from standard.errors import (
     AlgorithmNotAllowed,
     BadSignature,
     ExpiredKey,

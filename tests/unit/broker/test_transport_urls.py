@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from broker.transport import capabilities_of, open_transport, with_credentials
-from sgx.errors import UnrecoverableBrokerError
+from standard.errors import UnrecoverableBrokerError
 
 
 def test_credentials_replace_only_the_user_and_password():

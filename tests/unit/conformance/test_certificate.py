@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from broker.keys import SigningKey
 from conformance import certificate
 from sgx.cli import cli
-from sgx.errors import ConformanceError
+from standard.errors import ConformanceError
 from tests.unit.conformance.test_messages_kit import _no_confidential_label, _produce
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from sgx.errors import BuildError
 from standard import artefacts
+from standard.errors import BuildError
 from standard.generate.snapshot import HL7_SD, add_snapshots, vendored
 
 

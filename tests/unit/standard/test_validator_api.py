@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 import standard.validator as v
-from sgx.errors import MessageInvalid, SafeguardingExchangeError
+from standard.errors import MessageInvalid, SafeguardingExchangeError
 from standard.validator.outcome import operation_outcome
 
 
