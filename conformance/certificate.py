@@ -51,7 +51,9 @@ def proved(report: Report) -> set[str]:
     each event the run saw messages of (`report.context["events"]`) when the standard's tests passed. A standard
     test passing over a folder with no escalation proves nothing about escalations."""
     runs = [r for r in report.runs if r.outcome.result is Result.PASS]
-    from_scenarios = {req for r in runs if r.group == "scenarios" for req in r.test.requirements}
+    # Every passed test outside the standard group proves its own requirements (a scenario of the messages kit, a
+    # behaviour of the sender or receiver kit).
+    from_scenarios = {req for r in runs if r.group != "standard" for req in r.test.requirements}
     standard_ran = {r.test.id for r in report.runs if r.group == "standard"}
     standard_passed = {r.test.id for r in runs if r.group == "standard"}
     from_events: set[str] = set()
