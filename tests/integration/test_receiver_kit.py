@@ -5,7 +5,9 @@ it; a system that cannot start is a set-up error, never a hung run."""
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -106,3 +108,25 @@ def test_the_receiver_kit_needs_its_command_and_key(tmp_path, sut_key):
     bad_field = runner.invoke(cli, ["conformance", "run", "--kit", "receiver", "--sut-run", "x {nope}", "--sut-key",
                                     str(sut_key.with_name("sut.pub.jwk"))])
     assert bad_field.exit_code == 2, bad_field.output
+
+
+NODE_RECEIVER = Path(__file__).resolve().parents[2] / "examples" / "receiver-node"
+
+
+def test_the_reference_receiver_in_node_passes_every_test(rabbit, tmp_path, sut_key):
+    """A receiver in another language, written from the standard's documents (JOSE and AMQP libraries of its own),
+    passes the kit: the kit asks nothing of a system but AMQP 0-9-1, JWS and the standard's JSON."""
+    node = shutil.which("node")
+    assert node, "install nodejs (scripts/test does, as root)"
+    assert (NODE_RECEIVER / "node_modules").is_dir(), "run scripts/test (it installs examples/receiver-node)"
+    script = NODE_RECEIVER / "receiver.mjs"
+    with PlayedExchange(tmp_path / "exchange", "la-999", sut_key.with_name("sut.pub.jwk"), list(SENDERS),
+                        node=rabbit) as exchange:
+        context = ReceiverContext(exchange, f"{node} {script} run {{config}} --key {sut_key}",
+                                  f"{node} {script} stored {{config}}", deadline=DEADLINE)
+        context.start()
+        try:
+            report = run_suite(KITS["receiver"].build(), context)
+        finally:
+            context.close()
+    assert {r.test.id: r.outcome.result for r in report.runs} == {r.test.id: Result.PASS for r in report.runs}
