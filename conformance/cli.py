@@ -122,20 +122,25 @@ def run(kit: str, folder: Path | None, selected: tuple[str, ...], sut_run: str |
     sys.exit(EXIT_PASSED if result.passed else EXIT_FAILED)
 
 
+def _check_scenarios(selected: tuple[str, ...]) -> None:
+    from conformance.scenarios import scenarios
+
+    known = {s.id for s in scenarios()}
+    unknown = sorted(set(selected) - known)
+    if unknown:
+        _usage(f"unknown scenario(s) {', '.join(unknown)}; the kit ships: {', '.join(sorted(known))}")
+
+
 def _run_messages(folder: Path | None, selected: tuple[str, ...], on_test):
     from conformance.kits import KITS
     from conformance.kits.messages import MessagesContext
     from conformance.model import run_suite
-    from conformance.scenarios import scenarios
 
     if folder is None:
         _usage("the messages kit needs --messages FOLDER: the messages your system produced")
     if not folder.is_dir():
         _usage(f"{folder} is not a folder; give the folder holding the messages your system produced")
-    known = {s.id for s in scenarios()}
-    unknown = sorted(set(selected) - known)
-    if unknown:
-        _usage(f"unknown scenario(s) {', '.join(unknown)}; the kit ships: {', '.join(sorted(known))}")
+    _check_scenarios(selected)
     try:
         suite = KITS["messages"].build()
         context = MessagesContext(folder, set(selected) or None)
@@ -155,47 +160,50 @@ def _run_live(kit: str, *, sut_run, sut_stored, sut_send, sut_key, rabbit_dir, a
 
     from conformance.exchange import PlayedExchange
     from conformance.kits import KITS
-
-    command = sut_run if kit == "receiver" else sut_send
-    if not command:
-        _usage(f"the {kit} kit needs --sut-{'run' if kit == 'receiver' else 'send'} \"COMMAND\": how the kit runs "
-               "your system (see docs/conformance.md)")
-    if sut_key is None:
-        _usage(f"the {kit} kit needs --sut-key FILE: your system's public key (JWK or PEM)")
     from conformance.sut import command_of
 
+    option = "--sut-run" if kit == "receiver" else "--sut-send"
+    command = sut_run if kit == "receiver" else sut_send
+    if not command:
+        _usage(f"the {kit} kit needs {option} \"COMMAND\": how the kit runs your system (see docs/conformance.md)")
+    if sut_key is None:
+        _usage(f"the {kit} kit needs --sut-key FILE: your system's public key (JWK or PEM)")
+    _check_scenarios(selected)
     try:  # a command the kit cannot fill is a usage error found before any broker is started
-        command_of(command, f"--sut-{'run' if kit == 'receiver' else 'send'}", config="c", scenario="s")
+        command_of(command, option, config="c", scenario="s")
         if sut_stored:
             command_of(sut_stored, "--sut-stored", config="c")
     except ConformanceError as exc:
         _usage(str(exc))
-    pid = participant or "sut-participant"
+    if kit == "receiver":
+        from conformance.kits.receiver import SENDERS, ReceiverContext
+
+        issued, senders = [participant or "sut-participant"], list(SENDERS)
+        make = lambda exchange: ReceiverContext(exchange, command, sut_stored, deadline=ack_deadline)  # noqa: E731
+    else:
+        from conformance.kits.sender import SenderContext, senders_of
+
+        issued, senders = senders_of(set(selected) or None), []  # each scenario is sent as the sender it names
+        make = lambda exchange: SenderContext(exchange, command, selected=set(selected) or None)  # noqa: E731
     with tempfile.TemporaryDirectory(prefix="sgx-conformance-") as work:
-        senders = []
-        if kit == "receiver":
-            from conformance.kits.receiver import SENDERS as senders
-        exchange, context = PlayedExchange(Path(work), pid, sut_key, list(senders), rabbit_dir=rabbit_dir), None
+        exchange = PlayedExchange(Path(work), issued[0], sut_key, senders, rabbit_dir=rabbit_dir,
+                                  also_as=tuple(issued[1:]))
+        context = None
         try:
             exchange.open()
-            if kit == "receiver":
-                from conformance.kits.receiver import ReceiverContext
-
-                context = ReceiverContext(exchange, command, sut_stored, deadline=ack_deadline)
-            else:
-                from conformance.kits.sender import SenderContext
-
-                context = SenderContext(exchange, command, selected=set(selected) or None)
+            context = make(exchange)
             context.start()
             result = run_suite(KITS[kit].build(), context, on_test=on_test)
+            result.context = {"participants": ", ".join(issued), "system command": command.split()[0],
+                              "broker": str(rabbit_dir) if rabbit_dir else "started by the kit"}
+            if kit == "sender":  # the events of what arrived: what the standard's tests proved something about
+                result.context["events"] = context.messages().events()
         except SafeguardingExchangeError as exc:
             _usage(str(exc))
         finally:
             if context is not None:
                 context.close()
             exchange.close()
-    result.context = {"participant": pid, "system command": command.split()[0] if command.split() else "",
-                      "broker": str(rabbit_dir) if rabbit_dir else "started by the kit"}
     return result
 
 

@@ -9,8 +9,12 @@ The RabbitMQ node is one the kit starts itself in its work folder, or one the ve
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
+import os
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,7 +28,7 @@ from broker.rabbitmq.setup import permissions_for
 from broker.router import DELIVERY, DELIVERY_SIGNATURE, DELIVERY_TYP, SENDER, SIGNATURE
 from broker.transport import INGRESS, Envelope, delivery_queue
 from broker.transport.rabbitmq import INGRESS_EXCHANGE, RabbitTransport
-from sgx.errors import ConformanceError, SafeguardingExchangeError
+from sgx.errors import ConformanceError, SafeguardingExchangeError, TransportUnavailable
 from standard import compose
 
 ADMIN_USER = "sgx-conformance"
@@ -40,8 +44,11 @@ class PlayedExchange:
     """Start with `open()`, end with `close()` (or use it as a context manager)."""
 
     def __init__(self, work: Path, sut_participant: str, sut_public_key: Path, senders: list[str], *,
-                 rabbit_dir: Path | None = None, node: RabbitNode | None = None):
+                 rabbit_dir: Path | None = None, node: RabbitNode | None = None, also_as: tuple[str, ...] = ()):
+        """`also_as`: further participant ids the SUT is issued (the sender kit issues each scenario's sender),
+        each with the same public key and a broker user of its own."""
         self.work, self.participant = work, sut_participant
+        self.sut_ids = list(dict.fromkeys([sut_participant, *also_as]))
         self.sut_public_key, self.senders = sut_public_key, senders
         self.rabbit_dir, self.node = rabbit_dir, node
         self.started_node = False
@@ -75,19 +82,37 @@ class PlayedExchange:
             self.node = RabbitNode(self.work / "rabbitmq")
             self.node.start()
             self.started_node = True
-        node = self.node
         self.admin_password = secrets.token_hex(16)
-        self.sut_password = secrets.token_hex(16)
-        users = set(node.ctl("list_users", "--silent").split())
-        for user, password in ((ADMIN_USER, self.admin_password), (self.participant, self.sut_password)):
-            node.ctl("change_password" if user in users else "add_user", user, password)
-        node.ctl("add_vhost", self.vhost)
-        node.ctl("set_permissions", "-p", self.vhost, ADMIN_USER, ".*", ".*", ".*")
-        node.ctl("set_permissions", "-p", self.vhost, self.participant, *permissions_for(self.participant))
+        self.passwords = {pid: secrets.token_hex(16) for pid in self.sut_ids}
+        # One import for every user, the virtual host and the permissions: each rabbitmqctl call starts an Erlang
+        # VM (most of a second), so one call instead of a dozen. Users that exist get these passwords.
+        users = {ADMIN_USER: self.admin_password, **self.passwords}
+        permissions = [(ADMIN_USER, (".*", ".*", ".*"))] + [(pid, permissions_for(pid)) for pid in self.sut_ids]
+        definitions = {
+            "users": [{"name": u, "password_hash": _password_hash(p), "tags": [],
+                       "hashing_algorithm": "rabbit_password_hashing_sha256"} for u, p in users.items()],
+            "vhosts": [{"name": self.vhost}],
+            "permissions": [{"user": u, "vhost": self.vhost, "configure": c, "write": w, "read": r}
+                            for u, (c, w, r) in permissions]}
+        file = self.work / "broker-definitions.json"
+        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(orjson.dumps(definitions))
+        self.node.ctl("import_definitions", str(file))
+        file.unlink()
         self.admin = RabbitTransport(self.url(ADMIN_USER, self.admin_password), publish_attempts=2,
                                      retry_delay=0.2)
-        self.admin.declare(INGRESS)
-        self.admin.declare(delivery_queue(self.participant))
+        deadline = time.monotonic() + 10  # the import is applied asynchronously
+        while True:
+            try:
+                self.admin.declare(INGRESS)
+                break
+            except TransportUnavailable:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        for pid in self.sut_ids:
+            self.admin.declare(delivery_queue(pid))
 
     def url(self, user: str, password: str) -> str:
         return self.node.url(user, password, self.vhost.replace("/", "%2F"))
@@ -99,7 +124,7 @@ class PlayedExchange:
         self.keys["router"] = SigningKey.generate("router-conformance")
         d.add_key("router", self.keys["router"], valid_from=now - timedelta(hours=1))
         for sender in self.senders:
-            if sender == self.participant:
+            if sender in self.sut_ids:
                 continue
             d.add(Participant(sender, _kind(sender), f"{sender} (played by the conformance kit)"))
             self.keys[sender] = SigningKey.generate(f"{sender}-conformance")
@@ -108,9 +133,10 @@ class PlayedExchange:
             self.revoked[sender] = SigningKey.generate(f"{sender}-revoked")
             d.add_key(sender, self.revoked[sender], valid_from=now - timedelta(days=2))
             d.revoke_key(sender, self.revoked[sender].kid, at=now - timedelta(hours=1))
-        if self.participant not in d.participants:
-            d.add(Participant(self.participant, _kind(self.participant), "The system under test"))
-        d.add_public_key(self.participant, self.sut_kid, sut_public, valid_from=now - timedelta(hours=1))
+        for pid in self.sut_ids:
+            if pid not in d.participants:
+                d.add(Participant(pid, _kind(pid), "The system under test"))
+            d.add_public_key(pid, self.sut_kid, sut_public, valid_from=now - timedelta(hours=1))
         self.operator = SigningKey.generate("conformance-directory-operator")
         self.directory_file.write_bytes(d.sign(self.operator, valid_for=timedelta(days=1)))
         self.operator_key_file.write_bytes(orjson.dumps(self.operator.public_jwk(), option=orjson.OPT_INDENT_2))
@@ -123,20 +149,21 @@ class PlayedExchange:
     def operator_key_file(self) -> Path:
         return self.work / "directory-operator.pub.jwk"
 
-    def config(self, **extra) -> dict:
-        """What the SUT is told: where to connect, which queue is its own, where the directory and its trust
-        anchor are, and a folder for its own state."""
-        state = self.work / "sut-state"
+    def config(self, participant: str | None = None, **extra) -> dict:
+        """What the SUT is told: which participant it is, where to connect, which queue is its own, where the
+        directory and its trust anchor are, and a folder for its own state."""
+        pid = participant or self.participant
+        state = self.work / ("sut-state" if pid == self.participant else f"sut-state-{pid}")
         state.mkdir(exist_ok=True)
-        return {"participant": self.participant, "kid": self.sut_kid,
-                "amqp_url": self.url(self.participant, self.sut_password),
-                "queue": delivery_queue(self.participant), "publish_exchange": INGRESS_EXCHANGE,
+        return {"participant": pid, "kid": self.sut_kid, "amqp_url": self.url(pid, self.passwords[pid]),
+                "queue": delivery_queue(pid), "publish_exchange": INGRESS_EXCHANGE,
                 "publish_routing_key": INGRESS, "directory": str(self.directory_file),
                 "directory_operator_key": str(self.operator_key_file), "state": str(state), **extra}
 
-    def write_config(self, **extra) -> Path:
-        path = self.work / "sut-config.json"
-        path.write_bytes(orjson.dumps(self.config(**extra), option=orjson.OPT_INDENT_2))
+    def write_config(self, participant: str | None = None, **extra) -> Path:
+        pid = participant or self.participant
+        path = self.work / ("sut-config.json" if pid == self.participant else f"sut-config-{pid}.json")
+        path.write_bytes(orjson.dumps(self.config(pid, **extra), option=orjson.OPT_INDENT_2))
         return path
 
     def close(self) -> None:
@@ -174,15 +201,26 @@ class PlayedExchange:
                 SIGNATURE: signature, SENDER: sender, DELIVERY: note.decode(), DELIVERY_SIGNATURE: note_signature})))
         self.admin.publish_many(out)
 
-    def acknowledge(self, message_id: str, code: str, details: list | None = None) -> None:
+    def acknowledge(self, message_id: str, code: str, details: list | None = None, *,
+                    recipient: str | None = None) -> None:
         """Tell the SUT, as the router does, what became of a message it sent."""
         router = self.keys["router"]
         ack = compose.acknowledgement(message_id, "router", code, details=details or ())
         body = orjson.dumps(ack)
         ack_id = ack["identifier"]["value"]
         signature = signing.sign_message(body, router, sender="router", message_id=ack_id, event="acknowledgement")
-        self.admin.publish(delivery_queue(self.participant),
+        self.admin.publish(delivery_queue(recipient or self.participant),
                            Envelope(ack_id, body, {SIGNATURE: signature, SENDER: "router"}))
+
+    def refuse_publishes(self, refuse: bool) -> None:
+        """Make the broker refuse (nack) every publish to the ingress, or stop doing so: a full queue, as a
+        publisher sees it."""
+        if refuse:
+            self.node.ctl("set_policy", "-p", self.vhost, "--apply-to", "queues", "--priority", "50",
+                          "sgx-conformance-refuse", f"^{INGRESS}$",
+                          orjson.dumps({"max-length": 0, "overflow": "reject-publish"}).decode())
+        else:
+            self.node.ctl("clear_policy", "-p", self.vhost, "sgx-conformance-refuse")
 
     def take(self, timeout: float) -> Envelope | None:
         """The next message the SUT published to the ingress (taken off the queue), or None after `timeout`."""
@@ -192,3 +230,9 @@ class PlayedExchange:
         delivery.ack()
         return delivery.envelope
 
+
+
+def _password_hash(password: str) -> str:
+    """RabbitMQ's rabbit_password_hashing_sha256: base64(salt + SHA-256(salt + password)), a 4-byte salt."""
+    salt = secrets.token_bytes(4)
+    return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()

@@ -452,5 +452,10 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 "and acknowledge a message id once however often it is delivered."),
     Requirement("RCV-003", "A receiving system SHALL reject, with a reason, a message of an event or an event version "
                 "it does not know, and SHALL accept placement events in whatever order they arrive."),
+    Requirement("SND-001", "A sending system SHALL give every message an id of its own, keep that id when it sends "
+                "the same message again after an unconfirmed or refused publish, and SHALL NOT send a message again "
+                "once the exchange has accepted it."),
+    Requirement("SND-002", "A sending system SHALL stop sending a message the exchange has rejected, and SHALL "
+                "report the rejection and its reason to its user."),
 )
 REQUIREMENTS_BY_ID: dict[str, Requirement] = {r.id: r for r in REQUIREMENTS}
