@@ -63,7 +63,10 @@ class ReferenceSender:
         return message
 
     def send(self, scenario: dict) -> int:
-        message_id = self.outbox.add(self.message_for(scenario))
+        return self.until_answered(self.outbox.add(self.message_for(scenario)))
+
+    def until_answered(self, message_id: str) -> int:
+        """Send what waits, read the exchange's answers, and send again when none comes, until the deadline."""
         sent_at = None
         while time.monotonic() < self.deadline:
             if self.outbox.pending():
