@@ -32,6 +32,7 @@ from sgx.errors import ConformanceError, SafeguardingExchangeError, TransportUna
 from standard import compose
 
 ADMIN_USER = "sgx-conformance"
+REFUSED, REFUSED_EXCHANGE = "conformance-refused", "sgx.conformance-refused"
 # The kind of participant a sender's id names (the directory needs one; the SUT only needs the keys).
 _KINDS = (("la-", LA), ("lado-", LADO), ("provider-", PROVIDER), ("police-", POLICE), ("ofsted", OFSTED))
 
@@ -105,7 +106,7 @@ class PlayedExchange:
         deadline = time.monotonic() + 10  # the import is applied asynchronously
         while True:
             try:
-                self.admin.declare(INGRESS)
+                self._declare_ingress()
                 break
             except TransportUnavailable:
                 if time.monotonic() > deadline:
@@ -113,6 +114,15 @@ class PlayedExchange:
                 time.sleep(0.2)
         for pid in self.sut_ids:
             self.admin.declare(delivery_queue(pid))
+
+    def _declare_ingress(self) -> None:
+        """The ingress as a classic queue (the kit's own: a quorum queue cannot dead-letter what it refuses), and
+        the queue where publishes refused while `refuse_publishes` is on are put for the kit to count."""
+        channel = self.admin._channel()
+        for exchange, queue in ((INGRESS_EXCHANGE, INGRESS), (REFUSED_EXCHANGE, REFUSED)):
+            channel.exchange_declare(exchange, exchange_type="direct", durable=True)
+            channel.queue_declare(queue, durable=True)
+            channel.queue_bind(queue, exchange, routing_key=INGRESS)
 
     def url(self, user: str, password: str) -> str:
         return self.node.url(user, password, self.vhost.replace("/", "%2F"))
@@ -213,14 +223,28 @@ class PlayedExchange:
                            Envelope(ack_id, body, {SIGNATURE: signature, SENDER: "router"}))
 
     def refuse_publishes(self, refuse: bool) -> None:
-        """Make the broker refuse (nack) every publish to the ingress, or stop doing so: a full queue, as a
-        publisher sees it."""
+        """Make the broker refuse (nack) every publish to the ingress, as a full queue does, or stop doing so.
+        What it refuses is put on a queue of the kit's (`refused`)."""
         if refuse:
             self.node.ctl("set_policy", "-p", self.vhost, "--apply-to", "queues", "--priority", "50",
-                          "sgx-conformance-refuse", f"^{INGRESS}$",
-                          orjson.dumps({"max-length": 0, "overflow": "reject-publish"}).decode())
+                          "sgx-conformance-refuse", f"^{INGRESS}$", orjson.dumps({
+                              "max-length": 0, "overflow": "reject-publish-dlx",
+                              "dead-letter-exchange": REFUSED_EXCHANGE}).decode())
         else:
             self.node.ctl("clear_policy", "-p", self.vhost, "sgx-conformance-refuse")
+
+    def refused(self, timeout: float) -> int:
+        """How many publishes the broker refused (and the kit had not yet counted), waiting up to `timeout`."""
+        count = 0
+        while (delivery := self.admin.get(REFUSED, timeout=timeout if not count else 0)) is not None:
+            delivery.ack()
+            count += 1
+        return count
+
+    def connected(self, participant: str) -> bool:
+        """Whether the participant has a connection open to the kit's virtual host."""
+        return participant in self.node.ctl("list_connections", "--silent", "vhost", "user").replace(
+            self.vhost, "").split()
 
     def take(self, timeout: float) -> Envelope | None:
         """The next message the SUT published to the ingress (taken off the queue), or None after `timeout`."""

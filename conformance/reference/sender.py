@@ -65,9 +65,8 @@ class ReferenceSender:
     def send(self, scenario: dict) -> int:
         return self.until_answered(self.outbox.add(self.message_for(scenario)))
 
-    def until_answered(self, message_id: str) -> int:
+    def until_answered(self, message_id: str, sent_at: float | None = None) -> int:
         """Send what waits, read the exchange's answers, and send again when none comes, until the deadline."""
-        sent_at = None
         while time.monotonic() < self.deadline:
             if self.outbox.pending():
                 if self.outbox.drain(self.transport):

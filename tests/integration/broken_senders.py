@@ -109,7 +109,8 @@ class GivesUpOnRefusedPublish(ReferenceSender):
 
     def send(self, scenario):
         message_id = self.outbox.add(self.message_for(scenario))
-        return ACCEPTED if self.outbox.drain(self.transport) == 0 else self.until_answered(message_id)
+        return ACCEPTED if self.outbox.drain(self.transport) == 0 else self.until_answered(message_id,
+                                                                                            time.monotonic())
 
 
 FAULTS = {"new-id-on-resend": NewIdOnResend, "changes-content-on-resend": ChangesContentOnResend,
