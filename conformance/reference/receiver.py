@@ -42,6 +42,7 @@ class ReferenceReceiver:
     """One participant's receiving system; `run` until `stop()` says so."""
 
     node_class = Node
+    per_run = 100  # deliveries taken before the newly stored ones are answered
 
     def __init__(self, config: dict, key: SigningKey):
         self.config, self.participant = config, config["participant"]
@@ -58,7 +59,7 @@ class ReferenceReceiver:
     def run(self, stop) -> None:
         self.acknowledge_new()  # what a crash left stored but unanswered
         while not stop():
-            self.node.run(idle_timeout=0.2, max_messages=100)
+            self.node.run(idle_timeout=0.2, max_messages=self.per_run, batch_size=self.per_run)
             self.acknowledge_new()
 
     def unanswered(self) -> list[tuple[str, bytes]]:

@@ -163,7 +163,10 @@ def _local_child_id(message):
 
 
 class CrashesOnDuplicate(_HookedReceiver):
-    """Dies when a message it already has arrives again."""
+    """Dies when a message it already holds (and has answered) arrives again. It takes one delivery at a time, so
+    that what it held before the duplicate is answered first, whatever the batches would have been."""
+
+    per_run = 1
 
     def on_verified(self, message_id, body):
         if message_id in self.seen:
