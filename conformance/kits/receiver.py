@@ -283,6 +283,11 @@ def _unanswered(ctx: ReceiverContext, item: Item, label: str) -> Evidence:
     return Evidence(f"{label} {item.message_id}", why)
 
 
+def _silence(ctx: ReceiverContext) -> Evidence:
+    return Evidence("ingress", f"nothing published within {ctx.deadline:g} s of the deliveries; "
+                    f"{ctx.process.exit_evidence()}")
+
+
 def _accepted(ctx: ReceiverContext, items: list[tuple[str, Item]]) -> list[Evidence]:
     evidence = []
     for label, item in items:
@@ -307,7 +312,7 @@ def _valid_acknowledged(ctx: ReceiverContext) -> Outcome:
 def _signed(ctx: ReceiverContext) -> Outcome:
     ctx.wait()
     if not ctx.acks:
-        return Outcome.failed("no acknowledgement arrived to check", [Evidence("ingress", ctx.process.exit_evidence())])
+        return Outcome.failed("no acknowledgement arrived to check", [_silence(ctx)])
     bad = [a for a in ctx.acks if a.signature_problem]
     if bad:
         return Outcome.failed(f"{len(bad)} of {len(ctx.acks)} acknowledgements break the signature contract",
@@ -318,7 +323,7 @@ def _signed(ctx: ReceiverContext) -> Outcome:
 def _valid_acks(ctx: ReceiverContext) -> Outcome:
     ctx.wait()
     if not ctx.acks:
-        return Outcome.failed("no acknowledgement arrived to check", [Evidence("ingress", ctx.process.exit_evidence())])
+        return Outcome.failed("no acknowledgement arrived to check", [_silence(ctx)])
     sent = {_bare(i.message_id) for i in ctx.all_items()}
     evidence = []
     for a in ctx.acks:
