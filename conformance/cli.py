@@ -168,6 +168,9 @@ def _run_live(kit: str, *, sut_run, sut_stored, sut_send, sut_key, rabbit_dir, a
         _usage(f"the {kit} kit needs {option} \"COMMAND\": how the kit runs your system (see docs/conformance.md)")
     if sut_key is None:
         _usage(f"the {kit} kit needs --sut-key FILE: your system's public key (JWK or PEM)")
+    if not 0 < ack_deadline <= 86400:
+        _usage(f"--ack-deadline {ack_deadline:g}: give the seconds your system has to acknowledge, more than 0 and "
+               "at most a day (86400)")
     _check_scenarios(selected)
     try:  # a command the kit cannot fill is a usage error found before any broker is started
         command_of(command, option, config="c", scenario="s")

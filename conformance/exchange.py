@@ -173,7 +173,9 @@ class PlayedExchange:
     def write_config(self, participant: str | None = None, **extra) -> Path:
         pid = participant or self.participant
         path = self.work / ("sut-config.json" if pid == self.participant else f"sut-config-{pid}.json")
-        path.write_bytes(orjson.dumps(self.config(pid, **extra), option=orjson.OPT_INDENT_2))
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the system's broker password
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(orjson.dumps(self.config(pid, **extra), option=orjson.OPT_INDENT_2))
         return path
 
     def close(self) -> None:
