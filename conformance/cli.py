@@ -70,8 +70,9 @@ def requirements(fmt: str) -> None:
                    "(written as certificate.jws in --report-dir).")
 @click.option("--system", "system_name", help="With --certify-key: the certified system's name.")
 @click.option("--system-version", help="With --certify-key: the certified system's version.")
-@click.option("--participant", help="The participant that runs the system (sender and receiver kits: the "
-              "participant id the kit issues it; default sut-participant).")
+@click.option("--participant", help="The participant that runs the system (named in a certificate). The receiver "
+              "kit issues the system this id (default sut-participant); the sender kit issues it each scenario's "
+              "sender.")
 @click.option("--operator", default="conformance-operator", show_default=True, help="Who issues the certificate.")
 @click.option("--valid-days", default=365, show_default=True, type=int, help="How long the certificate is valid.")
 def run(kit: str, folder: Path | None, selected: tuple[str, ...], sut_run: str | None, sut_stored: str | None,
