@@ -278,7 +278,9 @@ def _acks_for(ctx: ReceiverContext, item: Item) -> list[SeenAck]:
 
 def _unanswered(ctx: ReceiverContext, item: Item, label: str) -> Evidence:
     why = f"no acknowledgement within {ctx.deadline:g} s"
-    if not ctx.alive_after_delivery:
+    if ctx.flooded:
+        why = f"no acknowledgement read: the kit stopped reading the ingress after {MAX_INGRESS} messages (a flood)"
+    elif not ctx.alive_after_delivery:
         why += f" ({ctx.process.exit_evidence()})"
     return Evidence(f"{label} {item.message_id}", why)
 

@@ -20,6 +20,7 @@ from broker.db import transaction
 from broker.keys import SigningKey
 from broker.node import Node
 from broker.router import SIGNATURE
+from broker.transport import INGRESS, Envelope
 from conformance.reference import receiver as reference
 from conformance.reference.receiver import ReferenceReceiver
 
@@ -175,11 +176,26 @@ class CrashesOnDuplicate(_HookedReceiver):
         self.seen.add(message_id)
 
 
+class FloodsTheIngress(ReferenceReceiver):
+    """Once it has answered ten messages, publishes 600 messages that are not acknowledgements."""
+
+    per_run = 1
+
+    def acknowledge_new(self):
+        super().acknowledge_new()
+        answered = self.node.db.execute("SELECT COUNT(*) FROM acknowledged").fetchone()[0]
+        if answered >= 10 and not getattr(self, "flooded", False):
+            self.flooded = True
+            junk = [(INGRESS, Envelope(f"junk-{i}", b'{"resourceType":"Bundle"}', {})) for i in range(600)]
+            for start in range(0, len(junk), 100):
+                self.transport.publish_many(junk[start:start + 100])
+
+
 FAULTS = {"skip-verification": SkipsVerification, "acknowledge-before-storing": AcknowledgesBeforeStoring,
           "apply-duplicates-twice": AppliesDuplicatesTwice, "never-acknowledge": NeverAcknowledges,
           "wrong-kid": WrongKid, "invalid-acknowledgement": InvalidAcknowledgement,
           "accept-anything": AcceptsAnything, "refuse-out-of-order": RefusesOutOfOrder,
-          "crash-on-duplicate": CrashesOnDuplicate}
+          "crash-on-duplicate": CrashesOnDuplicate, "flood-the-ingress": FloodsTheIngress}
 
 
 if __name__ == "__main__":
