@@ -86,3 +86,16 @@ def test_a_scenario_not_selected_skips_the_tests_that_need_it(rabbit, tmp_path, 
     assert results["SCN-ALG-01"] is Result.PASS and results["SND-01"] is Result.PASS
     assert {results[t] for t in ("SND-02", "SND-04", "SND-05", "SCN-PLC-01")} == {Result.SKIP}
     assert report.passed
+
+
+def test_the_sender_kit_refuses_what_it_cannot_use_before_starting_a_broker(sut_key):
+    runner = CliRunner()
+    public = str(sut_key.with_name("sut.pub.jwk"))
+    missing = runner.invoke(cli, ["conformance", "run", "--kit", "sender", "--sut-key", public])
+    assert missing.exit_code == 2 and "--sut-send" in missing.output
+    unknown = runner.invoke(cli, ["conformance", "run", "--kit", "sender", "--sut-key", public, "--sut-send",
+                                  "x {scenario}", "--scenario", "SCN-NOPE-01"])
+    assert unknown.exit_code == 2 and "unknown scenario(s) SCN-NOPE-01" in unknown.output
+    deadline = runner.invoke(cli, ["conformance", "run", "--kit", "receiver", "--sut-key", public, "--sut-run",
+                                   "x {config}", "--ack-deadline", "0"])
+    assert deadline.exit_code == 2 and "--ack-deadline" in deadline.output
