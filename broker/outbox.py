@@ -303,6 +303,13 @@ class Outbox:
             "SELECT recipient, outcome, detail FROM outcomes WHERE message_id = ? ORDER BY recipient", (message_id,))}
         return Status(*row, outcomes=outcomes)
 
+    def requeue_unanswered(self, message_id: str) -> bool:
+        """Queue again a message the exchange confirmed taking but has not answered (no acknowledgement yet), to
+        be sent with the same id; False if it is not one. The exchange drops a copy it already has by its id."""
+        with sqlite_db.transaction(self.db):
+            return self.db.execute("UPDATE outbox SET sent_at = NULL, state = 'queued' WHERE message_id = ? AND "
+                                   "state = 'sent'", (message_id,)).rowcount == 1
+
     def resend(self, message_id: str) -> bool:
         """Queue a refused or failed message again (it is signed afresh when sent); False if it is not one."""
         with sqlite_db.transaction(self.db):

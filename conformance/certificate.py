@@ -47,11 +47,20 @@ def issue(report: Report, report_digest: str, key: SigningKey, *, operator: str,
 
 
 def proved(report: Report) -> set[str]:
-    """The requirements a passing run proves, and no more: those of every passed scenario, and the requirements of
-    each event the run saw messages of (`report.context["events"]`) when the standard's tests passed. A standard
-    test passing over a folder with no escalation proves nothing about escalations."""
+    """The requirements a passing run proves, and no more: those of every passed scenario, those of the sender's
+    and receiver's behaviours whose every test passed, and the requirements of each event the run saw messages of
+    (`report.context["events"]`) when the standard's tests passed. A standard test passing over a folder with no
+    escalation proves nothing about escalations."""
     runs = [r for r in report.runs if r.outcome.result is Result.PASS]
     from_scenarios = {req for r in runs if r.group == "scenarios" for req in r.test.requirements}
+    # A behaviour of the sender or receiver kit is proved when every test that checks it passed: a receiver
+    # without --sut-stored skips the check that it stores before acknowledging, so RCV-002 is not claimed.
+    results: dict[str, set[Result]] = {}
+    for r in report.runs:
+        if r.group not in ("standard", "scenarios"):
+            for req in r.test.requirements:
+                results.setdefault(req, set()).add(r.outcome.result)
+    from_behaviour = {req for req, seen in results.items() if seen == {Result.PASS}}
     standard_ran = {r.test.id for r in report.runs if r.group == "standard"}
     standard_passed = {r.test.id for r in runs if r.group == "standard"}
     from_events: set[str] = set()
@@ -59,7 +68,7 @@ def proved(report: Report) -> set[str]:
         for code in report.context.get("events", []):
             event = cat.EVENTS_BY_CODE.get(code)
             from_events.update(event.requirements if event else ())
-    return from_scenarios | from_events
+    return from_scenarios | from_behaviour | from_events
 
 
 def verify(jws: str, operator_public, *, report_digest: str | None = None, now: datetime | None = None) -> Certificate:

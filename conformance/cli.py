@@ -18,7 +18,8 @@ EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 @click.group()
 def conformance() -> None:
-    """Prove a system's messages meet the standard (the messages kit; the sender and receiver kits are next)."""
+    """Prove a system meets the standard: its messages (messages kit), its sending and its receiving (sender and
+    receiver kits, the kit playing the exchange)."""
 
 
 @conformance.command()
@@ -42,12 +43,25 @@ def requirements(fmt: str) -> None:
 
 
 @conformance.command()
-@click.option("--kit", type=click.Choice(["messages"]), required=True, help="Which kit to run.")
+@click.option("--kit", type=click.Choice(["messages", "receiver", "sender"]), required=True, help="Which kit to run.")
 @click.option("--messages", "folder", type=click.Path(file_okay=False, path_type=Path),
               help="messages kit: the folder of messages the system produced (<scenario id>.json for each "
                    "scenario; see `conformance/scenarios/`).")
 @click.option("--scenario", "selected", multiple=True, help="Only these scenarios (repeatable); the others are "
               "skipped with that reason.")
+@click.option("--sut-run", help="receiver kit: the command that runs your receiving system until SIGTERM; {config} "
+              "is replaced by the path of the configuration file the kit writes.")
+@click.option("--sut-stored", help="receiver kit: a command that prints, as a JSON array, the ids of the messages "
+              "your system holds ({config} as for --sut-run); without it the tests that need it are skipped.")
+@click.option("--sut-send", help="sender kit: the command that makes your system send one scenario and exit; "
+              "{scenario} is the scenario file, {config} the configuration file.")
+@click.option("--sut-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="sender and receiver kits: your system's public key (JWK or PEM); you keep the private key.")
+@click.option("--rabbit-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="sender and receiver kits: use the RabbitMQ node of this folder (started by 'sgx broker "
+                   "dev-server') instead of starting one.")
+@click.option("--ack-deadline", type=float, default=15.0, show_default=True,
+              help="receiver kit: seconds your system has to acknowledge each message.")
 @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write report.json, report.xml (JUnit) and report.html here.")
 @click.option("--quiet", is_flag=True, help="Print only the summary line.")
@@ -56,43 +70,38 @@ def requirements(fmt: str) -> None:
                    "(written as certificate.jws in --report-dir).")
 @click.option("--system", "system_name", help="With --certify-key: the certified system's name.")
 @click.option("--system-version", help="With --certify-key: the certified system's version.")
-@click.option("--participant", help="With --certify-key: the participant that runs the system, if known.")
+@click.option("--participant", help="The participant that runs the system (named in a certificate). The receiver "
+              "kit issues the system this id (default sut-participant); the sender kit issues it each scenario's "
+              "sender.")
 @click.option("--operator", default="conformance-operator", show_default=True, help="Who issues the certificate.")
 @click.option("--valid-days", default=365, show_default=True, type=int, help="How long the certificate is valid.")
-def run(kit: str, folder: Path | None, selected: tuple[str, ...], report_dir: Path | None, quiet: bool,
-        certify_key: Path | None, system_name: str | None, system_version: str | None, participant: str | None,
-        operator: str, valid_days: int) -> None:
-    """Run a kit against a system's output and report every test's result.
+def run(kit: str, folder: Path | None, selected: tuple[str, ...], sut_run: str | None, sut_stored: str | None,
+        sut_send: str | None, sut_key: Path | None, rabbit_dir: Path | None, ack_deadline: float,
+        report_dir: Path | None, quiet: bool, certify_key: Path | None, system_name: str | None,
+        system_version: str | None, participant: str | None, operator: str, valid_days: int) -> None:
+    """Run a kit against a system (its output, or the running system) and report every test's result.
 
     \b
-    Example:
+    Examples:
       sgx conformance run --kit messages --messages out/ --report-dir reports/
+      sgx conformance run --kit receiver --sut-run "mysystem run {config}" \\
+          --sut-stored "mysystem stored {config}" --sut-key mysystem.pub.jwk --report-dir reports/
+      sgx conformance run --kit sender --sut-send "mysystem send {scenario} {config}" \\
+          --sut-key mysystem.pub.jwk --report-dir reports/
     """
     if certify_key is not None and not (report_dir and system_name and system_version):
         _usage("a certificate needs --report-dir (it certifies the report written there), --system and "
                "--system-version")
     from conformance import report as fmt
-    from conformance.kits import KITS
-    from conformance.kits.messages import MessagesContext
     from conformance.model import run_suite
-    from conformance.scenarios import scenarios
 
-    if folder is None:
-        _usage("the messages kit needs --messages FOLDER: the messages your system produced")
-    if not folder.is_dir():
-        _usage(f"{folder} is not a folder; give the folder holding the messages your system produced")
-    known = {s.id for s in scenarios()}
-    unknown = sorted(set(selected) - known)
-    if unknown:
-        _usage(f"unknown scenario(s) {', '.join(unknown)}; the kit ships: {', '.join(sorted(known))}")
-    try:
-        suite = KITS[kit].build()
-        context = MessagesContext(folder, set(selected) or None)
-        result = run_suite(suite, context, on_test=lambda r: None if quiet else click.echo(fmt.terminal_line(r)))
-    except ConformanceError as exc:
-        _usage(str(exc))
-    result.context = {"messages": folder.name, "files": len(context.files),
-                      "scenarios": ", ".join(sorted(selected)) or "all", "events": context.events()}
+    on_test = (lambda r: None) if quiet else (lambda r: click.echo(fmt.terminal_line(r)))
+    if kit == "messages":
+        result = _run_messages(folder, selected, on_test)
+    else:
+        result = _run_live(kit, sut_run=sut_run, sut_stored=sut_stored, sut_send=sut_send, sut_key=sut_key,
+                           rabbit_dir=rabbit_dir, ack_deadline=ack_deadline, participant=participant,
+                           selected=selected, on_test=on_test, run_suite=run_suite)
     click.echo(fmt.summary(result))
     if report_dir is not None:
         try:
@@ -112,6 +121,94 @@ def run(kit: str, folder: Path | None, selected: tuple[str, ...], report_dir: Pa
             _certify(result, report_dir, certify_key, operator=operator, system=system_name or "",
                      version=system_version or "", participant=participant, valid_days=valid_days)
     sys.exit(EXIT_PASSED if result.passed else EXIT_FAILED)
+
+
+def _check_scenarios(selected: tuple[str, ...]) -> None:
+    from conformance.scenarios import scenarios
+
+    known = {s.id for s in scenarios()}
+    unknown = sorted(set(selected) - known)
+    if unknown:
+        _usage(f"unknown scenario(s) {', '.join(unknown)}; the kit ships: {', '.join(sorted(known))}")
+
+
+def _run_messages(folder: Path | None, selected: tuple[str, ...], on_test):
+    from conformance.kits import KITS
+    from conformance.kits.messages import MessagesContext
+    from conformance.model import run_suite
+
+    if folder is None:
+        _usage("the messages kit needs --messages FOLDER: the messages your system produced")
+    if not folder.is_dir():
+        _usage(f"{folder} is not a folder; give the folder holding the messages your system produced")
+    _check_scenarios(selected)
+    try:
+        suite = KITS["messages"].build()
+        context = MessagesContext(folder, set(selected) or None)
+        result = run_suite(suite, context, on_test=on_test)
+    except ConformanceError as exc:
+        _usage(str(exc))
+    result.context = {"messages": folder.name, "files": len(context.files),
+                      "scenarios": ", ".join(sorted(selected)) or "all", "events": context.events()}
+    return result
+
+
+def _run_live(kit: str, *, sut_run, sut_stored, sut_send, sut_key, rabbit_dir, ack_deadline, participant,
+              selected, on_test, run_suite):
+    """The sender and receiver kits: the kit plays the exchange (its own RabbitMQ, or the one of --rabbit-dir)
+    towards the running system, in a work folder removed at the end."""
+    import tempfile
+
+    from conformance.exchange import PlayedExchange
+    from conformance.kits import KITS
+    from conformance.sut import command_of
+
+    option = "--sut-run" if kit == "receiver" else "--sut-send"
+    command = sut_run if kit == "receiver" else sut_send
+    if not command:
+        _usage(f"the {kit} kit needs {option} \"COMMAND\": how the kit runs your system (see docs/conformance.md)")
+    if sut_key is None:
+        _usage(f"the {kit} kit needs --sut-key FILE: your system's public key (JWK or PEM)")
+    if not 0 < ack_deadline <= 86400:
+        _usage(f"--ack-deadline {ack_deadline:g}: give the seconds your system has to acknowledge, more than 0 and "
+               "at most a day (86400)")
+    _check_scenarios(selected)
+    try:  # a command the kit cannot fill is a usage error found before any broker is started
+        command_of(command, option, config="c", scenario="s")
+        if sut_stored:
+            command_of(sut_stored, "--sut-stored", config="c")
+    except ConformanceError as exc:
+        _usage(str(exc))
+    if kit == "receiver":
+        from conformance.kits.receiver import SENDERS, ReceiverContext
+
+        issued, senders = [participant or "sut-participant"], list(SENDERS)
+        make = lambda exchange: ReceiverContext(exchange, command, sut_stored, deadline=ack_deadline)  # noqa: E731
+    else:
+        from conformance.kits.sender import SenderContext, senders_of
+
+        issued, senders = senders_of(set(selected) or None), []  # each scenario is sent as the sender it names
+        make = lambda exchange: SenderContext(exchange, command, selected=set(selected) or None)  # noqa: E731
+    with tempfile.TemporaryDirectory(prefix="sgx-conformance-") as work:
+        exchange = PlayedExchange(Path(work), issued[0], sut_key, senders, rabbit_dir=rabbit_dir,
+                                  also_as=tuple(issued[1:]))
+        context = None
+        try:
+            exchange.open()
+            context = make(exchange)
+            context.start()
+            result = run_suite(KITS[kit].build(), context, on_test=on_test)
+            result.context = {"participants": ", ".join(issued), "system command": command.split()[0],
+                              "broker": str(rabbit_dir) if rabbit_dir else "started by the kit"}
+            if kit == "sender":  # the events of what arrived: what the standard's tests proved something about
+                result.context["events"] = context.messages().events()
+        except SafeguardingExchangeError as exc:
+            _usage(str(exc))
+        finally:
+            if context is not None:
+                context.close()
+            exchange.close()
+    return result
 
 
 def _certify(result, report_dir: Path, key_file: Path, *, valid_days: int, **names) -> None:

@@ -543,5 +543,23 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 "made.", ("profile-cardinality", "profile-binding")),
     Requirement("INF-001", "A request for more information SHALL carry the question asked.",
                 ("profile-cardinality",)),
+    Requirement("SIG-001", "Every message SHALL be signed by its sender as a detached compact JWS (EdDSA, Ed25519; "
+                "typ sgx-message+jws; kid, iss, jti equal to Bundle.identifier, sgx-evt and iat) over the exact bytes "
+                "sent, carried in the sgx-signature header with the sender's id in sgx-sender."),
+    Requirement("SIG-002", "A receiving system SHALL verify the sender's signature and the router's delivery note "
+                "with keys from the signed directory, and SHALL NOT accept a message whose signature does not verify "
+                "or whose key is unknown, revoked or expired."),
+    Requirement("RCV-001", "A receiving system SHALL answer every message it takes from its queue with one signed "
+                "business acknowledgement (received, or rejected with a reason) within the acknowledgement event's "
+                "deadline, and SHALL stay available while doing so."),
+    Requirement("RCV-002", "A receiving system SHALL hold a message durably before acknowledging it, and SHALL hold "
+                "and acknowledge a message id once however often it is delivered."),
+    Requirement("RCV-003", "A receiving system SHALL reject, with a reason, a message of an event or an event version "
+                "it does not know, and SHALL accept placement events in whatever order they arrive."),
+    Requirement("SND-001", "A sending system SHALL give every message an id of its own, keep that id when it sends "
+                "the same message again after an unconfirmed or refused publish, and SHALL NOT send a message again "
+                "once the exchange has accepted it."),
+    Requirement("SND-002", "A sending system SHALL stop sending a message the exchange has rejected, and SHALL "
+                "report the rejection and its reason to its user."),
 )
 REQUIREMENTS_BY_ID: dict[str, Requirement] = {r.id: r for r in REQUIREMENTS}

@@ -3,6 +3,7 @@
     SafeguardingExchangeError            root: catch this to catch anything we raise
     ├── StandardError                    the standard and its validator
     │   ├── BuildError                   generating the package, schemas or docs failed
+    │   ├── CalendarNotCovered           a working-day count reached a year without shipped bank holidays
     │   └── MessageInvalid               a message broke the standard (carries findings)
     ├── BrokerError                      routing, signing, directory, transport
     │   ├── RecoverableBrokerError       try again later (broker down, confirm timed out)
@@ -35,6 +36,10 @@ class SafeguardingExchangeError(Exception):
 
 class StandardError(SafeguardingExchangeError):
     """A problem with the standard or with validating against it."""
+
+
+class CalendarNotCovered(StandardError):
+    """A working-day count reached a year whose bank holidays the standard does not ship yet."""
 
 
 class BuildError(StandardError):

@@ -21,7 +21,23 @@ def _messages() -> Suite:
     return suite()
 
 
+def _receiver() -> Suite:
+    from conformance.kits.receiver import suite
+
+    return suite()
+
+
+def _sender() -> Suite:
+    from conformance.kits.sender import suite
+
+    return suite()
+
+
 KITS: dict[str, Kit] = {
     "messages": Kit("messages", "Messages a system produced, checked offline against the standard and the "
                     "scenarios it was asked to produce", _messages),
+    "receiver": Kit("receiver", "A running receiving system, sent messages by the kit playing the exchange, judged by "
+                    "its acknowledgements", _receiver),
+    "sender": Kit("sender", "A running sending system, asked by the kit playing the exchange to send each scenario, "
+                  "judged by what arrives", _sender),
 }

@@ -104,3 +104,17 @@ def test_node_resend_sends_a_refused_message_again_and_names_one_that_is_not(tmp
     assert transport.depth("ingress") == 1
     wrong = runner.invoke(node, ["resend", "--dir", str(tmp_path), "--participant", "la-886", good])
     assert wrong.exit_code == 1 and "not resent: it is not a refused or failed message of la-886" in wrong.output
+
+
+def test_a_message_the_exchange_has_not_answered_can_be_queued_again_under_its_id_and_an_answered_one_cannot(
+        tmp_path):
+    network = demo_network(tmp_path)
+    transport = network.transport()
+    outbox = network.outbox("la-886")
+    waiting = outbox.add(scenario.placement("la-886", 1, LODGE, TODAY))
+    assert outbox.requeue_unanswered(waiting) is False  # not sent yet: nothing to send again
+    assert outbox.drain(transport) == 1
+    assert outbox.requeue_unanswered(waiting) is True  # sent, no answer: the same message goes again
+    assert outbox.pending() == 1 and outbox.drain(transport) == 1
+    _, _, answered, good, refused = _exchange(tmp_path / "answered")
+    assert answered.requeue_unanswered(good) is False and answered.requeue_unanswered(refused) is False

@@ -146,3 +146,17 @@ def test_a_failing_run_removes_an_earlier_certificate_from_its_report_folder(tmp
     failing = _certify(tmp_path, _produce(tmp_path / "broken", _no_confidential_label), key)
     assert failing.exit_code == 1
     assert not (tmp_path / "reports" / "certificate.jws").exists()
+
+
+def test_a_behaviour_is_claimed_only_when_every_test_of_it_passed():
+    from conformance.kits import KITS
+    from conformance.model import Outcome, Report, TestRun
+
+    suite = KITS["receiver"].build()
+    runs = [TestRun(group.id, test, Outcome.skipped("no --sut-stored") if test.id in ("RCV-05", "RCV-11")
+                    else Outcome.passed(), 0.0) for group, test in suite.tests()]
+    claimed = certificate.proved(Report(suite, runs))
+    assert "RCV-002" not in claimed  # held once and before acknowledging: not seen without --sut-stored
+    assert {"RCV-001", "RCV-003", "SIG-001", "SIG-002", "ACK-001"} <= claimed
+    every = certificate.proved(Report(suite, [TestRun(g.id, t, Outcome.passed(), 0.0) for g, t in suite.tests()]))
+    assert "RCV-002" in every
