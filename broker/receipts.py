@@ -27,7 +27,7 @@ def expects_acknowledgement(event: str, sender: str) -> bool:
     """Whether a received message is to be acknowledged through the exchange: its event has an acknowledgement
     deadline in the catalogue, and a participant (not the exchange itself) sent it."""
     known = cat.EVENTS_BY_CODE.get(event)
-    return known is not None and known.acknowledge_within is not None and sender != "router"
+    return known is not None and known.acknowledge_working_days is not None and sender != "router"
 
 
 class DeliveryReceipts:

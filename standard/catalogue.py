@@ -6,9 +6,8 @@ conformance, docs) reads this module; none keeps its own list of message types.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 
 CANONICAL = "https://safeguarding-exchange.org.uk/fhir"
 VERSION = "0.1.0"
@@ -55,14 +54,6 @@ def message_definition_url(event_code: str) -> str:
 def questionnaire_url(questionnaire_id: str) -> str:
     """Canonical URL of one of our Questionnaires."""
     return f"{CANONICAL}/Questionnaire/{questionnaire_id}"
-
-
-def duration_days(duration: str) -> int:
-    """The whole days of an ISO 8601 duration such as "P5D" (the only form the catalogue uses)."""
-    found = re.fullmatch(r"P(\d+)D", duration)
-    if found is None:
-        raise ValueError(f"duration {duration!r} is not whole days (P<n>D)")
-    return int(found.group(1))
 
 
 @dataclass(frozen=True)
@@ -143,9 +134,9 @@ class Event:
     requirements: tuple[str, ...]
     response_required: str = "always"
     header_profile: str = "SGX-MessageHeader"
-    # ISO 8601 duration (whole days) from delivery by which each recipient should acknowledge the message (a
-    # person has read it); past it the message is overdue on both sides. None: no acknowledgement is expected.
-    acknowledge_within: str | None = "P1D"
+    # Working days in England after the day of delivery by whose end each recipient should acknowledge the message
+    # (a person has read it); past it the message is overdue on both sides. None: no acknowledgement is expected.
+    acknowledge_working_days: int | None = 1
 
     @property
     def responds(self) -> bool:
@@ -154,9 +145,13 @@ class Event:
 
     def acknowledge_by(self, delivered: datetime) -> datetime | None:
         """When a message of this event delivered at `delivered` becomes overdue if nobody acknowledged it."""
-        if self.acknowledge_within is None:
+        if self.acknowledge_working_days is None:
             return None
-        return delivered + timedelta(days=duration_days(self.acknowledge_within))
+        from standard.workdays import end_of, working_days_after
+
+        # Not strict: beyond the years whose bank holidays are shipped only weekends are skipped (a day out at most).
+        return end_of(working_days_after(delivered.astimezone(UTC).date(), self.acknowledge_working_days,
+                                         strict=False))
 
     @property
     def definition_url(self) -> str:
@@ -189,7 +184,7 @@ EVENTS: tuple[Event, ...] = (
         deadline="P5D",
         sensitivity=("confidential-placement",),
         requirements=_PLACEMENT_REQ,
-        acknowledge_within="P5D",
+        acknowledge_working_days=5,
     ),
     Event(
         code="placement-changed", display="Placement changed",
@@ -206,7 +201,7 @@ EVENTS: tuple[Event, ...] = (
         deadline="P5D",
         sensitivity=("confidential-placement",),
         requirements=_PLACEMENT_REQ,
-        acknowledge_within="P5D",
+        acknowledge_working_days=5,
     ),
     Event(
         code="placement-ended", display="Placement ended",
@@ -223,7 +218,7 @@ EVENTS: tuple[Event, ...] = (
         deadline="P5D",
         sensitivity=("confidential-placement",),
         requirements=_PLACEMENT_REQ + ("PLC-006",),
-        acknowledge_within="P5D",
+        acknowledge_working_days=5,
     ),
     Event(
         code="serious-incident", display="Serious incident (Regulation 40)",
@@ -258,7 +253,7 @@ EVENTS: tuple[Event, ...] = (
         deadline="P10D",
         sensitivity=(),
         requirements=_COMMON_REQ + ("RPT-001", "PLC-001"),
-        acknowledge_within="P10D",
+        acknowledge_working_days=10,
     ),
     Event(
         code="quality-of-care-review", display="Quality of care review (Regulation 45)",
@@ -275,7 +270,7 @@ EVENTS: tuple[Event, ...] = (
         deadline="P28D",
         sensitivity=(),
         requirements=_COMMON_REQ + ("RPT-002", "PLC-001"),
-        acknowledge_within="P28D",
+        acknowledge_working_days=28,
     ),
     Event(
         code="allegation-referral", display="Allegation referral to the LADO",
@@ -400,7 +395,7 @@ EVENTS: tuple[Event, ...] = (
         requirements=_COMMON_REQ + ("ACK-001", "RSP-001", "RSP-002"),
         response_required="never",
         header_profile="SGX-AckMessageHeader",
-        acknowledge_within=None,
+        acknowledge_working_days=None,
     ),
     Event(
         code="decision-recorded", display="Decision recorded",
@@ -421,7 +416,7 @@ EVENTS: tuple[Event, ...] = (
         requirements=_COMMON_REQ + ("RSP-001", "RSP-002", "DEC-001"),
         response_required="never",
         header_profile="SGX-ResponseMessageHeader",
-        acknowledge_within=None,
+        acknowledge_working_days=None,
     ),
     Event(
         code="information-request", display="Request for more information",
@@ -440,7 +435,7 @@ EVENTS: tuple[Event, ...] = (
         requirements=_COMMON_REQ + ("RSP-001", "RSP-002", "INF-001"),
         response_required="on-error",
         header_profile="SGX-ResponseMessageHeader",
-        acknowledge_within="P1D",
+        acknowledge_working_days=1,
     ),
 )
 

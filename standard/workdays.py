@@ -55,6 +55,16 @@ def add_working_days(start: date, count: int, *, strict: bool = True) -> date:
     return day
 
 
+def working_days_after(day: date, count: int, *, strict: bool = True) -> date:
+    """The `count`-th working day after `day` (day itself not counted, whatever it is): a message delivered on a
+    Friday, a Saturday or a Sunday and due within one working day is due by the end of Monday."""
+    for _ in range(count):
+        day += timedelta(days=1)
+        while not is_working_day(day, strict=strict):
+            day += timedelta(days=1)
+    return day
+
+
 def end_of(day: date) -> datetime:
     """The first moment after `day` ends (UTC): an item due on `day` is overdue from then."""
     return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)

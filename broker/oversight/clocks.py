@@ -1,57 +1,13 @@
-"""Working days (England's bank holidays, shipped as data) and the statutory clocks' due dates."""
+"""The statutory clocks' due dates, on working days in England (`standard/workdays.py`)."""
 
 from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from functools import cache
-
-import orjson
+from datetime import date, datetime, timedelta
 
 from broker.oversight.rules import Clock
-from standard.artefacts import ROOT as STANDARD_ROOT
-from standard.errors import OversightError
-
-BANK_HOLIDAYS_FILE = STANDARD_ROOT / "source" / "reference" / "bank-holidays-england-and-wales.json"
-
-
-@cache
-def bank_holidays() -> frozenset[date]:
-    """England and Wales bank holidays, from the shipped data (its years are in the file's `covers`)."""
-    document = orjson.loads(BANK_HOLIDAYS_FILE.read_bytes())
-    return frozenset(date.fromisoformat(e["date"]) for e in document["events"])
-
-
-@cache
-def _covered_years() -> tuple[int, int]:
-    document = orjson.loads(BANK_HOLIDAYS_FILE.read_bytes())
-    return document["covers"]["from"], document["covers"]["to"]
-
-
-def is_working_day(day: date) -> bool:
-    first, last = _covered_years()
-    if not first <= day.year <= last:
-        raise OversightError(f"{BANK_HOLIDAYS_FILE.name} covers {first}-{last}, not {day.year}; add that year's "
-                             "bank holidays from GOV.UK (see the file's source)")
-    return day.weekday() < 5 and day not in bank_holidays()
-
-
-def add_working_days(start: date, count: int) -> date:
-    """The date `count` working days after `start` (0: start itself if a working day, else the next one)."""
-    day = start
-    while not is_working_day(day):
-        day += timedelta(days=1)
-    for _ in range(count):
-        day += timedelta(days=1)
-        while not is_working_day(day):
-            day += timedelta(days=1)
-    return day
-
-
-def end_of(day: date) -> datetime:
-    """The first moment after `day` ends (UTC): an item due on `day` is overdue from then."""
-    return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
+from standard.workdays import add_working_days, end_of
 
 
 def month_start(day: date, months_after: int = 0) -> date:

@@ -208,7 +208,7 @@ def message_definition(event: cat.Event) -> dict:
         out["allowedResponse"] = [{"message": cat.message_definition_url("acknowledgement"),
                                    "situation": "Infrastructure acknowledgement from the exchange; business "
                                                 "acknowledgement from each recipient."}]
-    if event.acknowledge_within is not None:
+    if event.acknowledge_working_days is not None:
         out["allowedResponse"] += [
             {"message": cat.message_definition_url("decision-recorded"),
              "situation": "A recipient records what it decided or did about the message."},

@@ -63,8 +63,9 @@ setting now, each told only of its own children{% elif r.of == 'sender' %}: the 
 only if the responder received that message, and never with a child{% endif %}
 {% if r.condition %} (only when {{ r.condition }}){% endif %}</li>{% endfor %}</ul></td></tr>
 <tr><th>Category</th><td>{{ e.category }}; response required: {{ e.response_required }}</td></tr>
-<tr><th>Acknowledged by</th><td>{% if e.acknowledge_within %}each recipient within {{ e.acknowledge_within[1:-1] }}
-day(s) of delivery ({{ e.acknowledge_within }}); overdue after, on both sides{% else %}not acknowledged{% endif %}
+<tr><th>Acknowledged by</th><td>{% if e.acknowledge_working_days %}each recipient within
+{{ e.acknowledge_working_days }} working day(s) after the day of delivery, by the end of the day (weekends and
+England's bank holidays not counted); overdue after, on both sides{% else %}not acknowledged{% endif %}
 </td></tr>
 <tr><th>Sensitivity labels</th><td>{% for s in e.sensitivity %}<span class="tag">{{ s }}</span>
 {% else %}none{% endfor %}</td></tr>

@@ -5,8 +5,9 @@ deadline the catalogue sets for its event."""
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+import pytest
 from click.testing import CliRunner
 
 from sgx import demo as scenario
@@ -55,12 +56,40 @@ def test_each_recipient_shows_how_far_it_got_with_times(tmp_path):
 
 def test_not_acknowledged_by_the_events_deadline_is_overdue(tmp_path):
     _, outbox, sent = _exchange(tmp_path)
-    deadline = cat.get_event("serious-incident").acknowledge_within
-    assert deadline == "P1D"
-    soon = {s.recipient: s.overdue for s in outbox.accountable(sent, datetime.now(UTC) + timedelta(hours=20))}
+    assert cat.get_event("serious-incident").acknowledge_working_days == 1
+    due = {s.recipient: s.due for s in outbox.accountable(sent)}
+    assert len(set(due.values())) == 1  # accepted for every recipient in one batch
+    deadline = due["la-886"]
+    soon = {s.recipient: s.overdue for s in outbox.accountable(sent, deadline - timedelta(minutes=1))}
     assert soon == {"la-371": False, "la-886": False, "ofsted": False}
-    late = {s.recipient: s.overdue for s in outbox.accountable(sent, datetime.now(UTC) + timedelta(days=2))}
+    late = {s.recipient: s.overdue for s in outbox.accountable(sent, deadline + timedelta(minutes=1))}
     assert late == {"la-371": False, "la-886": True, "ofsted": True}  # Doncaster acknowledged in time
+
+
+@pytest.mark.parametrize(("delivered", "due"), [
+    ("2026-11-26T10:00:00+00:00", "2026-11-28T00:00:00+00:00"),  # Thursday: by the end of Friday
+    ("2026-11-27T16:00:00+00:00", "2026-12-01T00:00:00+00:00"),  # Friday: by the end of Monday
+    ("2026-11-28T09:00:00+00:00", "2026-12-01T00:00:00+00:00"),  # Saturday: Monday too
+    ("2026-12-24T09:00:00+00:00", "2026-12-30T00:00:00+00:00"),  # Christmas Eve: Christmas, Boxing Day (Monday 28)
+    ("2027-03-25T09:00:00+00:00", "2027-03-31T00:00:00+00:00"),  # Thursday before Good Friday and Easter Monday
+])
+def test_a_deadline_in_working_days_skips_weekends_and_englands_bank_holidays(delivered, due):
+    event = cat.get_event("serious-incident")
+    assert event.acknowledge_by(datetime.fromisoformat(delivered)) == datetime.fromisoformat(due)
+
+
+def test_broken_twin_calendar_days_would_flag_a_friday_message_overdue_over_the_weekend():
+    friday = datetime.fromisoformat("2026-11-27T16:00:00+00:00")
+    calendar_due = friday + timedelta(days=1)
+    sunday = datetime.fromisoformat("2026-11-29T12:00:00+00:00")
+    assert sunday > calendar_due  # overdue on Sunday by calendar days, which no working week allows
+    assert sunday < cat.get_event("serious-incident").acknowledge_by(friday)
+
+
+def test_a_deadline_beyond_the_shipped_bank_holidays_still_skips_weekends():
+    friday = datetime.fromisoformat("2031-01-03T09:00:00+00:00")
+    assert cat.get_event("serious-incident").acknowledge_by(friday) == datetime.fromisoformat(
+        "2031-01-07T00:00:00+00:00")
 
 
 def test_a_response_to_a_message_this_outbox_never_sent_changes_nothing(tmp_path):

@@ -7,11 +7,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from broker.oversight import scenario
-from broker.oversight.clocks import add_working_days, bank_holidays, months_between
+from broker.oversight.clocks import months_between
 from broker.oversight.engine import Engine
 from broker.oversight.replay import replay
 from broker.oversight.rules import published
-from standard.errors import OversightError
+from standard.errors import CalendarNotCovered
+from standard.workdays import add_working_days, bank_holidays
 from tests.unit.broker.oversight_helpers import HOME, PROVIDER, START, area, signal
 
 
@@ -34,7 +35,7 @@ def test_the_bank_holidays_are_england_and_wales_eight_a_year_or_more():
 
 
 def test_a_date_outside_the_years_covered_is_refused_saying_what_to_add():
-    with pytest.raises(OversightError, match="add that year's bank holidays"):
+    with pytest.raises(CalendarNotCovered, match="add that year's bank holidays"):
         add_working_days(date(2031, 1, 6), 1)
 
 
