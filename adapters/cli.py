@@ -75,7 +75,7 @@ class Run:
         self.ledger = Ledger()
         self.built: Counter[str] = Counter()
         self.sending: dict[tuple[str, str], tuple[int, dict]] = {}  # (event, setting URN) -> (messages, one)
-        self.sent = self.waiting = self.unchanged = 0
+        self.sent = self.resent = self.waiting = self.unchanged = 0
         state = self.folder.adapter_state_file(sender)
         state.parent.mkdir(exist_ok=True)
         self.store = ChangeStore(state)
@@ -216,6 +216,11 @@ class Run:
         if outbox is None:
             self.store.assume(item for item in planned if id(item) in queued)
         if outbox is not None:
+            resent = outbox.resend_recoverable()  # refused earlier for a reason since lifted, perhaps: try again
+            if resent:
+                self.resent += len(resent)
+                click.echo(f"{len(resent)} message(s) the exchange refused earlier (a recipient not onboarded yet, "
+                           "or a sender not yet entitled) are sent again", err=True)
             with contextlib.suppress(RecoverableBrokerError):  # reported below with the count
                 self.sent += outbox.drain(self.folder.transport(), batch=BATCH)
             self.waiting = outbox.pending()
@@ -240,8 +245,8 @@ class Run:
         rows, reasons = self.ledger.counts()
         summary = {"rows_read": self.ledger.total, "rows": rows, "not_notifiable": reasons,
                    "messages_built": dict(self.built), "unchanged": self.unchanged,
-                   "sent": self.sent, "waiting": self.waiting, "findings": dict(sorted(self.found.items())),
-                   "dry_run": self.dry_run}
+                   "sent": self.sent, "resent": self.resent, "waiting": self.waiting,
+                   "findings": dict(sorted(self.found.items())), "dry_run": self.dry_run}
         click.echo(orjson.dumps(summary).decode())
         if self.report_path:
             from adapters.report import sending_table, write_report

@@ -76,6 +76,11 @@ class RecipientState:
 _RECIPIENT = re.compile(r"^recipient (\S+): ")
 
 
+# Refusals that a change elsewhere lifts (the recipient onboarded, the directory updated): a message refused for one
+# of these is sent again by the adapters' next run (and by `sgx node resend` at any time).
+RECOVERABLE_REFUSALS = ("no-recipients", "unauthorised-sender")
+
+
 @dataclass
 class Status:
     """What the outbox knows of one message: its state, when it was last sent, why it was refused or failed, and
@@ -309,6 +314,18 @@ class Outbox:
         with sqlite_db.transaction(self.db):
             return self.db.execute("UPDATE outbox SET sent_at = NULL, state = 'queued' WHERE message_id = ? AND "
                                    "state = 'sent'", (message_id,)).rowcount == 1
+
+    def resend_recoverable(self) -> list[str]:
+        """Queue again every message refused for a reason a change elsewhere can lift (RECOVERABLE_REFUSALS: a
+        recipient not onboarded yet, a sender not yet entitled in the directory); returns their ids. The router
+        keeps no record of a refused id, so the same message is judged afresh."""
+        clauses = " OR ".join("reason LIKE ?" for _ in RECOVERABLE_REFUSALS)
+        with sqlite_db.transaction(self.db):
+            ids = [r[0] for r in self.db.execute(f"SELECT message_id FROM outbox WHERE state = 'refused' AND "  # noqa: S608 - fixed placeholders
+                                                 f"({clauses})", [f"{code}%" for code in RECOVERABLE_REFUSALS])]
+            self.db.executemany("UPDATE outbox SET sent_at = NULL, state = 'queued' WHERE message_id = ?",
+                                [(i,) for i in ids])
+        return ids
 
     def resend(self, message_id: str) -> bool:
         """Queue a refused or failed message again (it is signed afresh when sent); False if it is not one."""

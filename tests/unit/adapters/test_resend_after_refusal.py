@@ -1,0 +1,88 @@
+"""A refusal that a change elsewhere lifts is not final: a placement refused because nobody in the setting's area
+was onboarded yet is sent again by the adapter's next run once the host authority has its key."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from broker.outbox import Outbox
+from tests.unit.adapters.conftest import sgx, summary
+
+HEADER = "CHILD,SEX,DOB,ETHNIC,UPN,MOTHER,MC_DOB\nC1,1,27/03/2010,WBRI,,,\n"
+EPISODES = ("CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC,REASON_PLACE_CHANGE,HOME_POST,PL_POST,URN\n"
+            "C1,01/02/2026,S,C2,N1,K2,PR4,,,,,,SC900001\n")
+
+
+@pytest.fixture
+def early(tmp_path):
+    """An exchange where Kent is onboarded and Doncaster, the setting's host, is not yet (no key)."""
+    root = tmp_path / "ex"
+    sgx("directory", "init", "--dir", root)
+    for pid in ("la-886", "router"):
+        sgx("directory", "keygen", "--dir", root, "--participant", pid)
+    sgx("directory", "add-setting", "--dir", root, "--urn", "SC900001", "--name", "Example Lodge", "--host-la",
+        "la-371")
+    sgx("directory", "sign", "--dir", root)
+    header, episodes = tmp_path / "header.csv", tmp_path / "episodes.csv"
+    header.write_text(HEADER)
+    episodes.write_text(EPISODES)
+    return root, header, episodes
+
+
+def _held_by_doncaster(root) -> int:
+    if not (root / "inbox" / "la-371.db").exists():
+        return 0
+    with sqlite3.connect(root / "inbox" / "la-371.db") as db:
+        return db.execute("SELECT COUNT(*) FROM inbox WHERE event = 'placement-started'").fetchone()[0]
+
+
+def _run(early, *, onboard_between: bool = True) -> tuple[dict, dict, int]:
+    root, header, episodes = early
+    first = summary("adapt", "ssda903", "--dir", root, "--la", "886", header, episodes)
+    sgx("broker", "route", "--dir", root, "--once")
+    sgx("node", "run", "--dir", root, "--participant", "la-886", "--once")  # Kent's node takes the refusal
+    if onboard_between:
+        sgx("directory", "keygen", "--dir", root, "--participant", "la-371")
+        sgx("directory", "sign", "--dir", root)
+    second = summary("adapt", "ssda903", "--dir", root, "--la", "886", header, episodes)
+    sgx("broker", "route", "--dir", root, "--once")
+    sgx("node", "run", "--dir", root, "--participant", "la-371", "--once")
+    return first, second, _held_by_doncaster(root)
+
+
+def test_a_placement_refused_before_the_host_was_onboarded_goes_with_the_next_run(early):
+    first, second, held = _run(early)
+    assert first["sent"] == 1 and first["resent"] == 0
+    assert second["messages_built"] == {} and second["unchanged"] == 1  # nothing new was built ...
+    assert second["resent"] == 1 and second["sent"] == 1  # ... but the refused message went again
+    assert held == 1
+
+
+def test_the_refusal_is_kept_with_its_reason_until_then(early):
+    root, header, episodes = early
+    summary("adapt", "ssda903", "--dir", root, "--la", "886", header, episodes)
+    sgx("broker", "route", "--dir", root, "--once")
+    sgx("node", "run", "--dir", root, "--participant", "la-886", "--once")
+    outbox = Outbox(root / "outbox" / "la-886.db", "la-886", None)
+    (message_id,) = [r[0] for r in outbox.db.execute("SELECT message_id FROM outbox")]
+    status = outbox.status(message_id)
+    assert status.state == "refused" and status.reason.startswith("no-recipients")
+
+
+def test_broken_twin_an_adapter_that_never_resends_leaves_the_host_untold(early, monkeypatch):
+    monkeypatch.setattr(Outbox, "resend_recoverable", lambda self: [])
+    first, second, held = _run(early)
+    assert second["sent"] == 0 and held == 0  # the refusal was final: the failure the test above rules out
+
+
+def test_a_message_the_standard_refused_is_not_sent_again_by_itself(tmp_path):
+    from broker.keys import SigningKey
+
+    outbox = Outbox(tmp_path / "o.db", "la-886", SigningKey.generate("la-886-1"))
+    outbox.db.execute("INSERT INTO outbox (message_id, event, body, state, reason, sent_at) VALUES "
+                      "('urn:uuid:a', 'placement-started', x'7b7d', 'refused', 'payload-invalid: bad', 'x'), "
+                      "('urn:uuid:b', 'placement-started', x'7b7d', 'refused', 'no-recipients: none', 'x')")
+    assert outbox.resend_recoverable() == ["urn:uuid:b"]
+    assert outbox.status("urn:uuid:a").state == "refused" and outbox.status("urn:uuid:b").state == "queued"
