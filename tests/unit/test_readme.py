@@ -32,3 +32,14 @@ def test_key_files_are_kept_out_of_git(tmp_path):
         ignored = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT)
         assert ignored.returncode == 0, path
     assert subprocess.run(["git", "check-ignore", "-q", "broker/keys.py"], cwd=ROOT).returncode == 1
+
+
+def test_the_oversight_replay_works_as_written(tmp_path):
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```bash\n(\$sgx oversight replay .*?)```", text, re.S).group(1)
+    script = f"sgx={Path(sys.executable).parent / 'sgx'}\n{block}"
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                          env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "escalat" in done.stdout.lower() and "Traceback" not in done.stdout + done.stderr
+    assert (tmp_path / "hesley.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
