@@ -76,9 +76,10 @@ class RecipientState:
 _RECIPIENT = re.compile(r"^recipient (\S+): ")
 
 
-# Refusals that a change elsewhere lifts (the recipient onboarded, the directory updated): a message refused for one
-# of these is sent again by the adapters' next run (and by `sgx node resend` at any time).
-RECOVERABLE_REFUSALS = ("no-recipients", "unauthorised-sender")
+# Refusals that a change elsewhere lifts (a recipient given its key or its queue): a message refused for one of these
+# is sent again by the adapters' next run (and by `sgx node resend` at any time). Refusals for the message's own
+# fault (a wrong owner, a child it may not name, a sender not entitled) are final until the sender corrects it.
+RECOVERABLE_REFUSALS = ("no-recipients%not onboarded yet (no key)%", "no-recipients: not reachable%")  # LIKE
 
 
 @dataclass
@@ -289,7 +290,9 @@ class Outbox:
         for state in states.values():
             if event is not None and state.accepted_at:
                 state.due = event.acknowledge_by(_moment(state.accepted_at))
-                state.overdue = state.due is not None and "acknowledged" not in state.steps and now > state.due
+                # A decision or a question answers the message as surely as an acknowledgement does.
+                answered = {"acknowledged", "decided", "asked"} & set(state.steps)
+                state.overdue = state.due is not None and not answered and now > state.due
         return sorted(states.values(), key=lambda s: s.recipient)
 
     def sent(self, *, limit: int = 50, offset: int = 0) -> list[tuple[str, str, str, str | None]]:
@@ -316,13 +319,13 @@ class Outbox:
                                    "state = 'sent'", (message_id,)).rowcount == 1
 
     def resend_recoverable(self) -> list[str]:
-        """Queue again every message refused for a reason a change elsewhere can lift (RECOVERABLE_REFUSALS: a
-        recipient not onboarded yet, a sender not yet entitled in the directory); returns their ids. The router
+        """Queue again every message refused for a reason a change elsewhere can lift (RECOVERABLE_REFUSALS: every
+        recipient not onboarded yet, or without a queue); returns their ids. The router
         keeps no record of a refused id, so the same message is judged afresh."""
         clauses = " OR ".join("reason LIKE ?" for _ in RECOVERABLE_REFUSALS)
         with sqlite_db.transaction(self.db):
             ids = [r[0] for r in self.db.execute(f"SELECT message_id FROM outbox WHERE state = 'refused' AND "  # noqa: S608 - fixed placeholders
-                                                 f"({clauses})", [f"{code}%" for code in RECOVERABLE_REFUSALS])]
+                                                 f"({clauses})", list(RECOVERABLE_REFUSALS))]
             self.db.executemany("UPDATE outbox SET sent_at = NULL, state = 'queued' WHERE message_id = ?",
                                 [(i,) for i in ids])
         return ids

@@ -11,6 +11,7 @@ from broker.oversight import report
 from broker.oversight import rules as rules_module
 from broker.oversight import scenario as scenarios
 from broker.oversight.replay import replay as run_replay
+from standard.errors import RecoverableBrokerError
 
 
 @click.group()
@@ -112,16 +113,17 @@ def show_rules(rules_path: Path | None, fmt: str) -> None:
 @click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               show_default=True, help="The exchange folder (the node's inbox, outbox and keys).")
 @click.option("--participant", "pid", required=True, help="The host local authority, e.g. la-371.")
-@click.option("--transport", "url", default=None, help="amqp://... as for 'sgx node run'; default: the folder's "
-              "embedded queues.")
+@click.option("--transport", "url", default=None, help="amqp://user:password@host/vhost of this participant, as "
+              "for 'sgx node run'; default: the folder's embedded queues.")
 @RULES_OPTION
 @click.option("--once", is_flag=True, help="One pass, then stop.")
 @click.option("--interval", type=click.IntRange(min=5), default=300, show_default=True,
               help="Seconds between passes when running continuously beside 'sgx node run'.")
 def run(root: Path, pid: str, url: str | None, rules_path: Path | None, once: bool, interval: int) -> None:
     """Oversee the settings in a host authority's area from what its nodes received, and send each new escalation
-    as a signed message through the exchange (to the host LA, host ICB, regulators and every placing authority
-    with a child at the setting, each told only of its own children).
+    as a signed message through the exchange (to the host LADO, host ICB, regulators and every placing authority
+    with a child at the setting, each told only of its own children; the host LA's officers see it on their
+    inbox's Sent pages).
 
     Statutory clock alerts (missing Regulation 44/45 reports, LADO notifications not made, late Regulation 40
     notices) go the same way, as escalations with the reason statutory-clock."""
@@ -139,12 +141,16 @@ def run(root: Path, pid: str, url: str | None, rules_path: Path | None, once: bo
             outbox = folder.outbox(pid)
             result = run_pass(root, directory_, pid, rules, outbox)
             sent = 0
-            if result.escalations or result.alerts:
-                transport = folder.transport(as_participant=pid)
+            if outbox.pending():  # this pass's, and any an earlier pass could not send
                 try:
-                    sent = outbox.drain(transport)
-                finally:
-                    transport.close()
+                    transport = folder.transport()
+                    try:
+                        sent = outbox.drain(transport)
+                    finally:
+                        transport.close()
+                except RecoverableBrokerError as exc:
+                    click.echo(f"the exchange cannot be reached now ({exc}); the escalations wait in the outbox and "
+                               "go with the next pass", err=True)
             for message_id, e in result.escalations:
                 click.echo(f"escalation {e.setting} {e.rule} window {e.window_start.date()} to {e.window_end.date()}"
                            f": {len(e.signal_ids)} signals; message {message_id}")

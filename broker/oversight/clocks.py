@@ -1,4 +1,6 @@
-"""The statutory clocks' due dates, on working days in England (`standard/workdays.py`)."""
+"""The statutory clocks' due dates, on working days in England (`standard/workdays.py`). Beyond the years whose
+bank holidays are shipped only weekends are skipped: a clock may then fall due a day early around a bank holiday,
+which is better than a pass that stops (add the year's bank holidays to keep it exact)."""
 
 from __future__ import annotations
 
@@ -79,13 +81,13 @@ class ClockKeeper:
                 self._satisfied.add((clock.id, setting, months_between(start, dated) // clock.every))
         for clock in self.follow_ups:
             if kind == clock.after and case:
-                due = end_of(add_working_days(at.date(), clock.working_days))
+                due = end_of(add_working_days(at.date(), clock.working_days, strict=False))
                 self._push(due, clock.id, setting, case)
             elif kind == clock.expect and case:
                 self._satisfied.add((clock.id, setting, case))
         for clock in self.delays:
             if kind in clock.kinds and occurred is not None:
-                due = end_of(add_working_days(occurred.date(), clock.working_days))
+                due = end_of(add_working_days(occurred.date(), clock.working_days, strict=False))
                 if at >= due:
                     alerts.append(Alert(clock.id, setting, due, at, clock.to,
                                         f"notified {(at - due).days + 1} day(s) after it was due", message_id))

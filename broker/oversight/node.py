@@ -69,8 +69,8 @@ def held_signals(root: Path, participants: list[str]) -> list[tuple[datetime, Si
     for pid in participants:
         for folder, query in (("inbox", "SELECT body, sender, received_at FROM inbox WHERE event != "
                                         "'acknowledgement' ORDER BY rowid"),
-                              ("outbox", "SELECT body, ?, sent_at FROM outbox WHERE sent_at IS NOT NULL "
-                                         "ORDER BY seq")):
+                              ("outbox", "SELECT body, ?, sent_at FROM outbox WHERE sent_at IS NOT NULL AND "
+                                         "coalesce(state, '') NOT IN ('refused', 'failed') ORDER BY seq")):
             path = root / folder / f"{pid}.db"
             if not path.exists():
                 continue

@@ -35,7 +35,7 @@ from conformance.sut import Process, command_of, tail
 from standard.errors import SignatureRejected
 from standard.validator import event_of
 
-ACK_TIMEOUT = 1.5  # seconds the system waits for the exchange's answer before sending again (told in the config)
+ACK_TIMEOUT = 4.0  # seconds the system waits for the exchange's answer before sending again (told in the config)
 SEND_DEADLINE = 20.0  # seconds one send command may take, start-up included
 SETTLE_SECONDS = 0.5  # after a command exits, how long the kit still listens for copies
 MAX_COPIES = 50  # copies the kit reads for one scenario: a flood is cut here and fails

@@ -77,12 +77,20 @@ def test_broken_twin_an_adapter_that_never_resends_leaves_the_host_untold(early,
     assert second["sent"] == 0 and held == 0  # the refusal was final: the failure the test above rules out
 
 
-def test_a_message_the_standard_refused_is_not_sent_again_by_itself(tmp_path):
+def test_only_refusals_a_change_elsewhere_lifts_are_sent_again(tmp_path):
     from broker.keys import SigningKey
 
     outbox = Outbox(tmp_path / "o.db", "la-886", SigningKey.generate("la-886-1"))
     outbox.db.execute("INSERT INTO outbox (message_id, event, body, state, reason, sent_at) VALUES "
                       "('urn:uuid:a', 'placement-started', x'7b7d', 'refused', 'payload-invalid: bad', 'x'), "
-                      "('urn:uuid:b', 'placement-started', x'7b7d', 'refused', 'no-recipients: none', 'x')")
-    assert outbox.resend_recoverable() == ["urn:uuid:b"]
-    assert outbox.status("urn:uuid:a").state == "refused" and outbox.status("urn:uuid:b").state == "queued"
+                      "('urn:uuid:b', 'placement-started', x'7b7d', 'refused', 'no-recipients: no participant could "
+                      "be resolved for its routing roles; not onboarded yet (no key): la-371', 'x'), "
+                      "('urn:uuid:c', 'allegation-referral', x'7b7d', 'refused', 'no-recipients: wrong-owner: "
+                      "lado-886 is not the host LADO', 'x'), "
+                      "('urn:uuid:d', 'decision-recorded', x'7b7d', 'refused', 'unauthorised-sender: not a "
+                      "recipient', 'x'), "
+                      "('urn:uuid:e', 'placement-started', x'7b7d', 'refused', 'no-recipients: not reachable: "
+                      "la-371 (no queue on the exchange)', 'x')")
+    assert sorted(outbox.resend_recoverable()) == ["urn:uuid:b", "urn:uuid:e"]
+    assert [outbox.status(f"urn:uuid:{x}").state for x in "abcde"] == ["refused", "queued", "refused", "refused",
+                                                                       "queued"]

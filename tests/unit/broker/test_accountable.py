@@ -151,3 +151,12 @@ def test_a_node_tells_the_sender_its_message_reached_it(tmp_path):
 def test_without_receipts_the_sender_only_knows_the_message_was_queued(tmp_path):
     # The twin of the test above: the same run with receipts turned off leaves the sender at "accepted".
     assert _delivered_to_node(tmp_path, "--no-receipts")["la-371"] == "accepted"
+
+
+def test_a_decision_without_an_acknowledgement_answers_the_message_too(tmp_path):
+    _, outbox, sent = _exchange(tmp_path)
+    outbox.record_response("la-886", "decision-recorded", c.decision_recorded(sent, "la-886", "monitoring"))
+    deadline = next(s.due for s in outbox.accountable(sent) if s.recipient == "la-886")
+    late = {s.recipient: (s.latest, s.overdue) for s in outbox.accountable(sent, deadline + timedelta(minutes=1))}
+    assert late["la-886"] == ("decided", False)  # the recipient's inbox shows it decided, not overdue: so does this
+    assert late["ofsted"] == ("accepted", True)
