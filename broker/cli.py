@@ -88,8 +88,8 @@ def keygen(root: Path, pid: str, valid_days: int) -> None:
     directory_ = d.load_draft(root)
     try:
         participant = directory_.participant(pid)
-    except d.DirectoryError as exc:
-        raise click.ClickException(str(exc)) from None
+    except d.DirectoryError as exc:  # a wrong argument: a usage error, like node run's
+        raise click.UsageError(f"{exc}; add it with 'sgx directory add-participant' first") from None
     taken = {k.get("kid") for k in participant.keys}
     kid = next(f"{pid}-{n}" for n in range(len(participant.keys) + 1, len(participant.keys) + 2 + len(taken))
                if f"{pid}-{n}" not in taken)
@@ -529,10 +529,15 @@ def status(root: Path, pid: str, message_id: str) -> None:
     read by a person, acknowledged, decided, with times; OVERDUE when not acknowledged by the event's deadline.
 
     Exit codes: 0 shown; 1 the message is not in this participant's outbox."""
-    from broker.outbox import STEPS
+    from broker.outbox import STEPS, Outbox
 
     folder = exchange_folder(root)
-    outbox = folder.outbox(pid)
+    if pid not in folder.load_directory(read_only=True).participants:
+        raise click.UsageError(f"{pid!r} is not a participant of the directory in {root}")
+    if not folder.outbox_file(pid).exists():
+        raise click.ClickException(f"{pid} has sent nothing from {root} (it has no outbox there); give the --dir "
+                                   "its messages were sent from")
+    outbox = Outbox(folder.outbox_file(pid), pid, None)  # reading what was sent needs no signing key
     if folder.inbox_file(pid).exists():
         receiver = folder.node(pid)
         outbox.record_acknowledgements(receiver)
@@ -615,8 +620,11 @@ def inbox(root: Path, pid: str) -> None:
     from broker import acknowledgements
 
     folder = exchange_folder(root)
+    if pid not in folder.load_directory(read_only=True).participants:
+        raise click.UsageError(f"{pid!r} is not a participant of the directory in {root}")
     if not folder.inbox_file(pid).exists():
-        raise click.ClickException(f"no inbox for {pid} yet; run 'sgx node run --participant {pid}'")
+        raise click.ClickException(f"no inbox for {pid} in {root} yet; run 'sgx node run --dir {root} --participant "
+                                   f"{pid}'")
     receiver = folder.node(pid, directory=folder.load_directory(read_only=True))  # reading only
     for item in receiver.inbox():
         click.echo(f"{item.received_at}  {item.event:26} from {item.sender:24} {item.message_id}  {item.verified}")

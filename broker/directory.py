@@ -237,7 +237,12 @@ def load(path_or_bytes: Path | bytes, operator_public: Ed25519PublicKey, *, now:
         raw = path_or_bytes.read_bytes() if isinstance(path_or_bytes, Path) else path_or_bytes
         document = orjson.loads(raw)
     except FileNotFoundError:
-        raise DirectoryError(f"{where}: no directory file; create one with 'sgx directory init'") from None
+        draft = path_or_bytes.with_name("directory.draft.json") if isinstance(path_or_bytes, Path) else None
+        if draft is not None and draft.exists():  # initialised, never signed
+            raise DirectoryError(f"{where}: the directory has not been signed yet; sign it with 'sgx directory sign "
+                                 f"--dir {draft.parent}'") from None
+        raise DirectoryError(f"{where}: no directory file, so this is not an exchange folder; give the right --dir, "
+                             "or create one with 'sgx directory init'") from None
     except (ValueError, orjson.JSONDecodeError):
         raise DirectoryError(f"{where}: not a signed directory (flattened JWS JSON)") from None
     if not isinstance(document, dict) or not {"protected", "payload", "signature"} <= set(document):

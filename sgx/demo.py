@@ -10,6 +10,7 @@ signed, verified, validated, routed, audited and stored by each recipient's node
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import shutil
@@ -24,6 +25,7 @@ from broker import directory as d
 from broker import signing
 from broker.exchange_folder import ExchangeFolder
 from broker.keys import SigningKey
+from broker.receipts import DeliveryReceipts
 from broker.router import SENDER, SIGNATURE
 from broker.transport import INGRESS, Envelope, capabilities_of
 from standard import compose as c
@@ -203,9 +205,12 @@ def run_demo(root: Path, transport_url: str | None = None, echo=click.echo, *,
         echo(f"  {what:40} {decision.decision}: {outcome}")
 
     received: dict[str, list[tuple[str, str]]] = {}
+    receipts = []
     echo("\nWho received what (each node verified the sender's and the router's signatures, stored, then acked):")
     for pid in sorted(set(net.keys) - {"router"}):
         node = net.node(pid, connect(pid))
+        # As `sgx node run` does: each sender is told its message reached this node (sent after the listing).
+        receipts.append(DeliveryReceipts(node.db, net.outbox(pid), lambda pid=pid: connect(pid)))
         node.run(idle_timeout=0.0 if not net.credentials else 0.5)
         items = [i for i in node.inbox() if i.event != "acknowledgement"]
         acks = [i for i in node.inbox() if i.event == "acknowledgement"]
@@ -222,6 +227,12 @@ def run_demo(root: Path, transport_url: str | None = None, echo=click.echo, *,
             codes = [orjson.loads(a.body)["entry"][1]["resource"]["issue"][0]["details"]["coding"][0]["code"]
                      for a in acks]
             echo(f"      acknowledgements: {', '.join(f'{codes.count(x)} {x}' for x in sorted(set(codes)))}")
+
+    for told in receipts:
+        told.send()
+    router.run(idle_timeout=0.0 if not net.credentials else 5.0)  # the receipts, to each message's sender
+    for pid in sorted(set(net.keys) - {"router"}):
+        net.node(pid, connect(pid)).run(idle_timeout=0.0 if not net.credentials else 0.5)
 
     echo("\nRegister of children living away from home (pseudonyms only):")
     for urn in (LODGE, HOUSE):
@@ -297,8 +308,19 @@ def demo(broker_url: str | None, rabbitmq_dir: Path | None, work_dir: Path) -> N
                    "route the answer to Doncaster's node:\n"
                    f"  {sgx} broker route --dir {work_dir} --once && {sgx} node run --dir {work_dir} "
                    "--participant lado-371 --once\n"
-                   "  Dee's inbox then shows it under Sent (and sgx node status --participant lado-371 ID).")
+                   f"  Dee's inbox then shows it under Sent, as does: {sgx} node status --dir {work_dir} "
+                   f"--participant lado-371 {_notification_id(work_dir)}")
     click.echo("\nThe standard's pages: sgx standard docs --out site/")
+
+
+def _notification_id(work_dir: Path) -> str:
+    """The id of Doncaster LADO's cross-boundary notification, which the demo's last step sent."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(work_dir / "outbox" / "lado-371.db")) as db:
+        row = db.execute("SELECT message_id FROM outbox WHERE event = 'allegation-notification' ORDER BY seq DESC "
+                         "LIMIT 1").fetchone()
+    return row[0] if row else "MESSAGE_ID"
 
 
 __all__ = ["allegation", "demo", "demo_network", "placement", "run_demo", "serious_incident", "signed_envelope"]

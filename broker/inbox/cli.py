@@ -62,6 +62,9 @@ def add_user(root: Path, participant: str, email: str, name: str, role: str) -> 
     password = os.environ.get("SGX_INBOX_PASSWORD")
     if not password and not sys.stdin.isatty():
         password = sys.stdin.readline().rstrip("\n")  # piped in by a script: nothing to hide, nobody to ask twice
+        if not password:  # no terminal to ask on either
+            raise click.UsageError("no password given: set SGX_INBOX_PASSWORD, pipe one in, or run this in a "
+                                   "terminal to be asked")
     if not password:
         password = click.prompt("Password (at least 12 characters)", hide_input=True, confirmation_prompt=True)
     try:
@@ -76,7 +79,7 @@ def add_user(root: Path, participant: str, email: str, name: str, role: str) -> 
 @DIR
 @PARTICIPANT
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8025, show_default=True, type=int)
+@click.option("--port", default=8025, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--transport", "url", default=None,
               help="Where actions are sent: amqp://user:password@host:port/vhost; default: the folder's embedded "
                    "queues.")
