@@ -4,7 +4,6 @@ it; a system that cannot start is a set-up error, never a hung run."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from conformance.kits import KITS
 from conformance.kits.receiver import SENDERS, ReceiverContext
 from conformance.model import Result, run_suite
 from sgx.cli import cli
+from tests.integration.certified_runs import run_certified
 
 PY = sys.executable
 DEADLINE = 8.0
@@ -49,24 +49,10 @@ def _failing(rabbit, tmp_path, key, module: str, extra: str = "") -> set[str]:
 
 def test_the_projects_node_passes_every_test_through_the_cli_with_a_certificate(rabbit, tmp_path, sut_key):
     run, stored = _commands("conformance.reference.receiver", sut_key)
-    reports, operator = tmp_path / "reports", tmp_path / "operator.key"
-    runner = CliRunner()
-    assert runner.invoke(cli, ["conformance", "keygen", "--out", str(operator)]).exit_code == 0
-    result = runner.invoke(cli, ["conformance", "run", "--kit", "receiver", "--sut-run", run, "--sut-stored", stored,
-                                 "--sut-key", str(sut_key.with_name("sut.pub.jwk")), "--participant", "la-999",
-                                 "--rabbit-dir", str(rabbit.base), "--ack-deadline", str(DEADLINE),
-                                 "--report-dir", str(reports), "--certify-key", str(operator),
-                                 "--system", "sgx node", "--system-version", "0.1"])
-    assert result.exit_code == 0, result.output
-    report = json.loads((reports / "report.json").read_bytes())
-    assert report["kit"] == "receiver" and report["passed"]
-    assert {t["result"] for t in report["tests"]} == {"pass"}
-    assert (reports / "report.xml").exists() and (reports / "report.html").exists()
-    verified = runner.invoke(cli, ["conformance", "verify", str(reports / "certificate.jws"), "--operator-key",
-                                   str(operator.with_name("operator.pub.jwk")), "--report",
-                                   str(reports / "report.json")])
-    assert verified.exit_code == 0, verified.output
-    assert "kit receiver" in verified.output
+    run_certified(tmp_path, "receiver", ["--sut-run", run, "--sut-stored", stored, "--sut-key",
+                                         str(sut_key.with_name("sut.pub.jwk")), "--participant", "la-999",
+                                         "--rabbit-dir", str(rabbit.base), "--ack-deadline", str(DEADLINE),
+                                         "--system", "sgx node", "--system-version", "0.1"])
 
 
 # Each broken receiver and exactly the tests that must catch it.

@@ -3,7 +3,6 @@ CLI with its reports and a certificate; each deliberately broken sender fails ex
 
 from __future__ import annotations
 
-import json
 import sys
 
 import pytest
@@ -15,6 +14,7 @@ from conformance.kits import KITS
 from conformance.kits.sender import SenderContext, senders_of
 from conformance.model import Result, run_suite
 from sgx.cli import cli
+from tests.integration.certified_runs import run_certified
 
 PY = sys.executable
 
@@ -28,22 +28,9 @@ def sut_key(tmp_path):
 
 def test_the_projects_outbox_passes_every_test_through_the_cli_with_a_certificate(rabbit, tmp_path, sut_key):
     send = f"{PY} -m conformance.reference.sender send {{scenario}} {{config}} --key {sut_key}"
-    reports, operator = tmp_path / "reports", tmp_path / "operator.key"
-    runner = CliRunner()
-    assert runner.invoke(cli, ["conformance", "keygen", "--out", str(operator)]).exit_code == 0
-    result = runner.invoke(cli, ["conformance", "run", "--kit", "sender", "--sut-send", send, "--sut-key",
-                                 str(sut_key.with_name("sut.pub.jwk")), "--rabbit-dir", str(rabbit.base),
-                                 "--report-dir", str(reports), "--certify-key", str(operator),
-                                 "--system", "sgx outbox", "--system-version", "0.1"])
-    assert result.exit_code == 0, result.output
-    report = json.loads((reports / "report.json").read_bytes())
-    assert report["kit"] == "sender" and report["passed"]
-    assert {t["result"] for t in report["tests"]} == {"pass"}
-    verified = runner.invoke(cli, ["conformance", "verify", str(reports / "certificate.jws"), "--operator-key",
-                                   str(operator.with_name("operator.pub.jwk")), "--report",
-                                   str(reports / "report.json")])
-    assert verified.exit_code == 0, verified.output
-    assert "kit sender" in verified.output
+    run_certified(tmp_path, "sender", ["--sut-send", send, "--sut-key", str(sut_key.with_name("sut.pub.jwk")),
+                                       "--rabbit-dir", str(rabbit.base), "--system", "sgx outbox",
+                                       "--system-version", "0.1"])
 
 
 # Each broken sender and exactly the tests that must catch it.

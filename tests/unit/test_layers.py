@@ -39,18 +39,23 @@ def _imports(path: Path) -> set[str]:
     return {m for m in found if m.split(".")[0] in OURS}
 
 
-def violations() -> list[tuple[str, str]]:
-    out = []
+def _files():
+    """Each Python file of ours: its path, its path from the root, and the layer it belongs to."""
     for package in OURS:
         for path in sorted((ROOT / package).rglob("*.py")):
             relative = path.relative_to(ROOT).as_posix()
-            own = "standard.errors" if relative == "standard/errors.py" else package
-            for module in _imports(path):
-                layer = _layer(module)
-                if layer == own or (own == "sgx" and layer == "sgx"):
-                    continue
-                if layer not in ALLOWED[own]:
-                    out.append((relative, layer))
+            yield path, relative, "standard.errors" if relative == "standard/errors.py" else package
+
+
+def violations() -> list[tuple[str, str]]:
+    out = []
+    for path, relative, own in _files():
+        for module in _imports(path):
+            layer = _layer(module)
+            if layer == own or (own == "sgx" and layer == "sgx"):
+                continue
+            if layer not in ALLOWED[own]:
+                out.append((relative, layer))
     return sorted(set(out))
 
 
@@ -85,11 +90,8 @@ def _reaches_inside(path: Path, own: str) -> set[str]:
 
 def reaching_inside() -> list[tuple[str, str]]:
     out = []
-    for package in OURS:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            relative = path.relative_to(ROOT).as_posix()
-            own = "standard.errors" if relative == "standard/errors.py" else package
-            out.extend((relative, name) for name in _reaches_inside(path, own))
+    for path, relative, own in _files():
+        out.extend((relative, name) for name in _reaches_inside(path, own))
     return sorted(out)
 
 
