@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import click
@@ -547,22 +547,32 @@ def status(root: Path, pid: str, message_id: str) -> None:
     if found is None:
         raise click.ClickException(f"{wanted} is not in the outbox of {pid}")
     click.echo(f"{found.message_id}  {found.event}  {found.state}" + (f" ({found.reason})" if found.reason else "")
-               + (f"  sent {found.sent_at}" if found.sent_at else ""))
+               + (f"  sent {_utc(found.sent_at)}" if found.sent_at else ""))
     for state in outbox.accountable(wanted):
         outcome, detail = found.outcomes.get(state.recipient, (None, None))
         click.echo(f"  {state.recipient:28} {state.latest.upper() if state.overdue else state.latest}"
                    + ("  OVERDUE" if state.overdue else "")
                    + (f"  {detail}" if outcome == "failed" and detail else ""))
         if state.accepted_at:
-            click.echo(f"    {'accepted':13} {state.accepted_at}")
+            click.echo(f"    {'accepted':13} {_utc(state.accepted_at)}")
         for step in STEPS:
             if step in state.steps:
                 at, text = state.steps[step]
-                click.echo(f"    {step:13} {at}" + (f"  {text}" if text else ""))
-        if state.due is not None and "acknowledged" not in state.steps:
-            click.echo(f"    {'due by':13} {state.due.isoformat(timespec='seconds')}")
+                click.echo(f"    {step:13} {_utc(at)}" + (f"  {text}" if text else ""))
+        if state.due is not None and not {"acknowledged", "decided", "asked"} & set(state.steps):
+            click.echo(f"    {'due by':13} {_utc(state.due)}")
     if found.state in ("refused", "failed"):
         click.echo(f"  fix the cause, then: sgx node resend --dir {root} --participant {pid} {found.message_id}")
+
+
+def _utc(moment) -> str:
+    """One way to show a time to a person, whichever way it was stored: 2026-11-26 17:33:40 UTC."""
+    if isinstance(moment, str):
+        try:
+            moment = d.parse_time(moment)
+        except ValueError:
+            return moment
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 @node.command()

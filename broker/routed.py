@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from broker import db as sqlite_db
@@ -16,7 +17,11 @@ from broker import db as sqlite_db
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS routed (message_id TEXT NOT NULL, recipient TEXT NOT NULL, sender TEXT NOT NULL,
     event TEXT NOT NULL, routed_at INTEGER NOT NULL, PRIMARY KEY (message_id, recipient));
+CREATE INDEX IF NOT EXISTS routed_by_time ON routed (routed_at);
 """
+# How long a message can be answered: a LADO's decision or a request for more information may come months after
+# the referral; after this the record is forgotten and a late response is refused like one about an unknown id.
+RESPONSE_WINDOW_SECONDS = 400 * 86400
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,11 @@ class Routed:
         """Record (message_id, recipient, sender, event, routed_at) rows."""
         with sqlite_db.transaction(self.db):
             self.db.executemany("INSERT OR IGNORE INTO routed VALUES (?, ?, ?, ?, ?)", list(rows))
+
+    def prune(self, before: datetime) -> int:
+        """Forget what was routed before `before`; returns how many recipient records went."""
+        with sqlite_db.transaction(self.db):
+            return self.db.execute("DELETE FROM routed WHERE routed_at < ?", (int(before.timestamp()),)).rowcount
 
     def original(self, message_id: str, pending: Iterable[tuple[str, str, str, str, int]] = ()) -> Original | None:
         """The routed message with this id (from the database, or from `pending` rows not yet written), or None."""

@@ -25,7 +25,7 @@ from broker.audit import entry as audit_entry
 from broker.directory import Directory, LiveDirectory
 from broker.keys import SigningKey, secret_file
 from broker.register import Register
-from broker.routed import Original, Routed
+from broker.routed import RESPONSE_WINDOW_SECONDS, Original, Routed
 from broker.transport import DEAD_LETTER, INGRESS, Delivery, Envelope, Transport, delivery_queue
 from broker.transport.base import CONNECTION_USER, consume
 from standard import catalogue as cat
@@ -564,10 +564,12 @@ class Router:
                 sleep(delay)
 
     def prune_seen(self, *, force: bool = False) -> int:
-        """Forget message ids older than the retention period (at most once an hour unless forced)."""
+        """Forget message ids older than the retention period, and what was routed longer ago than a message can
+        be answered (at most once an hour unless forced); returns how many ids were forgotten."""
         if not force and time.monotonic() - self._pruned_at < _PRUNE_EVERY_SECONDS:
             return 0
         self._pruned_at = time.monotonic()
+        self.routed.prune(self.now() - timedelta(seconds=RESPONSE_WINDOW_SECONDS))
         return self.seen.prune(self.now() - timedelta(seconds=self.retention_seconds))
 
     def drain_dead_letters(self) -> int:

@@ -456,3 +456,21 @@ def test_a_batch_is_split_by_bytes_so_one_publish_buffers_a_bounded_amount(net, 
     router.run(idle_timeout=0, batch_size=4)
     assert published == [6, 6]  # two parts, each two deliveries to two recipients and two acknowledgements
     assert len(_inbox(transport, "la-371")) == 4
+
+
+def test_what_was_routed_is_kept_for_the_response_window_then_forgotten(tmp_path):
+    from broker.routed import RESPONSE_WINDOW_SECONDS
+
+    network = demo_network(tmp_path)
+    clock = [datetime.now(UTC)]
+    router = Router.in_folder(network.root, network.directory, network.transport(), network.keys["router"],
+                              now=lambda: clock[0])
+    message = scenario.placement("la-886", 1, LODGE, TODAY)
+    assert router.process(scenario.signed_envelope(network, "la-886", message)).decision == "accepted"
+    message_id = message["identifier"]["value"]
+    clock[0] += timedelta(seconds=RESPONSE_WINDOW_SECONDS - 86400)  # a decision months later still finds it
+    router.prune_seen(force=True)
+    assert router.routed.original(message_id) is not None
+    clock[0] += timedelta(days=2)
+    router.prune_seen(force=True)
+    assert router.routed.original(message_id) is None  # a response now is refused like one about an unknown id
