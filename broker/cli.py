@@ -481,8 +481,7 @@ def node_run(root: Path, url: str | None, pid: str, once: bool, progress_seconds
     from broker.receipts import DeliveryReceipts
 
     folder = exchange_folder(root, url)
-    if pid not in folder.load_directory().participants:
-        raise click.UsageError(f"{pid!r} is not a participant of the directory in {root}")
+    _require_participant(folder, pid)
     receiver = folder.node(pid, folder.transport())
     tally = progress.ReceivingTally(receiver, lambda: exchange_folder(root, url).transport())
     told = DeliveryReceipts(receiver.db, folder.outbox(pid), lambda: exchange_folder(root, url).transport()) \
@@ -532,8 +531,7 @@ def status(root: Path, pid: str, message_id: str) -> None:
     from broker.outbox import STEPS, Outbox
 
     folder = exchange_folder(root)
-    if pid not in folder.load_directory(read_only=True).participants:
-        raise click.UsageError(f"{pid!r} is not a participant of the directory in {root}")
+    _require_participant(folder, pid, read_only=True)
     if not folder.outbox_file(pid).exists():
         raise click.ClickException(f"{pid} has sent nothing from {root} (it has no outbox there); give the --dir "
                                    "its messages were sent from")
@@ -563,6 +561,12 @@ def status(root: Path, pid: str, message_id: str) -> None:
             click.echo(f"    {'due by':13} {_utc(state.due)}")
     if found.state in ("refused", "failed"):
         click.echo(f"  fix the cause, then: sgx node resend --dir {root} --participant {pid} {found.message_id}")
+
+
+def _require_participant(folder: ExchangeFolder, pid: str, *, read_only: bool = False) -> None:
+    """A participant the folder's directory does not have is a usage error (exit 2), named with the folder."""
+    if pid not in folder.load_directory(read_only=read_only).participants:
+        raise click.UsageError(f"{pid!r} is not a participant of the directory in {folder.root}")
 
 
 def _utc(moment) -> str:
@@ -630,8 +634,7 @@ def inbox(root: Path, pid: str) -> None:
     from broker import acknowledgements
 
     folder = exchange_folder(root)
-    if pid not in folder.load_directory(read_only=True).participants:
-        raise click.UsageError(f"{pid!r} is not a participant of the directory in {root}")
+    _require_participant(folder, pid, read_only=True)
     if not folder.inbox_file(pid).exists():
         raise click.ClickException(f"no inbox for {pid} in {root} yet; run 'sgx node run --dir {root} --participant "
                                    f"{pid}'")

@@ -282,9 +282,10 @@ class ExchangeFolder:
                 raise ExchangeFolderError(f"no broker password for {as_participant} in {self.credentials_file}; run "
                                           f"'sgx broker setup --dir {self.root}'")
             url = with_credentials(url, as_participant, self.credentials[as_participant])
-        path = self.queue_names_file  # read each time: setup may have run since this object was made
-        names = orjson.loads(path.read_bytes()) if path.exists() else {}
-        return open_transport(url, **({"queue_names": names} | options))
+        from broker.rabbitmq.setup import load_queue_names
+
+        # Read each time: setup may have run since this object was made.
+        return open_transport(url, **({"queue_names": load_queue_names(self.queue_names_file)} | options))
 
     def outbox(self, participant_id: str, **options) -> Outbox:
         """The participant's durable outbox, signing with its newest key; `options` go to Outbox (a validator)."""

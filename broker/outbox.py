@@ -98,7 +98,7 @@ class Status:
 class Outbox:
     def __init__(self, path: Path | str, participant_id: str, key: SigningKey, *, validator: Validator | None = None):
         self.participant_id, self.key = participant_id, key
-        self.validator = validator or Validator()
+        self._validator = validator
         self.db = sqlite_db.connect(path)
         self.db.executescript(_SCHEMA)
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(outbox)")}
@@ -107,6 +107,14 @@ class Outbox:
                 self.db.execute("ALTER TABLE outbox ADD COLUMN state TEXT")
                 self.db.execute("ALTER TABLE outbox ADD COLUMN reason TEXT")
                 self.db.execute("UPDATE outbox SET state = CASE WHEN sent_at IS NULL THEN 'queued' ELSE 'sent' END")
+
+    @property
+    def validator(self) -> Validator:
+        """The validator messages pass before they are queued, made on first use: an outbox opened only to read
+        (node status, receipts, the inbox's Sent pages) does not pay for building one."""
+        if self._validator is None:
+            self._validator = Validator()
+        return self._validator
 
     def add(self, message: dict | bytes) -> str:
         """Validate and queue a message; returns its id. Adding the same message id again is a no-op.

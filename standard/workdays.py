@@ -48,11 +48,7 @@ def add_working_days(start: date, count: int, *, strict: bool = True) -> date:
     day = start
     while not is_working_day(day, strict=strict):
         day += timedelta(days=1)
-    for _ in range(count):
-        day += timedelta(days=1)
-        while not is_working_day(day, strict=strict):
-            day += timedelta(days=1)
-    return day
+    return working_days_after(day, count, strict=strict)
 
 
 def working_days_after(day: date, count: int, *, strict: bool = True) -> date:
