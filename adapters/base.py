@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from standard.compose import name_uuid
+
 Value = str | date | None
 
 
@@ -98,4 +100,4 @@ def message_id_for(sender: str, key: str, digest: str) -> str:
     """The same fact always gets the same message id: if a run dies after queueing a message but before
     remembering it, the next run builds it again with the same id; the outbox keeps the copy it has and the
     exchange refuses an id it has already routed."""
-    return f"urn:uuid:{uuid.uuid5(_MESSAGE_IDS, f'{sender}|{key}|{digest}')}"
+    return f"urn:uuid:{name_uuid(_MESSAGE_IDS, f'{sender}|{key}|{digest}')}"

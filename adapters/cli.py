@@ -7,9 +7,9 @@ tries to send. Exit codes: 0 all good, 1 findings (the good rows still went thro
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
+import gc
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -21,7 +21,7 @@ import orjson
 from adapters.base import Problem, Reader, Record, Refused
 from adapters.outcomes import HELD_BACK, NOT_NOTIFIABLE, REFUSED, SENT, Ledger
 from adapters.placements import ChangeStore, Plan, Planned
-from adapters.queueing import BATCH, event_of, queue
+from adapters.queueing import BATCH, processes_for, queue
 from broker.directory import Directory
 from broker.exchange_folder import ExchangeFolder
 from broker.options import DIR_OPTION, TRANSPORT_OPTION
@@ -74,7 +74,7 @@ class Run:
         self._dropped: Counter[tuple[str, str]] = Counter()
         self.ledger = Ledger()
         self.built: Counter[str] = Counter()
-        self.sending: dict[tuple[str, str], tuple[int, dict]] = {}  # (event, setting URN) -> (messages, one)
+        self.sending: dict[tuple[str, str], tuple[int, Planned]] = {}  # (event, setting URN) -> (messages, one)
         self.sent = self.resent = self.waiting = self.unchanged = 0
         state = self.folder.adapter_state_file(sender)
         state.parent.mkdir(exist_ok=True)
@@ -117,6 +117,9 @@ class Run:
                     raise SetupError(f"{file.name} cannot be read ({exc.strerror or exc}); check the file and run "
                                      "again") from None
                 bar.update(file.stat().st_size - done)
+        # The export is read once and kept for the whole run: out of the collector's sight, it is not scanned
+        # again each time planning makes more objects (a large export's planning took half as long again).
+        gc.freeze()
         return records
 
     def _read_file(self, file: Path, reader: Reader, records: dict[str, list[Record]], bar) -> int:
@@ -195,19 +198,31 @@ class Run:
 
     def deliver(self, planned: list[Planned]) -> None:
         """Validate and queue the messages in batches; remember each batch in the change store once queued."""
-        outbox = self._outbox()
+        outbox = self._outbox(len(planned))
+        try:
+            self._deliver(planned, outbox)
+        finally:
+            if outbox is not None:
+                outbox.close()
+
+    def _deliver(self, planned: list[Planned], outbox) -> None:
         queued: set[int] = set()
+        sending = _Sending(outbox, self.folder)
         with click.progressbar(length=len(planned), label="queueing", file=sys.stderr,
                                hidden=not self.progress) as bar:
-            for item in queue(planned, outbox, self.store, self.validator, bar.update):
+            def queued_batch(n: int) -> None:
+                bar.update(n)
+                # Each batch goes as soon as it is queued, while the worker processes prepare the next.
+                self.sent += sending.send(n)
+
+            for item in queue(planned, outbox, self.store, self.validator, queued_batch):
                 if isinstance(item, Problem):
                     self.add(item)
                 else:
                     queued.add(id(item))
-                    event = event_of(item)
-                    self.built[event] += 1
-                    group = (event, item.placement.urn if item.placement else _setting_of(item.message))
-                    count, sample = self.sending.get(group, (0, item.message))
+                    self.built[item.event] += 1
+                    group = (item.event, item.placement.urn if item.placement else _setting_of(item.message))
+                    count, sample = self.sending.get(group, (0, item))
                     self.sending[group] = (count + 1, sample)
                     self.ledger.settle(item.rows, SENT)
         for item in planned:  # refused by the validator: held until the row is corrected
@@ -215,21 +230,23 @@ class Run:
                 self.ledger.settle(item.rows, HELD_BACK)
         if outbox is None:
             self.store.assume(item for item in planned if id(item) in queued)
-        if outbox is not None:
-            resent = outbox.resend_recoverable()  # refused earlier for a reason since lifted, perhaps: try again
-            if resent:
-                self.resent += len(resent)
-                click.echo(f"{len(resent)} message(s) the exchange refused earlier (a recipient not onboarded yet, "
-                           "or a sender not yet entitled) are sent again", err=True)
-            with contextlib.suppress(RecoverableBrokerError):  # reported below with the count
-                self.sent += outbox.drain(self.folder.transport(), batch=BATCH)
-            self.waiting = outbox.pending()
-            if self.waiting:
-                click.echo(f"{self.waiting} message(s) could not be sent now (the exchange is unreachable); they "
-                           "wait in the outbox and go with the next run", err=True)
+            return
+        resent = outbox.resend_recoverable()  # refused earlier for a reason since lifted, perhaps: try again
+        if resent:
+            self.resent += len(resent)
+            click.echo(f"{len(resent)} message(s) the exchange refused earlier (a recipient not onboarded yet, "
+                       "or a sender not yet entitled) are sent again", err=True)
+        self.sent += sending.send(None)  # what is left: the resent, and any waiting from an earlier run
+        self.waiting = outbox.pending()
+        if self.waiting:
+            click.echo(f"{self.waiting} message(s) could not be sent now (the exchange is unreachable); they "
+                       "wait in the outbox and go with the next run", err=True)
 
-    def _outbox(self):
-        return None if self.dry_run else self.folder.outbox(self.sender, validator=self.validator)
+    def _outbox(self, messages: int):
+        if self.dry_run:
+            return None
+        return self.folder.outbox(self.sender, validator=self.validator,
+                                  processes=processes_for(messages))
 
     def finish(self) -> None:
         # No silent bucket: a row no step decided about is a finding (a fault of the adapter, never of the data).
@@ -253,12 +270,36 @@ class Run:
 
             try:
                 write_report(self.report_path, summary, self.problems,
-                             sending_table(self.sending, self.directory))
+                             sending_table({group: (n, one.message) for group, (n, one) in self.sending.items()},
+                                           self.directory))
             except OSError as exc:  # the run itself is done: say so, and that only the report is missing
                 click.echo(f"the report could not be written to {self.report_path} ({exc.strerror or exc}); the "
                            "summary above is complete", err=True)
                 sys.exit(EXIT_USAGE)
         sys.exit(EXIT_FINDINGS if self.problems else EXIT_OK)
+
+
+class _Sending:
+    """Sends what the outbox has queued, batch by batch; once the exchange is found unreachable it stops trying
+    for the rest of the run (each try would wait for a connection to fail), and the rest waits in the outbox."""
+
+    def __init__(self, outbox, folder: ExchangeFolder):
+        self.outbox, self.folder = outbox, folder
+        self.transport = None
+        self.unreachable = outbox is None
+
+    def send(self, limit: int | None) -> int:
+        """Send at most `limit` waiting messages (all of them with None); returns how many went."""
+        if self.unreachable:
+            return 0
+        try:
+            # Opened on first use: after the worker processes started, so that they are not forked holding it.
+            self.transport = self.transport or self.folder.transport()
+            sent = self.outbox.drain(self.transport, batch=BATCH, limit=limit)
+        except RecoverableBrokerError:
+            sent = 0
+        self.unreachable = self.outbox.pending() > 0 and (limit is None or sent < limit)
+        return sent
 
 
 def _setting_of(message: dict) -> str:

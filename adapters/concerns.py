@@ -63,5 +63,5 @@ def plan_concerns(la_code: str, signals: Iterable[Signal], children: dict[str, C
         child_ref = b.add(child_resource(s.child, la_code, child.birth_date, child.sex))
         setting_ref = b.add(c.setting(setting.urn, setting.name))
         b.add(c.concern(s.concern_type, setting_ref, sender, c.timestamp(), child_ref=child_ref), focus=True)
-        plan.messages.append(Planned(key, digest, b.build(), file=s.file, row=s.row, rows=rows))
+        plan.messages.append(Planned.built(key, digest, b.build(), file=s.file, row=s.row, rows=rows))
     return plan

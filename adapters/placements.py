@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property, partial
 from pathlib import Path
+from typing import NamedTuple
 
 import orjson
 
@@ -168,15 +170,35 @@ def children_of(headers: Iterable[Record], problems: list[Problem] | None = None
 
 @dataclass
 class Planned:
-    """A message to send, with the change-store key and digest to remember once it is queued."""
+    """A message to send, with the change-store key and digest to remember once it is queued.
+
+    The message itself is a recipe until it is needed: a large run builds its messages in worker processes
+    (`broker.workers`), so planning only decides what to send and who it is for."""
 
     key: str
     digest: str
-    message: dict
+    recipe: Callable[[], dict]  # builds the message; a module-level function with its arguments, so it can travel
+    message_id: str
+    event: str
     placement: Placement | None = None
     file: str = "built message"  # where the facts came from, for a problem if the message fails validation
     row: int | None = None
     rows: list[RowId] = field(default_factory=list)  # every row whose facts it carries: sent once it is queued
+
+    @classmethod
+    def built(cls, key: str, digest: str, message: dict, **where) -> Planned:
+        """A message built already (few of them: signals, mapped rows), planned all the same."""
+        return cls(key, digest, partial(_as_built, message), message["identifier"]["value"],
+                   message["entry"][0]["resource"]["eventCoding"]["code"], **where)
+
+    @cached_property
+    def message(self) -> dict:
+        """The message, built here on first use (a dry run, a report's sample)."""
+        return self.recipe()
+
+
+def _as_built(message: dict) -> dict:
+    return message
 
 
 @dataclass
@@ -222,7 +244,7 @@ class ChangeStore:
             self.db.executemany(
                 "INSERT INTO sent (key, digest, message_id) VALUES (?,?,?) ON CONFLICT (key) DO UPDATE SET "
                 "digest = excluded.digest, message_id = excluded.message_id",
-                [(p.key, p.digest, p.message["identifier"]["value"]) for p in planned])
+                [(p.key, p.digest, p.message_id) for p in planned])
             self.db.executemany(
                 "INSERT INTO placement VALUES (?,?,?,?) ON CONFLICT (child, start, urn) DO UPDATE SET "
                 "end = excluded.end",
@@ -348,9 +370,9 @@ def plan_messages(la_code: str, children: dict[str, ChildDetails], found: Iterab
         digest = facts_digest(*facts)
         if known != digest:
             event = "placement-started" if known is None else "placement-changed"
-            message = _message(event, sender, la_code, p, child, setting.name, ended=False,
-                               message_id=message_id_for(sender, start_key, digest))
-            plan.messages.append(Planned(start_key, digest, message, p, p.file, p.row, rows))
+            message_id = message_id_for(sender, start_key, digest)
+            recipe = _recipe(event, sender, la_code, p, child, setting.name, ended=False, message_id=message_id)
+            plan.messages.append(Planned(start_key, digest, recipe, message_id, event, p, p.file, p.row, rows))
         else:
             plan.unchanged += 1
             plan.settle(rows, UNCHANGED)
@@ -363,23 +385,54 @@ def plan_messages(la_code: str, children: dict[str, ChildDetails], found: Iterab
                                             "an ended placement needs REASON_PLACE_CHANGE or REC; the end will be "
                                             "sent once it is recorded"))
                 else:
-                    message = _message("placement-ended", sender, la_code, p, child, setting.name, ended=True,
-                                       message_id=message_id_for(sender, end_key, end_digest))
-                    plan.messages.append(Planned(end_key, end_digest, message, p, p.file, p.row, rows))
+                    message_id = message_id_for(sender, end_key, end_digest)
+                    recipe = _recipe("placement-ended", sender, la_code, p, child, setting.name, ended=True,
+                                     message_id=message_id)
+                    plan.messages.append(Planned(end_key, end_digest, recipe, message_id, "placement-ended", p,
+                                                 p.file, p.row, rows))
             else:
                 plan.unchanged += 1
                 plan.settle(rows, UNCHANGED)
     return plan
 
 
-def _message(event: str, sender: str, la_code: str, p: Placement, child: ChildDetails, setting_name: str, *,
-             ended: bool, message_id: str) -> dict:
-    labels = ["confidential-placement"] if p.confidential else []
-    b = c.MessageBuilder(event, sender, security=labels, message_id=message_id)
-    child_ref = b.add(child_resource(p.child, la_code, child.birth_date, child.sex))
-    episode = b.add(c.looked_after_episode(child_ref, sender, p.legal_status, p.start.isoformat()))
-    setting = b.add(c.setting(p.urn, setting_name))
-    b.add(c.placement(child_ref, episode, setting, p.place, p.start.isoformat(), provider_type=p.provider,
-                      end=p.end.isoformat() if ended and p.end else None,
-                      end_reason=p.end_reason if ended else None, security=labels), focus=True)
+class PlacementFacts(NamedTuple):
+    """What one placement message says, as plain values: the recipe a worker process builds it from (small to
+    send, and nothing the message does not carry, such as the placement's postcode)."""
+
+    event: str
+    sender: str
+    la_code: str
+    message_id: str
+    child: str
+    birth_date: date
+    sex: str | None
+    legal_status: str
+    start: date
+    urn: str
+    setting_name: str
+    place: str
+    provider: str | None
+    end: date | None  # only for placement-ended
+    end_reason: tuple[str, str] | None
+    confidential: bool
+
+
+def _recipe(event: str, sender: str, la_code: str, p: Placement, child: ChildDetails, setting_name: str, *,
+            ended: bool, message_id: str) -> Callable[[], dict]:
+    return partial(placement_message, PlacementFacts(
+        event, sender, la_code, message_id, p.child, child.birth_date, child.sex, p.legal_status, p.start, p.urn,
+        setting_name, p.place, p.provider, p.end if ended else None, p.end_reason if ended else None,
+        p.confidential))
+
+
+def placement_message(f: PlacementFacts) -> dict:
+    labels = ["confidential-placement"] if f.confidential else []
+    b = c.MessageBuilder(f.event, f.sender, security=labels, message_id=f.message_id)
+    child_ref = b.add(child_resource(f.child, f.la_code, f.birth_date, f.sex))
+    episode = b.add(c.looked_after_episode(child_ref, f.sender, f.legal_status, f.start.isoformat()))
+    setting = b.add(c.setting(f.urn, f.setting_name))
+    b.add(c.placement(child_ref, episode, setting, f.place, f.start.isoformat(), provider_type=f.provider,
+                      end=f.end.isoformat() if f.end else None, end_reason=f.end_reason, security=labels),
+          focus=True)
     return b.build()

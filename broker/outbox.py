@@ -1,7 +1,8 @@
 """A participant's durable outbox: messages wait here until the exchange has confirmed them.
 
-Messages are stored unsigned and signed when they are sent, so a message that waited through
-a broker outage still carries a fresh issued-at. Each is marked sent only after the transport
+Each message is signed as it is queued, and that signature goes with it only if it is sent within a minute;
+a message that waited longer (through a broker outage, say) is signed afresh when it is sent, so it still
+carries a fresh issued-at. Each is marked sent only after the transport
 confirms it; if the process dies between the two, the message is sent again and the exchange
 drops the duplicate by its id.
 
@@ -19,6 +20,8 @@ the acknowledgement deadline the catalogue sets for the event, and whether it ha
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +33,7 @@ from broker import signing
 from broker.keys import SigningKey
 from broker.router import SENDER, SIGNATURE
 from broker.transport import INGRESS, Envelope, Transport
+from broker.workers import Workers
 from standard import catalogue as cat
 from standard import terminology as term
 from standard.errors import MessageInvalid, RecoverableBrokerError
@@ -45,6 +49,9 @@ CREATE TABLE IF NOT EXISTS progress (message_id TEXT NOT NULL, recipient TEXT NO
     at TEXT NOT NULL, detail TEXT, response_id TEXT, PRIMARY KEY (message_id, recipient, step));
 CREATE TABLE IF NOT EXISTS response_cursor (id INTEGER PRIMARY KEY CHECK (id = 1), inbox_row INTEGER NOT NULL);
 """
+# What is waiting to be sent, so that each batch of a drain reads only its own rows: without it every batch scans the
+# rows already sent, and a run queueing 140,000 messages spent most of its time there.
+_WAITING_INDEX = "CREATE INDEX IF NOT EXISTS outbox_waiting ON outbox (seq) WHERE sent_at IS NULL"
 # What a recipient did with a message, in order; a later step implies the earlier ones it names.
 STEPS = ("delivered", "read", "acknowledged", "decided", "asked")
 _ACK_STEP = {"delivered": "delivered", "read": "read", "received": "acknowledged",
@@ -73,6 +80,13 @@ class RecipientState:
             if step in self.steps:
                 return step
         return "failed" if self.outcome == "failed" else "accepted" if self.accepted_at else "sent"
+# A message is signed as it is queued, and that signature is sent if the message goes within this many seconds:
+# a run that queues and sends at once signs each message once, in its worker processes. Later, it is signed afresh.
+PRESIGNED_FOR_SECONDS = 60
+# A message sent again is signed afresh: its signature from when it was queued is dropped.
+_QUEUE_AGAIN = "UPDATE outbox SET sent_at = NULL, state = 'queued', signature = NULL"
+# A message as the outbox takes it: a Bundle, its bytes, or a recipe that builds the Bundle when called.
+Message = dict | bytes | Callable[[], dict]
 _RECIPIENT = re.compile(r"^recipient (\S+): ")
 
 
@@ -96,9 +110,14 @@ class Status:
 
 
 class Outbox:
-    def __init__(self, path: Path | str, participant_id: str, key: SigningKey, *, validator: Validator | None = None):
+    def __init__(self, path: Path | str, participant_id: str, key: SigningKey, *, validator: Validator | None = None,
+                 processes: int = 1):
+        """`processes`: how many processes validate and sign messages (see `broker.workers`); the default, one,
+        does it in this process. A run queueing thousands of messages gives it the cores it has."""
         self.participant_id, self.key = participant_id, key
         self._validator = validator
+        self._processes = processes
+        self._workers: Workers | None = None
         self.db = sqlite_db.connect(path)
         self.db.executescript(_SCHEMA)
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(outbox)")}
@@ -107,6 +126,11 @@ class Outbox:
                 self.db.execute("ALTER TABLE outbox ADD COLUMN state TEXT")
                 self.db.execute("ALTER TABLE outbox ADD COLUMN reason TEXT")
                 self.db.execute("UPDATE outbox SET state = CASE WHEN sent_at IS NULL THEN 'queued' ELSE 'sent' END")
+        if "signature" not in columns:  # an outbox from before messages were signed as they were queued
+            with sqlite_db.transaction(self.db):
+                self.db.execute("ALTER TABLE outbox ADD COLUMN signature TEXT")
+                self.db.execute("ALTER TABLE outbox ADD COLUMN signed_at INTEGER")
+        self.db.execute(_WAITING_INDEX)
 
     @property
     def validator(self) -> Validator:
@@ -115,6 +139,19 @@ class Outbox:
         if self._validator is None:
             self._validator = Validator()
         return self._validator
+
+    @property
+    def workers(self) -> Workers:
+        if self._workers is None:
+            self._workers = Workers(self._processes, {"validator": self.validator, "key": self.key,
+                                                      "sender": self.participant_id})
+        return self._workers
+
+    def close(self) -> None:
+        """Stop the worker processes, if any ran, and close the database."""
+        if self._workers is not None:
+            self._workers.close()
+        self.db.close()
 
     def add(self, message: dict | bytes) -> str:
         """Validate and queue a message; returns its id. Adding the same message id again is a no-op.
@@ -127,22 +164,32 @@ class Outbox:
             raise refused[0][1]
         return ids[0]
 
-    def add_many(self, messages: list[dict | bytes]) -> tuple[list[str], list[tuple[int, MessageInvalid]]]:
+    def add_many(self, messages: Sequence[Message]) -> tuple[list[str], list[tuple[int, MessageInvalid]]]:
         """Validate and queue many messages in one transaction (one disk sync for the lot). Returns the ids
         queued and, for each message refused, its index and the MessageInvalid error; the others still go."""
-        rows, refused = [], []
-        for i, message in enumerate(messages):
-            body = message if isinstance(message, bytes) else orjson.dumps(message)
-            try:
-                bundle = self.validator.validate(body)
-            except MessageInvalid as exc:
-                refused.append((i, exc))
-                continue
-            rows.append((bundle["identifier"]["value"], bundle["entry"][0]["resource"]["eventCoding"]["code"], body))
-        with sqlite_db.transaction(self.db):
-            self.db.executemany("INSERT OR IGNORE INTO outbox (message_id, event, body, state) "
-                                "VALUES (?, ?, ?, 'queued')", rows)
-        return [r[0] for r in rows], refused
+        if not messages:
+            return [], []
+        return next(self.add_batches(messages, batch=len(messages)))
+
+    def add_batches(self, messages: Sequence[Message], *, batch: int
+                    ) -> Iterator[tuple[list[str], list[tuple[int, MessageInvalid]]]]:
+        """`add_many` for each run of `batch` messages in turn, one transaction each, yielding each batch's result
+        once it is committed. A message may be given as a recipe (a function that builds it): with worker
+        processes, the recipes are built, serialised and validated there, and later batches are prepared while
+        an earlier one is written."""
+        prepared = self.workers.map(_prepare, messages)
+        for start in range(0, len(messages), batch):
+            rows, refused = [], []
+            for i in range(min(batch, len(messages) - start)):
+                body, message_id, event, signature, issued, errors = next(prepared)
+                if errors:
+                    refused.append((i, MessageInvalid(errors)))
+                else:
+                    rows.append((message_id, event, body, signature, issued))
+            with sqlite_db.transaction(self.db):
+                self.db.executemany("INSERT OR IGNORE INTO outbox (message_id, event, body, state, signature, "
+                                    "signed_at) VALUES (?, ?, ?, 'queued', ?, ?)", rows)
+            yield [r[0] for r in rows], refused
 
     def pending(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
@@ -154,16 +201,17 @@ class Outbox:
         sent = 0
         while limit is None or sent < limit:
             size = batch if limit is None else min(batch, limit - sent)
-            rows = self.db.execute("SELECT seq, message_id, event, body FROM outbox WHERE sent_at IS NULL "
-                                   "ORDER BY seq LIMIT ?", (size,)).fetchall()
+            rows = self.db.execute("SELECT seq, message_id, event, body, signature, signed_at FROM outbox WHERE "
+                                   "sent_at IS NULL ORDER BY seq LIMIT ?", (size,)).fetchall()
             if not rows:
                 return sent
-            items = []
-            for _, message_id, event, body in rows:
-                signature = signing.sign_message(body, self.key, sender=self.participant_id, message_id=message_id,
-                                                 event=event, now=now)
-                items.append((INGRESS, Envelope(message_id, body, {SIGNATURE: signature,
-                                                                   SENDER: self.participant_id})))
+            issued = int((now or datetime.now(UTC)).timestamp())
+            stale = [(body, message_id, event, issued) for _, message_id, event, body, signature, signed_at in rows
+                     if not _fresh(signature, signed_at, issued)]
+            fresh_signatures = iter(self.workers.map(_sign, stale))
+            items = [(INGRESS, Envelope(message_id, body, {
+                SIGNATURE: signature if _fresh(signature, signed_at, issued) else next(fresh_signatures),
+                SENDER: self.participant_id})) for _, message_id, _, body, signature, signed_at in rows]
             try:
                 transport.publish_many(items)
             except RecoverableBrokerError:
@@ -323,8 +371,8 @@ class Outbox:
         """Queue again a message the exchange confirmed taking but has not answered (no acknowledgement yet), to
         be sent with the same id; False if it is not one. The exchange drops a copy it already has by its id."""
         with sqlite_db.transaction(self.db):
-            return self.db.execute("UPDATE outbox SET sent_at = NULL, state = 'queued' WHERE message_id = ? AND "
-                                   "state = 'sent'", (message_id,)).rowcount == 1
+            return self.db.execute(f"{_QUEUE_AGAIN} WHERE message_id = ? AND state = 'sent'",  # noqa: S608 - fixed text
+                                   (message_id,)).rowcount == 1
 
     def resend_recoverable(self) -> list[str]:
         """Queue again every message refused for a reason a change elsewhere can lift (RECOVERABLE_REFUSALS: every
@@ -334,15 +382,14 @@ class Outbox:
         with sqlite_db.transaction(self.db):
             ids = [r[0] for r in self.db.execute(f"SELECT message_id FROM outbox WHERE state = 'refused' AND "  # noqa: S608 - fixed placeholders
                                                  f"({clauses})", list(RECOVERABLE_REFUSALS))]
-            self.db.executemany("UPDATE outbox SET sent_at = NULL, state = 'queued' WHERE message_id = ?",
-                                [(i,) for i in ids])
+            self.db.executemany(f"{_QUEUE_AGAIN} WHERE message_id = ?", [(i,) for i in ids])  # noqa: S608
         return ids
 
     def resend(self, message_id: str) -> bool:
         """Queue a refused or failed message again (it is signed afresh when sent); False if it is not one."""
         with sqlite_db.transaction(self.db):
-            return self.db.execute("UPDATE outbox SET sent_at = NULL, state = 'queued' WHERE message_id = ? AND "
-                                   "state IN ('refused', 'failed')", (message_id,)).rowcount == 1
+            return self.db.execute(f"{_QUEUE_AGAIN} WHERE message_id = ? AND state IN ('refused', 'failed')",  # noqa: S608
+                                   (message_id,)).rowcount == 1
 
 
 def _moment(value: str) -> datetime:
@@ -361,3 +408,33 @@ def _outcome(ack: dict) -> dict:
         if entry.get("fullUrl") == target:
             return entry["resource"]
     return next(e["resource"] for e in ack["entry"] if e["resource"]["resourceType"] == "OperationOutcome")
+
+
+# -- the steps worker processes run (module functions: a pool sends them by name) ---------------------------------
+def _prepare(state: dict, message: Message) -> tuple[bytes | None, str | None, str | None, str | None, int, list]:
+    """A message (or its recipe) made into the bytes to queue, its id, event, signature and the second it was
+    issued; or the error findings that refuse it (the findings travel back, not the exception, which would not
+    survive the pipe whole)."""
+    if callable(message):
+        message = message()
+    serialised_here = not isinstance(message, bytes)
+    body = orjson.dumps(message) if serialised_here else message
+    try:
+        bundle = state["validator"].validate(body, keys_unique=serialised_here)
+    except MessageInvalid as exc:
+        return None, None, None, None, 0, exc.findings
+    message_id, event = bundle["identifier"]["value"], bundle["entry"][0]["resource"]["eventCoding"]["code"]
+    issued = int(time.time())
+    return body, message_id, event, _sign(state, (body, message_id, event, issued)), issued, []
+
+
+def _sign(state: dict, item: tuple[bytes, str, str, int]) -> str:
+    body, message_id, event, issued = item
+    return signing.sign(body, state["key"], signing.SignedHeader(state["key"].kid, state["sender"], message_id,
+                                                                 event, issued))
+
+
+def _fresh(signature: str | None, signed_at: int | None, now: int) -> bool:
+    """Whether the signature made when the message was queued can go as it is: made in the last minute (the
+    exchange takes signatures issued within five minutes). A message that waited longer is signed afresh."""
+    return signature is not None and signed_at is not None and abs(now - signed_at) <= PRESIGNED_FOR_SECONDS

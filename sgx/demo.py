@@ -98,7 +98,7 @@ def _adapt_kent_export(root: Path, net: ExchangeFolder, transport, today) -> lis
     """Kent's SSDA903 export (two children starting at Example Lodge today) read, planned against the change
     store, validated, queued and sent, as `sgx adapt ssda903` does; returns the events sent."""
     from adapters.placements import ChangeStore, children_of, placements, plan_messages
-    from adapters.queueing import event_of, queue
+    from adapters.queueing import queue
     from adapters.ssda903_csv import Ssda903CsvReader
 
     folder = root / "exports" / "la-886"
@@ -118,7 +118,7 @@ def _adapt_kent_export(root: Path, net: ExchangeFolder, transport, today) -> lis
     store = ChangeStore(net.adapter_state_file("la-886"))
     plan = plan_messages("886", children_of(tables["header"]), placements(tables["episodes"]), net.directory, store)
     outbox = net.outbox("la-886")
-    sent = [event_of(item) for item in queue(plan.messages, outbox, store, outbox.validator)]
+    sent = [item.event for item in queue(plan.messages, outbox, store, outbox.validator)]
     outbox.drain(transport)
     return sent
 

@@ -6,6 +6,8 @@ message built by any of them has the shape the profiles describe.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -15,6 +17,24 @@ from standard import catalogue as cat
 from standard import terminology as term
 
 Resource = dict[str, Any]
+
+
+def random_uuid() -> str:
+    """A random (version 4) UUID as text, as `str(uuid.uuid4())` gives it but about twice as fast: an adapter
+    makes five for every message it builds."""
+    return _uuid_text(bytearray(os.urandom(16)), 4)
+
+
+def name_uuid(namespace: uuid.UUID, name: str) -> str:
+    """The name-based (version 5, SHA-1) UUID of `name` in `namespace` as text: `str(uuid.uuid5(...))`, faster."""
+    return _uuid_text(bytearray(hashlib.sha1(namespace.bytes + name.encode()).digest()[:16]), 5)  # noqa: S324 - RFC 4122
+
+
+def _uuid_text(raw: bytearray, version: int) -> str:
+    raw[6] = (raw[6] & 0x0F) | (version << 4)
+    raw[8] = (raw[8] & 0x3F) | 0x80  # the RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def participant(participant_id: str) -> dict:
@@ -72,7 +92,7 @@ class MessageBuilder:
         moment: datetime | None = None,
         source_endpoint: str | None = None,
         security: Iterable[str] = (),
-        new_uuid: Callable[[], uuid.UUID] = uuid.uuid4,
+        new_uuid: Callable[[], uuid.UUID | str] = random_uuid,
     ):
         self.event = cat.get_event(event_code)
         self.sender = sender
@@ -397,7 +417,7 @@ def information_request(question: str, sender: str, sent: str) -> Resource:
 
 
 def decision_recorded(original_message_id: str, sender: str, decision_code: str, *, text: str | None = None,
-                      moment: datetime | None = None, new_uuid: Callable[[], uuid.UUID] = uuid.uuid4) -> dict:
+                      moment: datetime | None = None, new_uuid: Callable[[], uuid.UUID | str] = random_uuid) -> dict:
     """A complete decision-recorded message answering `original_message_id`."""
     builder = MessageBuilder("decision-recorded", sender, moment=moment, new_uuid=new_uuid)
     builder.add(decision(decision_code, sender, timestamp(moment), text=text), focus=True)
@@ -405,8 +425,8 @@ def decision_recorded(original_message_id: str, sender: str, decision_code: str,
     return builder.build()
 
 
-def information_requested(original_message_id: str, sender: str, question: str, *,
-                          moment: datetime | None = None, new_uuid: Callable[[], uuid.UUID] = uuid.uuid4) -> dict:
+def information_requested(original_message_id: str, sender: str, question: str, *, moment: datetime | None = None,
+                          new_uuid: Callable[[], uuid.UUID | str] = random_uuid) -> dict:
     """A complete information-request message answering `original_message_id`."""
     builder = MessageBuilder("information-request", sender, moment=moment, new_uuid=new_uuid)
     builder.add(information_request(question, sender, timestamp(moment)), focus=True)
@@ -416,7 +436,7 @@ def information_requested(original_message_id: str, sender: str, question: str, 
 
 def acknowledgement(original_message_id: str, sender: str, ack_code: str, *,
                     details: Iterable[tuple[str, str, str, str | None]] = (), moment: datetime | None = None,
-                    new_uuid: Callable[[], uuid.UUID] = uuid.uuid4) -> dict:
+                    new_uuid: Callable[[], uuid.UUID | str] = random_uuid) -> dict:
     """A complete acknowledgement message answering `original_message_id` (a urn:uuid)."""
     builder = MessageBuilder("acknowledgement", sender, moment=moment, new_uuid=new_uuid)
     issues = list(details) or [("information", "informational", ack_code, None)]

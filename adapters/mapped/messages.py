@@ -50,7 +50,7 @@ def plan_mapped(mapping: Mapping, sender: str, rows: list[Record], directory: Di
         else:
             b.add(c.concern(v["concern_type"], setting_ref, sender, v["date"].isoformat(), child_ref=child_ref,
                             summary=v.get("summary")), focus=True)
-        plan.messages.append(Planned(key, digest, b.build(), file=r.file, row=r.row, rows=[r.where]))
+        plan.messages.append(Planned.built(key, digest, b.build(), file=r.file, row=r.row, rows=[r.where]))
     return plan
 
 

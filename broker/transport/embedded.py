@@ -110,6 +110,7 @@ class EmbeddedTransport(Transport):
         except sqlite3.Error as exc:
             raise TransportUnavailable(f"the embedded queue database {self.path} is not writable now: {exc}") from exc
         try:
+            rows = []
             for i, (queue, envelope) in enumerate(items):
                 if not self._routable(db, queue):
                     undelivered.append(i)
@@ -117,8 +118,8 @@ class EmbeddedTransport(Transport):
                 # The connection's identity is the transport's to give, never the publisher's: this transport
                 # has no users, so a publisher's claim to one is dropped, as the RabbitMQ transport drops it.
                 headers = {k: v for k, v in envelope.headers.items() if k != CONNECTION_USER}
-                db.execute("INSERT INTO messages (queue, message_id, body, headers) VALUES (?, ?, ?, ?)",
-                           (queue, envelope.message_id, envelope.body, orjson.dumps(headers).decode()))
+                rows.append((queue, envelope.message_id, envelope.body, orjson.dumps(headers).decode()))
+            db.executemany("INSERT INTO messages (queue, message_id, body, headers) VALUES (?, ?, ?, ?)", rows)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

@@ -80,8 +80,9 @@ class Validator:
         else:
             self._now = now
 
-    def parse(self, message: bytes | str | dict) -> tuple[dict | None, list[Finding]]:
-        """Turn raw bytes into a JSON object, or say why not."""
+    def parse(self, message: bytes | str | dict, *, keys_unique: bool = False) -> tuple[dict | None, list[Finding]]:
+        """Turn raw bytes into a JSON object, or say why not. `keys_unique`: the caller wrote these bytes itself
+        from a dict (a serialiser writes each key of a dict once), so the check for a repeated key is skipped."""
         if isinstance(message, dict):
             return message, []
         raw = message.encode() if isinstance(message, str) else message
@@ -97,7 +98,7 @@ class Validator:
         if not isinstance(doc, dict):
             return None, [Finding("json-invalid", "Bundle", "a message must be a JSON object (a FHIR Bundle)",
                                   layer="parse")]
-        if _has_duplicate_keys(raw, doc):
+        if not keys_unique and _has_duplicate_keys(raw, doc):
             return None, [Finding("json-duplicate-key", "Bundle", "an object in the message gives the same key "
                                   "twice; JSON parsers disagree on which value counts, so the message is refused: "
                                   "fix the sender's serialiser", layer="parse")]
@@ -139,9 +140,10 @@ class Validator:
         """True when the message has no error finding."""
         return not any(f.severity == ERROR for f in self.iter_findings(message))
 
-    def validate(self, message: bytes | str | dict) -> dict:
-        """Return the parsed message, or raise MessageInvalid carrying every error finding."""
-        doc, problems = self.parse(message)
+    def validate(self, message: bytes | str | dict, *, keys_unique: bool = False) -> dict:
+        """Return the parsed message, or raise MessageInvalid carrying every error finding. `keys_unique`: as
+        for `parse`."""
+        doc, problems = self.parse(message, keys_unique=keys_unique)
         errors = problems or [f for f in self.iter_findings(doc) if f.severity == ERROR]
         if errors:
             raise MessageInvalid(errors)
