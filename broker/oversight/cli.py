@@ -43,7 +43,7 @@ RULES_OPTION = click.option("--rules", "rules_path", type=click.Path(dir_okay=Fa
 @click.option("--all", "all_settings", is_flag=True, help="List every setting in the text report.")
 @click.option("--through-exchange", is_flag=True,
               help="Send every signal as a signed standard message through the embedded exchange and count what "
-                   "the host authorities' nodes received (about 70 messages a second).")
+                   "the host authorities' nodes received (about 350 messages a second).")
 def replay(scenario: str, seed: int | None, also: tuple[str, ...], rules_path: Path | None, fmt: str,
            out: Path | None, picture: Path | None, all_settings: bool, through_exchange: bool) -> None:
     """Replay SCENARIO (hesley, population, national or a scenario file) and report each escalation and when.
@@ -66,8 +66,10 @@ def replay(scenario: str, seed: int | None, also: tuple[str, ...], rules_path: P
         from broker.oversight.exchange import received_timeline
 
         timeline, counts = received_timeline(loaded)
+        reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(counts["refusals"].items()))
+        refused = f", {counts['refused']} refused by the exchange ({reasons})" if counts["refused"] else ""
         click.echo(f"through the exchange: {counts['sent']} messages sent, {counts['received']} received by the "
-                   "host authorities' nodes", err=True)
+                   f"host authorities' nodes{refused}", err=True)
     result = run_replay(loaded, rules, timeline)
     text = (orjson.dumps(report.as_json(result), option=orjson.OPT_INDENT_2).decode() + "\n" if fmt == "json"
             else report.as_text(result, all_settings=all_settings))

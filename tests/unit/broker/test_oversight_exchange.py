@@ -72,3 +72,21 @@ def test_the_inbox_shows_an_inspection_judgement():
     what = dict(case_note(bundle).what)
     assert what["Kind"] == "Inspection outcome" and what["Judgement"] == "Inadequate"
 
+
+
+def test_a_refusal_by_the_exchange_is_counted_with_its_reason_and_the_senders_own_signal_is_kept():
+    """An authority's placement in its own area has no one else to go to: the exchange refuses it (no-recipients)
+    and the replay says so, while the authority, which holds it itself, still counts it as a signal."""
+    from datetime import timedelta
+
+    from broker.oversight.exchange import received_timeline
+    from broker.oversight.scenario import Scenario
+    from tests.unit.broker.oversight_helpers import START, area, signal
+
+    own = signal("placement-started", 3, sender="la-371")  # the host placing a child in its own area
+    placed = signal("placement-started", 5)  # another authority's child: routed to the host
+    loaded = Scenario("own-area", "own area", START, START + timedelta(days=30), {"la-371": area()},
+                      [(s.at, s) for s in (own, placed)])
+    timeline, counts = received_timeline(loaded)
+    assert counts["refused"] == 1 and counts["refusals"] == {"no-recipients": 1}
+    assert {s.message_id for _, s in timeline} == {own.message_id, placed.message_id}
