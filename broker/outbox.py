@@ -52,6 +52,13 @@ CREATE TABLE IF NOT EXISTS response_cursor (id INTEGER PRIMARY KEY CHECK (id = 1
 # What is waiting to be sent, so that each batch of a drain reads only its own rows: without it every batch scans the
 # rows already sent, and a run queueing 140,000 messages spent most of its time there.
 _WAITING_INDEX = "CREATE INDEX IF NOT EXISTS outbox_waiting ON outbox (seq) WHERE sent_at IS NULL"
+# A message is signed as it is queued, and that signature is sent if the message goes within this many seconds:
+# a run that queues and sends at once signs each message once, in its worker processes. Later, it is signed afresh.
+PRESIGNED_FOR_SECONDS = 60
+# A message sent again is signed afresh: its signature from when it was queued is dropped.
+_QUEUE_AGAIN = "UPDATE outbox SET sent_at = NULL, state = 'queued', signature = NULL"
+# A message as the outbox takes it: a Bundle, its bytes, or a recipe that builds the Bundle when called.
+Message = dict | bytes | Callable[[], dict]
 # What a recipient did with a message, in order; a later step implies the earlier ones it names.
 STEPS = ("delivered", "read", "acknowledged", "decided", "asked")
 _ACK_STEP = {"delivered": "delivered", "read": "read", "received": "acknowledged",
@@ -80,13 +87,6 @@ class RecipientState:
             if step in self.steps:
                 return step
         return "failed" if self.outcome == "failed" else "accepted" if self.accepted_at else "sent"
-# A message is signed as it is queued, and that signature is sent if the message goes within this many seconds:
-# a run that queues and sends at once signs each message once, in its worker processes. Later, it is signed afresh.
-PRESIGNED_FOR_SECONDS = 60
-# A message sent again is signed afresh: its signature from when it was queued is dropped.
-_QUEUE_AGAIN = "UPDATE outbox SET sent_at = NULL, state = 'queued', signature = NULL"
-# A message as the outbox takes it: a Bundle, its bytes, or a recipe that builds the Bundle when called.
-Message = dict | bytes | Callable[[], dict]
 _RECIPIENT = re.compile(r"^recipient (\S+): ")
 
 
