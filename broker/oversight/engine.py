@@ -21,7 +21,8 @@ PROVIDER_KINDS = frozenset({"incident-death", "incident-hospital", "incident-res
                             "incident-missing", "incident-other", "reg44-report", "reg44-concern", "reg45-review"})
 HOST_LADO_KINDS = frozenset({"allegation-substantiated", "allegation-notified"})
 PLACING_KINDS = frozenset({"placement-started", "placement-ended", "placement-ended-after-concern"})
-REGULATOR_KINDS = frozenset({"inspection-inadequate", "inspection-requires-improvement"})
+REGULATOR_KINDS = frozenset({"inspection-inadequate", "inspection-requires-improvement", "inspection-good",
+                             "inspection-outstanding"})
 REGULATORS = frozenset({"ofsted", "cqc"})  # the directory's participant kinds of regulators
 LA_KIND = "la-childrens-services"
 OUT_OF_ORDER_DAYS = 1.0  # a notice dated a day before the last one is ordinary (an incident notified next day)

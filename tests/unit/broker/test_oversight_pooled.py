@@ -1,7 +1,7 @@
 """A provider-pooled rule is quiet per setting: a setting whose first signals come after the provider's pattern was
 raised is escalated as soon as a window containing them still crosses, not a whole rearm period later.
 
-The check also runs against a broken twin that is quiet per provider (as rules 1.1.0 were), which must miss it.
+The check also runs against a broken twin that is quiet per provider, which must miss it.
 """
 
 from __future__ import annotations
