@@ -21,7 +21,8 @@ PROVIDER_KINDS = frozenset({"incident-death", "incident-hospital", "incident-res
                             "incident-missing", "incident-other", "reg44-report", "reg44-concern", "reg45-review"})
 HOST_LADO_KINDS = frozenset({"allegation-substantiated", "allegation-notified"})
 PLACING_KINDS = frozenset({"placement-started", "placement-ended", "placement-ended-after-concern"})
-REGULATOR_KINDS = frozenset({"inspection-inadequate", "inspection-requires-improvement"})
+REGULATOR_KINDS = frozenset({"inspection-inadequate", "inspection-requires-improvement", "inspection-good",
+                             "inspection-outstanding"})
 REGULATORS = frozenset({"ofsted", "cqc"})  # the directory's participant kinds of regulators
 LA_KIND = "la-childrens-services"
 OUT_OF_ORDER_DAYS = 1.0  # a notice dated a day before the last one is ordinary (an incident notified next day)
@@ -246,6 +247,8 @@ class Engine:
         # A late signal can complete any window that contains it: those ending at it or at a later signal.
         ends = [entry.day] + [e.day for e in track.between(entry.day, min(entry.day + rule.window_days,
                                                                            day_number(now)))]
+        if rule.scope == "provider":
+            return self._check_pooled(rule, entry, setting, now, scope_key, track, ends)
         last = self._last_end.get((scope_key, rule.id))
         for end in ends:
             if last is not None and end < last + rule.rearm_days:
@@ -254,6 +257,25 @@ class Engine:
             if crossed:
                 self._last_end[(scope_key, rule.id)] = end
                 return self._escalations(rule, setting, end, now, *crossed)
+        return []
+
+    def _check_pooled(self, rule: Rule, entry: _Entry, setting: SettingInfo, now: datetime, provider: str,
+                      track: _Track, ends: list[float]) -> list[Escalation]:
+        # Quiet per setting, not per provider: a setting whose first signals come after the provider's pattern was
+        # raised is escalated when a window that contains them still crosses, not a whole rearm period later.
+        for end in ends:
+            crossed = self._crossed(rule, track, end, provider, entry)
+            if not crossed:
+                continue
+            due = set()
+            for e in crossed[0]:
+                last = self._last_end.get((e.setting, rule.id))
+                if last is None or end >= last + rule.rearm_days:
+                    due.add(e.setting)
+            if due:
+                for urn in due:
+                    self._last_end[(urn, rule.id)] = end
+                return self._escalations(rule, setting, end, now, *crossed, only=due)
         return []
 
     def _crossed(self, rule: Rule, track: _Track, end: float, scope_key: str,
@@ -286,7 +308,8 @@ class Engine:
         return window, total, threshold, children
 
     def _escalations(self, rule: Rule, setting: SettingInfo, end: float, now: datetime, window: list[_Entry],
-                     total: float, threshold: float, children: int) -> list[Escalation]:
+                     total: float, threshold: float, children: int,
+                     only: set[str] | None = None) -> list[Escalation]:
         sources = tuple(sorted({e.source for e in window}))
         start, finish = _moment(end - rule.window_days), _moment(end)
         if rule.scope != "provider":
@@ -296,4 +319,4 @@ class Engine:
         pooled = tuple(sorted(by_setting))
         return [Escalation(urn, rule.id, rule.title, self.rules.version, rule.scope, start, finish, now,
                            tuple(e.message_id for e in window if e.setting == urn), total, threshold, sources,
-                           children, pooled) for urn in pooled]
+                           children, pooled) for urn in pooled if only is None or urn in only]

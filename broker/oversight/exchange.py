@@ -122,7 +122,7 @@ class MessageMaker:
             else:
                 b.add(c.allegation_notification(b.add(task), where, signal.sender, at), focus=True)
             return b.build()
-        if kind in ("inspection-inadequate", "inspection-requires-improvement"):
+        if kind.startswith("inspection-"):
             b = self._builder(signal, "inspection-outcome")
             b.add(c.inspection_outcome(self._setting(b, urn), signal.sender, at, kind.removeprefix("inspection-")),
                   focus=True)

@@ -159,7 +159,7 @@ def signals_from(bundle: dict, sender: str) -> list[Signal]:
         return one(kind, setting, _time(focus.get("sent")), child=_child_key(resolve(focus.get("subject"))))
     if event == "inspection-outcome":
         judgement = (_codes((focus.get("reasonCode") or [{}])[0]) or [""])[0]
-        kind = {"inadequate": "inspection-inadequate", "requires-improvement": "inspection-requires-improvement"}
+        kind = {j: f"inspection-{j}" for j in ("outstanding", "good", "requires-improvement", "inadequate")}
         setting = next((setting_urn(a) for a in focus.get("about", []) if setting_urn(a)), None)
         return one(kind[judgement], setting, _time(focus.get("sent"))) if judgement in kind else []
     return []  # escalations, acknowledgements and placement corrections are not signals about a setting

@@ -18,7 +18,8 @@ MAX_SETTINGS = 12
 # One colour per source family (colour-blind safe, Okabe-Ito), so "several sources" can be seen.
 COLOURS = {"lado": "#D55E00", "provider": "#0072B2", "health": "#009E73", "placing-authority": "#E69F00",
            "workforce": "#CC79A7", "independent-visitor": "#56B4E9", "childrens-services": "#F0E442",
-           "police": "#999999"}
+           "police": "#999999", "regulator": "#000000"}
+REASSURING = ("inspection-good", "inspection-outstanding")
 
 
 def _chosen(result: ReplayResult) -> list[SettingResult]:
@@ -42,6 +43,11 @@ def draw(result: ReplayResult, path: Path) -> Path:
             y = row + 0.35 - 0.7 * offset / max(len(sources) - 1, 1)
             ax.scatter(points, [y] * len(points), s=9, marker="|", color=COLOURS[source],
                        label=source if row == 0 else None, linewidths=1)
+        # Good and outstanding judgements are drawn too (they count for nothing): the Hesley settings had them
+        # while the signals above them rose.
+        judged = [at for at, kind in setting.inspections if kind in REASSURING]
+        ax.scatter(judged, [row - 0.42] * len(judged), s=22, marker="^", facecolors="none", edgecolors="#009E73",
+                   linewidths=0.9, label="judged good or outstanding" if row == 0 else None)
         for i, escalation in enumerate(setting.escalations):
             ax.plot([escalation.fired_at] * 2, [row - 0.45, row + 0.45], color="#B00020",
                     linewidth=2.2 if i == 0 else 0.8, alpha=1 if i == 0 else 0.5)
@@ -60,7 +66,8 @@ def draw(result: ReplayResult, path: Path) -> Path:
     ax.grid(axis="x", color="#dddddd", linewidth=0.5)
     ax.set_title(f"{result.title}\nsignals by source; red: escalation (thick: the first), rules {result.rules_version}",
                  fontsize=9, loc="left")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=len(sources), fontsize=7, frameon=False,
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=min(len(sources) + 1, 6), fontsize=7,
+              frameon=False,
               markerscale=2)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ class SettingResult:
     concerning: bool
     first_signal: datetime | None
     signals: list[tuple[datetime, str, str]] = field(default_factory=list)  # (at, kind, message id): the picture
+    inspections: list[tuple[datetime, str]] = field(default_factory=list)  # (at, kind): every judgement, drawn
     escalations: list[Escalation] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
 
@@ -102,6 +103,8 @@ def replay(scenario: Scenario, rules: RuleSet | None = None,
         engine = engines.get(host_of.get(signal.setting, ""), next(iter(engines.values())))
         engine.observe(signal, now)
         result = results.get(signal.setting)
+        if result is not None and keep_signals and signal.kind.startswith("inspection-"):
+            result.inspections.append((signal.at, signal.kind))
         if result is not None and signal.kind in concern_kinds:
             if result.first_signal is None or signal.at < result.first_signal:
                 result.first_signal = signal.at

@@ -72,7 +72,7 @@ class _Builder:
 
     def __init__(self, name: str, seed: int, start: date, end: date):
         self.rng = random.Random(seed)  # noqa: S311 - a seeded, repeatable simulation, not a secret
-        self.name = name
+        self.name, self.seed = name, seed
         self.start, self.end = start, end
         self.days = (end - start).days
         self.timeline: list[tuple[datetime, Signal]] = []
@@ -160,6 +160,35 @@ class _Builder:
                                     occurred=review))
             month, index = nxt, index + 1
 
+    def inspections(self, settings: list[SettingInfo], spec: dict | None) -> None:
+        """The regulator's full inspection of each setting once in every inspection year (April to March), its
+        report published weeks later; a setting judged inadequate is inspected again within months.
+
+        Drawn from a stream of their own (after every other signal), so adding inspections to a scenario leaves
+        the rest of its timeline as it was.
+        """
+        if not spec:
+            return
+        rng = random.Random(f"{self.name}/{self.seed}/inspections")  # noqa: S311 - a repeatable simulation
+        first = date(self.start.year - (1 if self.start.month < 4 else 0), 4, 1)
+        for setting in settings:
+            year = first
+            while year < self.end:
+                following = date(year.year + 1, 4, 1)
+                visit = year + timedelta(days=rng.randrange((following - year).days))
+                judgement = _pick(rng, spec["judgements"])
+                self._inspection(rng, setting, visit, judgement, spec)
+                if judgement == "inadequate":
+                    again = visit + timedelta(days=rng.randint(*spec["reinspect_inadequate_days"]))
+                    self._inspection(rng, setting, again, _pick(rng, spec["after_inadequate"]), spec)
+                year = following
+
+    def _inspection(self, rng: random.Random, setting: SettingInfo, visit: date, judgement: str,
+                    spec: dict) -> None:
+        published = _moment(visit + timedelta(days=rng.randint(*spec["publish_days"])), 0.45)
+        if visit >= self.start and published < self.at(self.days):
+            self.add(Signal(self.message_id(), f"inspection-{judgement}", setting.urn, published, "ofsted"))
+
     def placements(self, setting: SettingInfo, stay_years: float) -> None:
         """Children leave and others arrive at the setting's turnover; occupancy stays about the same."""
         for seat in range(setting.children):
@@ -226,6 +255,7 @@ def concentrated(spec: dict) -> Scenario:
     for setting in settings.values():
         b.routine_reports(setting, spec["reg44_concern_share"], {})
         b.placements(setting, spec["stay_years"])
+    b.inspections(list(settings.values()), spec.get("inspections"))
     area = Area(host["la"], host["lado"], settings, _participants(b, [host], {provider}))
     b.timeline.sort(key=lambda item: item[0])
     return Scenario(spec["name"], spec["title"], b.at(0), b.at(b.days), {host["la"]: area}, b.timeline,
@@ -290,6 +320,7 @@ def background(spec: dict, types: list[dict]) -> Scenario:
                                      b.sender(signal_kind, setting, host)))
             b.routine_reports(setting, kind["reg44_concern_share"], spec["missing_reports"])
             b.placements(setting, kind["stay_years"])
+    b.inspections([s for settings in per_host.values() for s in settings.values()], spec.get("inspections"))
     people = _participants(b, hosts, providers)
     areas = {la: Area(la, host_by_la[la]["lado"], settings, people) for la, settings in per_host.items()}
     b.timeline.sort(key=lambda item: item[0])

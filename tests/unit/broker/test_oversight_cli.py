@@ -43,6 +43,7 @@ def test_replay_draws_a_timeline_picture(tmp_path):
     assert root.tag.endswith("svg")
     text = svg.read_text(encoding="utf-8")
     assert "OVR-PROVIDER-HARM, day" in text and "SC990003 Hesley-shaped setting 3" in text
+    assert "judged good or outstanding" in text  # the judgements are drawn beside the signals
     again = tmp_path / "again.svg"
     run("oversight", "replay", "hesley", "--picture", again)
     assert again.read_bytes() == svg.read_bytes()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from broker.oversight import scenario
+from broker.oversight import rules, scenario
 from broker.oversight.clocks import months_between
-from broker.oversight.engine import Engine
+from broker.oversight.engine import Area, Engine, SettingInfo
 from broker.oversight.replay import replay
 from broker.oversight.rules import published
 from standard.errors import CalendarNotCovered
@@ -124,3 +125,30 @@ def test_every_missing_report_of_the_population_is_alerted_at_the_first_midnight
     assert {(a.setting, months_between(start, date.fromisoformat(a.detail.rsplit(" ", 1)[1]))) for a in alerts} \
         == expected
     assert all(a.raised_at - a.due < timedelta(days=1) for a in alerts)
+
+
+def _reg44_alerted(rule_set) -> list[str]:
+    """The settings alerted for a missing Regulation 44 report, one of each type, none sending reports."""
+    base = area()
+    settings = {urn: SettingInfo(urn, kind, PROVIDER, 4, kind) for urn, kind in (
+        ("SC100011", "childrens-home"), ("SC100012", "secure-childrens-home"),
+        ("SC100013", "residential-special-school"))}
+    engine = Engine(rule_set, Area(base.host_la, base.host_lado, settings, base.participants), start=START)
+    _tick_through(engine, datetime(2024, 3, 1, tzinfo=UTC))
+    return sorted({a.setting for a in engine.alerts if a.clock == "CLK-REG44"})
+
+
+def test_the_regulation_44_clock_runs_for_every_childrens_home_and_only_for_them():
+    # Secure children's homes are children's homes (the 2015 Regulations apply); a residential special school not
+    # registered as one is visited under its own standards.
+    assert _reg44_alerted(published()) == ["SC100011", "SC100012"]
+
+
+@pytest.mark.parametrize("types", [["childrens-home"], ["childrens-home", "secure-childrens-home",
+                                                        "residential-special-school"]])
+def test_a_twin_with_the_wrong_setting_types_alerts_the_wrong_settings(types):
+    document = json.loads(rules.RULES_FILE.read_text(encoding="utf-8"))
+    for clock in document["clocks"]:
+        if clock["id"] == "CLK-REG44":
+            clock["setting_types"] = types
+    assert _reg44_alerted(rules.parse(document, "twin")) != ["SC100011", "SC100012"]
