@@ -108,6 +108,15 @@ class Run:
         files = list(files)
         records: dict[str, list[Record]] = {}
         total = sum(f.stat().st_size for f in files)
+        # The export's records and the plan made from them are plain data (no reference cycles): while they grow,
+        # the collector would only walk them again and again. It is off until delivery, which puts them out of its
+        # sight for the rest of the run.
+        gc.disable()
+        self._read_files(files, reader_for, records, total)
+        return records
+
+    def _read_files(self, files: list[Path], reader_for: Callable[[Path], Reader], records: dict[str, list[Record]],
+                    total: int) -> None:
         with click.progressbar(length=total, label="reading", file=sys.stderr,
                                hidden=not self.progress) as bar:
             for file in files:
@@ -117,10 +126,6 @@ class Run:
                     raise SetupError(f"{file.name} cannot be read ({exc.strerror or exc}); check the file and run "
                                      "again") from None
                 bar.update(file.stat().st_size - done)
-        # The export is read once and kept for the whole run: out of the collector's sight, it is not scanned
-        # again each time planning makes more objects (a large export's planning took half as long again).
-        gc.freeze()
-        return records
 
     def _read_file(self, file: Path, reader: Reader, records: dict[str, list[Record]], bar) -> int:
         """One file's items into records, problems and outcomes; returns the bytes reported to the bar."""
@@ -198,6 +203,8 @@ class Run:
 
     def deliver(self, planned: list[Planned]) -> None:
         """Validate and queue the messages in batches; remember each batch in the change store once queued."""
+        gc.freeze()
+        gc.enable()
         outbox = self._outbox(len(planned))
         try:
             self._deliver(planned, outbox)
@@ -337,8 +344,12 @@ def adapter_command(name: str | None = None, *, sender: click.Option | None = No
         def command(root: Path, url: str | None, dry_run: bool, report: Path | None, progress: bool | None,
                     split_by_la: bool, files: tuple[Path, ...], **own):
             who = own.pop("sender") if sender else f"la-{own.pop('la_code')}"
-            return f(Run(root, url, who, dry_run=dry_run, report=report, progress=progress,
-                         split_by_la=split_by_la), files, **own)
+            try:
+                return f(Run(root, url, who, dry_run=dry_run, report=report, progress=progress,
+                             split_by_la=split_by_la), files, **own)
+            finally:
+                gc.enable()  # reading turns the collector off until delivery: a run that stops before it, too
+                gc.unfreeze()
 
         for option in reversed([DIR_OPTION, TRANSPORT_OPTION, sender or LA, DRY_RUN, REPORT, PROGRESS, SPLIT, FILES]):
             command = option(command)

@@ -52,6 +52,8 @@ CREATE TABLE IF NOT EXISTS response_cursor (id INTEGER PRIMARY KEY CHECK (id = 1
 # What is waiting to be sent, so that each batch of a drain reads only its own rows: without it every batch scans the
 # rows already sent, and a run queueing 140,000 messages spent most of its time there.
 _WAITING_INDEX = "CREATE INDEX IF NOT EXISTS outbox_waiting ON outbox (seq) WHERE sent_at IS NULL"
+# What was refused, for the adapters' look for refusals since lifted at the end of every run (else a full read).
+_REFUSED_INDEX = "CREATE INDEX IF NOT EXISTS outbox_refused ON outbox (seq) WHERE state = 'refused'"
 # A message is signed as it is queued, and that signature is sent if the message goes within this many seconds:
 # a run that queues and sends at once signs each message once, in its worker processes. Later, it is signed afresh.
 PRESIGNED_FOR_SECONDS = 60
@@ -131,6 +133,7 @@ class Outbox:
                 self.db.execute("ALTER TABLE outbox ADD COLUMN signature TEXT")
                 self.db.execute("ALTER TABLE outbox ADD COLUMN signed_at INTEGER")
         self.db.execute(_WAITING_INDEX)
+        self.db.execute(_REFUSED_INDEX)
 
     @property
     def validator(self) -> Validator:

@@ -20,9 +20,18 @@ Resource = dict[str, Any]
 
 
 def random_uuid() -> str:
-    """A random (version 4) UUID as text, as `str(uuid.uuid4())` gives it but about twice as fast: an adapter
-    makes five for every message it builds."""
-    return _uuid_text(bytearray(os.urandom(16)), 4)
+    """A random (version 4) UUID as text, as `str(uuid.uuid4())` gives it but about three times as fast: an
+    adapter makes five for every message it builds. The random bytes come from the operating system 256 UUIDs at a
+    time; a forked process starts with none of its parent's (two processes never share one)."""
+    if not _random_bytes:
+        _random_bytes.extend(os.urandom(16 * 256))
+    raw = _random_bytes[-16:]
+    del _random_bytes[-16:]
+    return _uuid_text(raw, 4)
+
+
+_random_bytes = bytearray()
+os.register_at_fork(after_in_child=_random_bytes.clear)
 
 
 def name_uuid(namespace: uuid.UUID, name: str) -> str:

@@ -4,6 +4,7 @@ however the work was shared out."""
 
 from __future__ import annotations
 
+import gc
 import shutil
 import sqlite3
 from pathlib import Path
@@ -54,6 +55,8 @@ def _run(exchange: Path, folder: Path, *, parallel: bool, monkeypatch) -> tuple[
     out = summary("adapt", "ssda903", "--dir", exchange, "--la", "886", header, episodes, "--report", report,
                   code=1)
     assert bool(started) == parallel, "the worker processes ran" if started else "no worker process ran"
+    # The run turns the collector off while it reads and plans, and freezes what it read: it leaves it as it was.
+    assert gc.isenabled() and gc.get_freeze_count() == 0
     return out, orjson.loads(report.read_bytes())
 
 
