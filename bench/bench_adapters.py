@@ -9,7 +9,7 @@ Two directories bound the range: `worst` puts every placement's setting in the d
 area, so every placement is notified (started, and ended when it has ended); `typical` puts 15% of the settings
 there (an assumed share of placements in residential settings out of area; `--dry-run` shows an LA its own).
 
-Run: python bench/bench_adapters.py [--episodes 100000] [--scenario worst|typical|both] [--write]
+Run: python bench/bench_adapters.py [--episodes 100000] [--scenario worst|typical|both] [--repeat 5] [--write]
 """
 
 from __future__ import annotations
@@ -93,17 +93,26 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--episodes", type=int, default=100_000)
     parser.add_argument("--scenario", choices=["worst", "typical", "both"], default="both")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="Run each scenario this many times; the row gives the median run and the range (this "
+                             "machine's speed varies from run to run).")
     parser.add_argument("--write", action="store_true", help="Add the results to their table in bench/RESULTS.md.")
     args = parser.parse_args()
     scenarios = {"worst": 1.0, "typical": 0.15}
     chosen = scenarios if args.scenario == "both" else {args.scenario: scenarios[args.scenario]}
     lines = []
     for name, share in chosen.items():
-        r = run(args.episodes, share)
+        runs = []
+        for _ in range(args.repeat):
+            runs.append(run(args.episodes, share))
+            print(f"{name}: {runs[-1]['seconds']:.1f} s", flush=True)
+        r = sorted(runs, key=lambda x: x["seconds"])[len(runs) // 2]
         s = r["summary"]
         built = sum(s["messages_built"].values())
+        spread = (f" (median of {len(runs)}: {min(x['seconds'] for x in runs):.1f} to "
+                  f"{max(x['seconds'] for x in runs):.1f} s)" if len(runs) > 1 else "")
         line = (f"| {datetime.now(UTC).date()} | {name} | {r['episodes']:,} | {r['megabytes']:.1f} MB | "
-                f"{s['rows_read']:,} | {built:,} | {s['sent']:,} | {r['seconds']:.1f} s | "
+                f"{s['rows_read']:,} | {built:,} | {s['sent']:,} | {r['seconds']:.1f} s{spread} | "
                 f"{built / r['seconds']:,.0f} |")
         print(line, flush=True)
         lines.append(line)
