@@ -109,8 +109,8 @@ class Run:
         records: dict[str, list[Record]] = {}
         total = sum(f.stat().st_size for f in files)
         # The export's records and the plan made from them are plain data (no reference cycles): while they grow,
-        # the collector would only walk them again and again. It is off until delivery, which puts them out of its
-        # sight for the rest of the run.
+        # the collector would only walk them again and again. It is off until delivery begins (`deliver`), and the
+        # command turns it back on whatever happens.
         gc.disable()
         self._read_files(files, reader_for, records, total)
         return records
@@ -203,18 +203,18 @@ class Run:
 
     def deliver(self, planned: list[Planned]) -> None:
         """Validate and queue the messages in batches; remember each batch in the change store once queued."""
-        gc.freeze()
-        gc.enable()
+        gc.enable()  # off since reading began (see `read`); the worker pool, if any, freezes what exists now
         outbox = self._outbox(len(planned))
+        sending = _Sending(outbox, self.folder)
         try:
-            self._deliver(planned, outbox)
+            self._deliver(planned, outbox, sending)
         finally:
+            sending.close()
             if outbox is not None:
                 outbox.close()
 
-    def _deliver(self, planned: list[Planned], outbox) -> None:
+    def _deliver(self, planned: list[Planned], outbox, sending: _Sending) -> None:
         queued: set[int] = set()
-        sending = _Sending(outbox, self.folder)
         with click.progressbar(length=len(planned), label="queueing", file=sys.stderr,
                                hidden=not self.progress) as bar:
             def queued_batch(n: int) -> None:
@@ -296,17 +296,24 @@ class _Sending:
         self.unreachable = outbox is None
 
     def send(self, limit: int | None) -> int:
-        """Send at most `limit` waiting messages (all of them with None); returns how many went."""
+        """Send at most `limit` waiting messages, the oldest first (all of them with None); returns how many
+        went."""
         if self.unreachable:
             return 0
         try:
             # Opened on first use: after the worker processes started, so that they are not forked holding it.
             self.transport = self.transport or self.folder.transport()
-            sent = self.outbox.drain(self.transport, batch=BATCH, limit=limit)
         except RecoverableBrokerError:
-            sent = 0
-        self.unreachable = self.outbox.pending() > 0 and (limit is None or sent < limit)
-        return sent
+            self.unreachable = True
+            return 0
+        drained = self.outbox.send_waiting(self.transport, batch=BATCH, limit=limit)
+        self.unreachable = drained.interrupted
+        return drained.sent
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
 
 
 def _setting_of(message: dict) -> str:
@@ -344,12 +351,13 @@ def adapter_command(name: str | None = None, *, sender: click.Option | None = No
         def command(root: Path, url: str | None, dry_run: bool, report: Path | None, progress: bool | None,
                     split_by_la: bool, files: tuple[Path, ...], **own):
             who = own.pop("sender") if sender else f"la-{own.pop('la_code')}"
+            collecting = gc.isenabled()
             try:
                 return f(Run(root, url, who, dry_run=dry_run, report=report, progress=progress,
                              split_by_la=split_by_la), files, **own)
             finally:
-                gc.enable()  # reading turns the collector off until delivery: a run that stops before it, too
-                gc.unfreeze()
+                if collecting:  # reading turns the collector off until delivery: a run that stops before it, too
+                    gc.enable()
 
         for option in reversed([DIR_OPTION, TRANSPORT_OPTION, sender or LA, DRY_RUN, REPORT, PROGRESS, SPLIT, FILES]):
             command = option(command)

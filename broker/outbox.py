@@ -1,10 +1,9 @@
 """A participant's durable outbox: messages wait here until the exchange has confirmed them.
 
-Each message is signed as it is queued, and that signature goes with it only if it is sent within a minute;
-a message that waited longer (through a broker outage, say) is signed afresh when it is sent, so it still
-carries a fresh issued-at. Each is marked sent only after the transport
-confirms it; if the process dies between the two, the message is sent again and the exchange
-drops the duplicate by its id.
+Each message is signed as it is prepared for the queue, and that signature goes with it only if it is sent within
+a minute; a message that waited longer (through a broker outage, say) is signed afresh when it is sent, so it still
+carries a fresh issued-at. Each is marked sent only after the transport confirms it; if the process dies between
+the two, the message is sent again and the exchange drops the duplicate by its id.
 
 The outbox also keeps what the exchange answered (`record_acknowledgements`, fed from the sender's inbox):
 each message's state (queued, sent, accepted, duplicate, refused, failed) and one outcome per recipient
@@ -25,6 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import orjson
 
@@ -54,8 +54,9 @@ CREATE TABLE IF NOT EXISTS response_cursor (id INTEGER PRIMARY KEY CHECK (id = 1
 _WAITING_INDEX = "CREATE INDEX IF NOT EXISTS outbox_waiting ON outbox (seq) WHERE sent_at IS NULL"
 # What was refused, for the adapters' look for refusals since lifted at the end of every run (else a full read).
 _REFUSED_INDEX = "CREATE INDEX IF NOT EXISTS outbox_refused ON outbox (seq) WHERE state = 'refused'"
-# A message is signed as it is queued, and that signature is sent if the message goes within this many seconds:
-# a run that queues and sends at once signs each message once, in its worker processes. Later, it is signed afresh.
+# A message is signed as it is prepared for the queue, and that signature is sent if the message goes within this
+# many seconds: a run that queues and sends at once signs each message once (in its worker processes, for a large
+# run). A message sent later is signed afresh.
 PRESIGNED_FOR_SECONDS = 60
 # A message sent again is signed afresh: its signature from when it was queued is dropped.
 _QUEUE_AGAIN = "UPDATE outbox SET sent_at = NULL, state = 'queued', signature = NULL"
@@ -98,6 +99,11 @@ _RECIPIENT = re.compile(r"^recipient (\S+): ")
 RECOVERABLE_REFUSALS = ("no-recipients%not onboarded yet (no key)%", "no-recipients: not reachable%")  # LIKE
 
 
+class Drained(NamedTuple):
+    sent: int  # messages the transport confirmed
+    interrupted: bool  # the transport became unavailable part way: the rest waits in the outbox
+
+
 @dataclass
 class Status:
     """What the outbox knows of one message: its state, when it was last sent, why it was refused or failed, and
@@ -122,18 +128,26 @@ class Outbox:
         self._workers: Workers | None = None
         self.db = sqlite_db.connect(path)
         self.db.executescript(_SCHEMA)
-        columns = {row[1] for row in self.db.execute("PRAGMA table_info(outbox)")}
-        if "state" not in columns:  # an outbox from before acknowledgements were kept
-            with sqlite_db.transaction(self.db):
+        if not {"state", "signature"} <= self._columns():
+            self._bring_up_to_date()
+        self.db.execute(_WAITING_INDEX)
+        self.db.execute(_REFUSED_INDEX)
+
+    def _columns(self) -> set[str]:
+        return {row[1] for row in self.db.execute("PRAGMA table_info(outbox)")}
+
+    def _bring_up_to_date(self) -> None:
+        """Add what an outbox made by an earlier version lacks. The columns are read again under the write lock:
+        another process (a node, an adapter run) may be opening the same outbox at the same moment."""
+        with sqlite_db.transaction(self.db):
+            columns = self._columns()
+            if "state" not in columns:  # from before acknowledgements were kept
                 self.db.execute("ALTER TABLE outbox ADD COLUMN state TEXT")
                 self.db.execute("ALTER TABLE outbox ADD COLUMN reason TEXT")
                 self.db.execute("UPDATE outbox SET state = CASE WHEN sent_at IS NULL THEN 'queued' ELSE 'sent' END")
-        if "signature" not in columns:  # an outbox from before messages were signed as they were queued
-            with sqlite_db.transaction(self.db):
+            if "signature" not in columns:  # from before messages were signed as they were queued
                 self.db.execute("ALTER TABLE outbox ADD COLUMN signature TEXT")
                 self.db.execute("ALTER TABLE outbox ADD COLUMN signed_at INTEGER")
-        self.db.execute(_WAITING_INDEX)
-        self.db.execute(_REFUSED_INDEX)
 
     @property
     def validator(self) -> Validator:
@@ -199,32 +213,39 @@ class Outbox:
 
     def drain(self, transport: Transport, *, batch: int = 100, limit: int | None = None,
               now: datetime | None = None) -> int:
-        """Send what is waiting (at most `limit`), in batches; returns how many were confirmed. Stops
-        quietly when the transport is unavailable: the rest waits for the next drain."""
+        """Send what is waiting (at most `limit`, the oldest first), in batches; returns how many were confirmed.
+        Stops quietly when the transport is unavailable: the rest waits for the next drain."""
+        return self.send_waiting(transport, batch=batch, limit=limit, now=now).sent
+
+    def send_waiting(self, transport: Transport, *, batch: int = 100, limit: int | None = None,
+                     now: datetime | None = None) -> Drained:
+        """`drain`, saying also whether it stopped because the transport became unavailable (rather than because
+        less than `limit` was waiting)."""
         sent = 0
         while limit is None or sent < limit:
             size = batch if limit is None else min(batch, limit - sent)
             rows = self.db.execute("SELECT seq, message_id, event, body, signature, signed_at FROM outbox WHERE "
                                    "sent_at IS NULL ORDER BY seq LIMIT ?", (size,)).fetchall()
             if not rows:
-                return sent
+                return Drained(sent, interrupted=False)
             issued = int((now or datetime.now(UTC)).timestamp())
-            stale = [(body, message_id, event, issued) for _, message_id, event, body, signature, signed_at in rows
-                     if not _fresh(signature, signed_at, issued)]
-            fresh_signatures = iter(self.workers.map(_sign, stale))
+            # A message that waited is signed afresh here, in this process: the worker processes may still have a
+            # whole run's preparing queued ahead of anything given them now.
+            signer = {"key": self.key, "sender": self.participant_id}
             items = [(INGRESS, Envelope(message_id, body, {
-                SIGNATURE: signature if _fresh(signature, signed_at, issued) else next(fresh_signatures),
-                SENDER: self.participant_id})) for _, message_id, _, body, signature, signed_at in rows]
+                SIGNATURE: signature if _fresh(signature, signed_at, issued)
+                else _sign(signer, (body, message_id, event, issued)),
+                SENDER: self.participant_id})) for _, message_id, event, body, signature, signed_at in rows]
             try:
                 transport.publish_many(items)
             except RecoverableBrokerError:
-                return sent
+                return Drained(sent, interrupted=True)
             stamp = (now or datetime.now(UTC)).isoformat()
             with sqlite_db.transaction(self.db):
                 self.db.executemany("UPDATE outbox SET sent_at = ?, state = 'sent', reason = NULL WHERE seq = ?",
                                     [(stamp, r[0]) for r in rows])
             sent += len(rows)
-        return sent
+        return Drained(sent, interrupted=False)
 
     # -- what the exchange answered ------------------------------------------------------------------
     def record_acknowledgement(self, body: bytes | dict, *, now: datetime | None = None) -> str | None:
@@ -438,6 +459,7 @@ def _sign(state: dict, item: tuple[bytes, str, str, int]) -> str:
 
 
 def _fresh(signature: str | None, signed_at: int | None, now: int) -> bool:
-    """Whether the signature made when the message was queued can go as it is: made in the last minute (the
-    exchange takes signatures issued within five minutes). A message that waited longer is signed afresh."""
+    """Whether the signature made when the message was prepared for the queue can go as it is: made in the last
+    minute, so that its issued-at stays close to when the message entered the exchange (the router judges a
+    message's age from it). A message that waited longer is signed afresh."""
     return signature is not None and signed_at is not None and abs(now - signed_at) <= PRESIGNED_FOR_SECONDS

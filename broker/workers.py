@@ -46,7 +46,8 @@ class Workers:
 
     def map(self, step: Callable[[dict, Any], Any], items: Iterable[Any]) -> Iterator[Any]:
         """`step(state, item)` for each item, in order; lazily, so the caller can use early results while the
-        workers go on with later ones."""
+        workers go on with later ones. Every item is handed to the pool at once, so work given later waits behind
+        all of it: one long map at a time."""
         items = list(items)
         if self.processes <= 1 or len(items) < 2 * self.chunk:
             return (step(self.state, item) for item in items)

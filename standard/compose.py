@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -23,14 +24,16 @@ def random_uuid() -> str:
     """A random (version 4) UUID as text, as `str(uuid.uuid4())` gives it but about three times as fast: an
     adapter makes five for every message it builds. The random bytes come from the operating system 256 UUIDs at a
     time; a forked process starts with none of its parent's (two processes never share one)."""
-    if not _random_bytes:
-        _random_bytes.extend(os.urandom(16 * 256))
-    raw = _random_bytes[-16:]
-    del _random_bytes[-16:]
+    with _random_lock:  # threads share the pool (the web inbox's, the router's): one takes a UUID at a time
+        if not _random_bytes:
+            _random_bytes.extend(os.urandom(16 * 256))
+        raw = _random_bytes[-16:]
+        del _random_bytes[-16:]
     return _uuid_text(raw, 4)
 
 
 _random_bytes = bytearray()
+_random_lock = threading.Lock()
 os.register_at_fork(after_in_child=_random_bytes.clear)
 
 

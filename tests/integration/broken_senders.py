@@ -63,7 +63,7 @@ class WrongKid(ReferenceSender):
 
 
 class _AnythingGoes:
-    def validate(self, body):
+    def validate(self, body, **_options):
         return orjson.loads(body)
 
 

@@ -140,3 +140,25 @@ class _Proxy:
 
     def __getattr__(self, name):
         return self._replaced.get(name) or getattr(self._db, name)
+
+
+def test_a_drain_says_whether_it_stopped_for_an_outage_or_because_nothing_more_was_waiting(tmp_path):
+    network = demo_network(tmp_path)
+    outbox = network.outbox("la-886")
+    for n in range(1, 4):
+        outbox.add(scenario.placement("la-886", n, LODGE, TODAY))
+    transport = network.transport()
+
+    class DownAfterOne:
+        def __init__(self):
+            self.batches = 0
+
+        def publish_many(self, items):
+            self.batches += 1
+            if self.batches > 1:
+                raise TransportUnavailable("broker down")
+            transport.publish_many(items)
+
+    assert outbox.send_waiting(DownAfterOne(), batch=1, limit=3) == (1, True)  # one went, then the outage
+    assert outbox.pending() == 2
+    assert outbox.send_waiting(transport, batch=1, limit=5) == (2, False)  # less was waiting than the limit
