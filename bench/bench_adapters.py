@@ -75,6 +75,25 @@ def exchange(folder: Path, urns: list[str], share: float) -> Path:
     return root
 
 
+_LOOP = "s = 0\nfor i in range(20_000_000):\n    s += i\n"
+
+
+def machine_check() -> tuple[float, float]:
+    """Seconds for a fixed CPU loop alone, and the slower of two copies run together: this machine's speed changes
+    from hour to hour (and its second core is not always wholly the run's), so each row says how fast it was."""
+    import subprocess
+    import sys
+
+    def timed(copies: int) -> float:
+        start = time.perf_counter()
+        running = [subprocess.Popen([sys.executable, "-c", _LOOP]) for _ in range(copies)]
+        for process in running:
+            process.wait()
+        return time.perf_counter() - start
+
+    return timed(1), timed(2)
+
+
 def run(episodes: int, share: float) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -101,6 +120,9 @@ def main() -> None:
     scenarios = {"worst": 1.0, "typical": 0.15}
     chosen = scenarios if args.scenario == "both" else {args.scenario: scenarios[args.scenario]}
     lines = []
+    one, two = machine_check()
+    check = f"; machine check {one:.1f} s on one core, {two:.1f} s on two"
+    print(f"machine check: a fixed loop takes {one:.1f} s alone and {two:.1f} s as two copies", flush=True)
     for name, share in chosen.items():
         runs = []
         for _ in range(args.repeat):
@@ -110,7 +132,7 @@ def main() -> None:
         s = r["summary"]
         built = sum(s["messages_built"].values())
         spread = (f" (median of {len(runs)}: {min(x['seconds'] for x in runs):.1f} to "
-                  f"{max(x['seconds'] for x in runs):.1f} s)" if len(runs) > 1 else "")
+                  f"{max(x['seconds'] for x in runs):.1f} s{check})" if len(runs) > 1 else f" ({check[2:]})")
         line = (f"| {datetime.now(UTC).date()} | {name} | {r['episodes']:,} | {r['megabytes']:.1f} MB | "
                 f"{s['rows_read']:,} | {built:,} | {s['sent']:,} | {r['seconds']:.1f} s{spread} | "
                 f"{built / r['seconds']:,.0f} |")
