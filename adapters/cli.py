@@ -205,22 +205,22 @@ class Run:
         """Validate and queue the messages in batches; remember each batch in the change store once queued."""
         gc.enable()  # off since reading began (see `read`); the worker pool, if any, freezes what exists now
         outbox = self._outbox(len(planned))
-        sending = _Sending(outbox, self.folder)
+        batch_sender = _BatchSender(outbox, self.folder)
         try:
-            self._deliver(planned, outbox, sending)
+            self._deliver(planned, outbox, batch_sender)
         finally:
-            sending.close()
+            batch_sender.close()
             if outbox is not None:
                 outbox.close()
 
-    def _deliver(self, planned: list[Planned], outbox, sending: _Sending) -> None:
+    def _deliver(self, planned: list[Planned], outbox, batch_sender: _BatchSender) -> None:
         queued: set[int] = set()
         with click.progressbar(length=len(planned), label="queueing", file=sys.stderr,
                                hidden=not self.progress) as bar:
             def queued_batch(n: int) -> None:
                 bar.update(n)
                 # Each batch goes as soon as it is queued, while the worker processes prepare the next.
-                self.sent += sending.send(n)
+                self.sent += batch_sender.send(n)
 
             for item in queue(planned, outbox, self.store, self.validator, queued_batch):
                 if isinstance(item, Problem):
@@ -243,7 +243,7 @@ class Run:
             self.resent += len(resent)
             click.echo(f"{len(resent)} message(s) the exchange refused earlier (a recipient not onboarded yet, "
                        "or a sender not yet entitled) are sent again", err=True)
-        self.sent += sending.send(None)  # what is left: the resent, and any waiting from an earlier run
+        self.sent += batch_sender.send(None)  # what is left: the resent, and any waiting from an earlier run
         self.waiting = outbox.pending()
         if self.waiting:
             click.echo(f"{self.waiting} message(s) could not be sent now (the exchange is unreachable); they "
@@ -286,7 +286,7 @@ class Run:
         sys.exit(EXIT_FINDINGS if self.problems else EXIT_OK)
 
 
-class _Sending:
+class _BatchSender:
     """Sends what the outbox has queued, batch by batch; once the exchange is found unreachable it stops trying
     for the rest of the run (each try would wait for a connection to fail), and the rest waits in the outbox."""
 

@@ -30,6 +30,7 @@ from adapters.outcomes import HELD_BACK, NOT_NOTIFIABLE, UNCHANGED
 from broker import db as sqlite_db
 from broker.directory import Directory, Setting
 from standard import compose as c
+from standard.validator import event_of
 
 STARTS = frozenset({"S", "P", "T", "B", "U"})
 _GENDER = {"M": "male", "F": "female", "U": "unknown"}
@@ -188,8 +189,8 @@ class Planned:
     @classmethod
     def built(cls, key: str, digest: str, message: dict, **where) -> Planned:
         """A message built already (few of them: signals, mapped rows), planned all the same."""
-        return cls(key, digest, partial(_as_built, message), message["identifier"]["value"],
-                   message["entry"][0]["resource"]["eventCoding"]["code"], **where)
+        return cls(key, digest, partial(_as_built, message), message["identifier"]["value"], event_of(message),
+                   **where)
 
     @cached_property
     def message(self) -> dict:

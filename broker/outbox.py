@@ -37,7 +37,7 @@ from broker.workers import Workers
 from standard import catalogue as cat
 from standard import terminology as term
 from standard.errors import MessageInvalid, RecoverableBrokerError
-from standard.validator import Validator
+from standard.validator import Validator, event_of
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT UNIQUE NOT NULL,
@@ -447,7 +447,7 @@ def _prepare(state: dict, message: Message) -> tuple[bytes | None, str | None, s
         bundle = state["validator"].validate(body, keys_unique=serialised_here)
     except MessageInvalid as exc:
         return None, None, None, None, 0, exc.findings
-    message_id, event = bundle["identifier"]["value"], bundle["entry"][0]["resource"]["eventCoding"]["code"]
+    message_id, event = bundle["identifier"]["value"], event_of(bundle)
     issued = int(time.time())
     return body, message_id, event, _sign(state, (body, message_id, event, issued)), issued, []
 

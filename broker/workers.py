@@ -69,12 +69,6 @@ class Workers:
             self._pool = None
             gc.unfreeze()
 
-    def __enter__(self) -> Workers:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
 
 def _adopt(state: dict[str, Any]) -> None:
     # Runs in each worker once, just after the fork: `state` is the parent's object, inherited, never pickled.
