@@ -1,8 +1,8 @@
 """The published oversight rules and their JSON Schema work in a validator we did not write: ajv 8 (draft
-2020-12, default strict mode, any warning it prints a failure), as a host authority or an auditor would check a
-rules file before trusting it. Broken twins show the check can fail: a rule whose threshold is text, and a rules
-file without its version, must be refused by the same ajv. (With every strict check an error, ajv also wants each
-property a `then` requires declared beside it: `strictRequired`, off by default.)"""
+2020-12, every strict check an error, `strictRequired` included, and any warning it prints a failure), as a host
+authority or an auditor would check a rules file before trusting it. Broken twins show the check can fail: a rule
+whose threshold is text, and a rules file without its version, must be refused by the same ajv; and a schema whose
+`then` requires a property it does not declare beside it must not compile in that strict mode."""
 
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ import Ajv2020 from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 
 const input = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
-// Default options, as a vendor would write it; anything ajv prints (its strict-mode warnings) counts as a failure.
+// Every strict check on; anything ajv prints (a strict-mode warning) counts as a failure.
 for (const level of ["log", "info", "warn", "error", "debug"]) {
   console[level] = (...args) => { process.stderr.write(args.map(String).join(" ") + "\n"); };
 }
-const ajv = new Ajv2020();
+const ajv = new Ajv2020({strict: true});
 addFormats(ajv);
 const validate = ajv.compile(input.schema);
 const verdicts = {};
@@ -34,11 +34,14 @@ process.stdout.write(JSON.stringify(verdicts));
 """
 
 
-def _ajv_verdicts(tmp_path, foreign_node, rules: dict[str, dict]) -> dict[str, list[str]]:
-    schema = orjson.loads(SCHEMA_FILE.read_bytes())
+def _run_ajv(tmp_path, foreign_node, schema: dict, rules: dict[str, dict]) -> subprocess.CompletedProcess:
     (tmp_path / "input.json").write_bytes(orjson.dumps({"schema": schema, "rules": rules}))
-    proc = subprocess.run(["node", "--input-type=module", "-e", NODE_SCRIPT, str(tmp_path / "input.json")],
+    return subprocess.run(["node", "--input-type=module", "-e", NODE_SCRIPT, str(tmp_path / "input.json")],
                           cwd=foreign_node, capture_output=True, text=True, timeout=120)
+
+
+def _ajv_verdicts(tmp_path, foreign_node, rules: dict[str, dict]) -> dict[str, list[str]]:
+    proc = _run_ajv(tmp_path, foreign_node, orjson.loads(SCHEMA_FILE.read_bytes()), rules)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr[-2000:]
     return json.loads(proc.stdout)
 
@@ -53,3 +56,14 @@ def test_the_published_rules_pass_their_schema_in_strict_ajv_and_broken_twins_do
                                                       "no-version": no_version})
     assert verdicts["published"] == []
     assert verdicts["text-threshold"] and verdicts["no-version"]
+
+
+def test_a_schema_whose_then_requires_an_undeclared_property_does_not_compile_in_strict_ajv(tmp_path, foreign_node):
+    """The twin of the schema: the strict mode above is really on, so the published schema's passing means it
+    declares every property each `then` requires."""
+    schema = orjson.loads(SCHEMA_FILE.read_bytes())
+    branch = schema["$defs"]["rule"]["allOf"][0]["then"]
+    assert branch["required"] and set(branch["properties"]) == set(branch["required"])
+    del branch["properties"]
+    proc = _run_ajv(tmp_path, foreign_node, schema, {"published": orjson.loads(RULES_FILE.read_bytes())})
+    assert proc.returncode != 0 and "strictRequired" in proc.stderr, proc.stderr[-2000:]
