@@ -126,6 +126,14 @@ class Transport(ABC):
     def get(self, queue: str, timeout: float = 0.0) -> Delivery | None:
         """The next message of a queue, or None if none arrives within `timeout` seconds."""
 
+    def get_many(self, queue: str, limit: int) -> list[Delivery]:
+        """Up to `limit` messages already waiting in a queue, oldest first, without waiting for more; transports
+        that can take several at once override this."""
+        taken: list[Delivery] = []
+        while len(taken) < limit and (delivery := self.get(queue)) is not None:
+            taken.append(delivery)
+        return taken
+
     def ack_many(self, deliveries: Sequence[Delivery]) -> None:
         """Ack several deliveries; transports that can send the acks together override this."""
         for delivery in deliveries:
@@ -177,10 +185,8 @@ def consume(transport: Transport, queue: str, handle: Callable[[list[Delivery]],
             if idle_timeout is None:
                 continue
             break
-        batch = [first]
         limit = batch_size if max_messages is None else min(batch_size, max_messages - handled)
-        while len(batch) < limit and (more := transport.get(queue)) is not None:
-            batch.append(more)
+        batch = [first, *transport.get_many(queue, limit - 1)]
         handle(batch)
         handled += len(batch)
     return handled

@@ -130,37 +130,45 @@ class EmbeddedTransport(Transport):
     def get(self, queue: str, timeout: float = 0.0) -> EmbeddedDelivery | None:
         deadline = time.monotonic() + timeout
         while True:
-            delivery = self._take(queue)
-            if delivery is not None or time.monotonic() >= deadline:
-                return delivery
+            taken = self._take(queue)
+            if taken or time.monotonic() >= deadline:
+                return taken[0] if taken else None
             time.sleep(self.poll_interval)
 
-    def _take(self, queue: str) -> EmbeddedDelivery | None:
+    def get_many(self, queue: str, limit: int) -> list[EmbeddedDelivery]:
+        return self._take(queue, limit) if limit > 0 else []
+
+    def _take(self, queue: str, limit: int = 1) -> list[EmbeddedDelivery]:
+        """Lease up to `limit` waiting messages in one transaction (one commit to disk for the lot)."""
         db = self._db()
         now = time.time()
+        taken: list[EmbeddedDelivery] = []
         db.execute("BEGIN IMMEDIATE")
         try:
-            while True:
-                row = db.execute(
-                    "SELECT seq, message_id, body, headers, delivery_count, lease_until FROM messages "
-                    "WHERE queue = ? AND lease_until < ? ORDER BY seq LIMIT 1", (queue, now)).fetchone()
-                if row is None:
-                    db.execute("COMMIT")
-                    return None
-                seq, message_id, body, headers, count, lease_until = row
-                count += 1
-                headers = orjson.loads(headers)
-                if count > self.delivery_limit + 1:  # more failed deliveries than the limit allows
-                    self._dead_letter(db, seq, headers, "delivery_limit")
-                    continue
-                lease = uuid.uuid4().hex
-                db.execute("UPDATE messages SET delivery_count = ?, lease_until = ?, lease = ? WHERE seq = ?",
-                           (count, now + self.lease_seconds, lease, seq))
-                db.execute("COMMIT")
-                return EmbeddedDelivery(self, seq, lease, Envelope(message_id, body, headers), count)
+            while len(taken) < limit:
+                rows = db.execute(
+                    "SELECT seq, message_id, body, headers, delivery_count FROM messages "
+                    "WHERE queue = ? AND lease_until < ? ORDER BY seq LIMIT ?", (queue, now, limit - len(taken))
+                ).fetchall()
+                if not rows:
+                    break
+                leased = []
+                for seq, message_id, body, headers, count in rows:
+                    count += 1
+                    headers = orjson.loads(headers)
+                    if count > self.delivery_limit + 1:  # more failed deliveries than the limit allows
+                        self._dead_letter(db, seq, headers, "delivery_limit")
+                        continue
+                    lease = uuid.uuid4().hex
+                    leased.append((count, now + self.lease_seconds, lease, seq))
+                    taken.append(EmbeddedDelivery(self, seq, lease, Envelope(message_id, body, headers), count))
+                db.executemany("UPDATE messages SET delivery_count = ?, lease_until = ?, lease = ? WHERE seq = ?",
+                               leased)
+            db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        return taken
 
     def _dead_letter(self, db: sqlite3.Connection, seq: int, headers: dict, reason: str) -> None:
         row = db.execute("SELECT queue FROM messages WHERE seq = ?", (seq,)).fetchone()
@@ -183,6 +191,24 @@ class EmbeddedTransport(Transport):
             else:
                 self._dead_letter(db, seq, orjson.loads(row[2]),
                                   "rejected" if outcome == "rejected" else "delivery_limit")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def ack_many(self, deliveries: Sequence[Delivery]) -> None:
+        """Settle the batch in one transaction. A delivery whose lease lapsed (the message went to another
+        consumer) is left alone, as a single ack leaves it."""
+        own = [(d._seq, d._lease) for d in deliveries if isinstance(d, EmbeddedDelivery) and d._transport is self]
+        for delivery in deliveries:
+            if not (isinstance(delivery, EmbeddedDelivery) and delivery._transport is self):
+                delivery.ack()
+        if not own:
+            return
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany("DELETE FROM messages WHERE seq = ? AND lease = ?", own)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

@@ -20,7 +20,7 @@ from broker.rabbitmq.setup import setup
 from broker.router import Router
 from broker.transport import DEAD_LETTER, Envelope, capabilities_of, delivery_queue, open_transport
 from broker.transport.base import DEFAULT_DELIVERY_LIMIT
-from broker.transport.embedded import EmbeddedTransport
+from broker.transport.embedded import EmbeddedDelivery, EmbeddedTransport
 from broker.transport.rabbitmq import RabbitTransport
 from sgx.demo import placement, signed_envelope
 from standard.errors import TransportUnavailable, Unroutable
@@ -268,6 +268,71 @@ def test_ack_many_settles_every_delivery_for_good(harness):
     assert last.envelope.message_id == sent[3].message_id and last.redelivered
     last.ack()
     assert again.get(harness.queue, timeout=0.5) is None
+
+
+def _take_together(harness, consumers: int = 2, per_take: int = 4) -> Counter:
+    """Several consumers take batches from one queue at once; how often each message id was handed out."""
+    t = harness.open()
+    sent = [_env(i) for i in range(12)]
+    t.publish_many([(harness.queue, e) for e in sent])
+    taken: Counter = Counter()
+    held = [harness.open(prefetch=per_take) for _ in range(consumers)]
+    for _ in range(len(sent)):
+        for consumer in held:
+            got = consumer.get_many(harness.queue, per_take)
+            taken.update(d.envelope.message_id for d in got)
+    return taken
+
+
+def test_get_many_takes_what_waits_in_order_and_consumers_never_share_a_message(harness):
+    t = harness.open(prefetch=10)
+    sent = [_env(i) for i in range(5)]
+    t.publish_many([(harness.queue, e) for e in sent])
+    first = [] if harness.kind == "embedded" else [t.get(harness.queue, timeout=5)]  # RabbitMQ pushes after a wait
+    got = first + t.get_many(harness.queue, 3 - len(first))
+    assert [d.envelope.message_id for d in got] == [e.message_id for e in sent[:3]]
+    assert t.get_many(harness.queue, 0) == []
+    t.ack_many(got)
+    rest = [t.get(harness.queue, timeout=5), *t.get_many(harness.queue, 10)]
+    assert [d.envelope.message_id for d in rest if d] == [e.message_id for e in sent[3:]]
+    t.ack_many(rest)
+    if harness.kind == "embedded":  # one process, two consumers: RabbitMQ's side is the broker's own
+        taken = _take_together(harness)
+        assert len(taken) == 12 and set(taken.values()) == {1}, taken
+
+
+class _LeaseBlindTransport(EmbeddedTransport):
+    """Broken twin: takes the oldest messages whether or not another consumer holds them."""
+
+    def get_many(self, queue, limit):
+        rows = self._db().execute("SELECT seq, message_id, body, headers, delivery_count FROM messages WHERE queue = ? "
+                                  "ORDER BY seq LIMIT ?", (queue, limit)).fetchall()
+        return [EmbeddedDelivery(self, seq, "x", Envelope(mid, body, orjson.loads(h)), n + 1)
+                for seq, mid, body, h, n in rows]
+
+
+def test_the_same_check_catches_a_consumer_that_takes_messages_another_holds(tmp_path, monkeypatch):
+    harness = Harness("embedded", tmp_path)
+    monkeypatch.setattr(harness, "open", lambda prefetch=1: _LeaseBlindTransport(tmp_path / "q.db", lease_seconds=30))
+    taken = _take_together(harness)
+    assert max(taken.values()) > 1
+
+
+def test_embedded_ack_many_leaves_a_message_whose_lease_lapsed_to_its_new_holder(tmp_path):
+    """Leases are the embedded transport's own (RabbitMQ ties an ack to the channel that took the message)."""
+    harness = Harness("embedded", tmp_path)
+    t, other = harness.open(), harness.open()
+    env = _env(9)
+    t.publish(harness.queue, env)
+    stale = t.get_many(harness.queue, 1)
+    time.sleep(0.35)  # the lease lapses; another consumer takes the message
+    fresh = other.get_many(harness.queue, 1)
+    assert [d.envelope.message_id for d in fresh] == [env.message_id] and fresh[0].redelivered
+    t.ack_many(stale)  # too late: it must not settle the message the other consumer now holds
+    harness.crash(other)
+    again = harness.open().get(harness.queue, timeout=5)
+    assert again is not None and again.envelope.message_id == env.message_id
+    again.ack()
 
 
 def test_capabilities_describe_the_transport_without_checking_its_class(harness, tmp_path):
