@@ -123,6 +123,7 @@ class Outbox:
         """`processes`: how many processes validate and sign messages (see `broker.workers`); the default, one,
         does it in this process. A run queueing thousands of messages gives it the cores it has."""
         self.participant_id, self.key = participant_id, key
+        self.path = path
         self._validator = validator
         self._processes = processes
         self._workers: Workers | None = None

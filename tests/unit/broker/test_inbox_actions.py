@@ -6,6 +6,8 @@ twin, without CSRF protection, sends); unacknowledged past the event's deadline 
 from __future__ import annotations
 
 import re
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -49,6 +51,7 @@ def exchange(tmp_path, monkeypatch):
     responder = Responder(network.outbox("la-371"), lambda: transport)
     app = create_app(store, "la-371", key=b"k" * 32, now=clock, responder=responder)
     yield network, transport, app, store, clock, sent, responder
+    responder.close()
     transport.close()
 
 
@@ -81,10 +84,11 @@ def _senders_view(network, transport, sent):
 
 
 def test_read_acknowledge_and_decide_reach_the_senders_view(exchange):
-    network, transport, app, store, _, sent, _ = exchange
+    network, transport, app, store, _, sent, responder = exchange
     client = _signed_in(app)
     page = client.get(f"/messages/{sent}", base_url=HTTPS)
     assert page.status_code == 200 and b'id="acknowledge"' in page.data
+    assert responder.flush()  # the read receipt goes on the responder's own thread
     assert _senders_view(network, transport, sent)["la-371"].latest == "read"
     done = _post(client, f"/messages/{sent}/acknowledge", {})
     assert done.status_code == 302 and "done=acknowledged" in done.headers["Location"]
@@ -224,3 +228,75 @@ def test_with_the_exchange_unreachable_an_acknowledgement_waits_in_the_outbox(ex
     assert responder.outbox.pending() == 2  # the read receipt and the acknowledgement, kept to send later
     responder.outbox.drain(transport)  # the exchange is back (as sgx node resend or the next action does)
     assert _senders_view(network, transport, sent)["la-371"].latest == "acknowledged"
+
+
+class _BlockedOpener:
+    """A transport that takes as long as an unreachable broker's connection attempts: until released."""
+
+    def __init__(self, transport):
+        self.transport, self.release = transport, threading.Event()
+
+    def __call__(self):
+        assert self.release.wait(timeout=60)
+        return self.transport
+
+
+class _SendingInTheRequest(Responder):
+    """Broken twin: sends inside the web request, as the inbox once did."""
+
+    def _send(self, message, *, wait=True):
+        with self._lock:
+            message_id = self.outbox.add(message)
+            self.outbox.drain(self._open_transport())
+            return self.outbox.status(message_id).sent_at is not None
+
+
+@pytest.mark.parametrize("kind", [Responder, _SendingInTheRequest], ids=["responder", "twin-sending-in-the-request"])
+def test_opening_a_message_never_waits_for_the_exchange(exchange, kind):
+    network, transport, app, store, clock, sent, _ = exchange
+    opener = _BlockedOpener(transport)
+    responder = kind(network.outbox("la-371"), opener)
+    client = _signed_in(create_app(store, "la-371", key=b"k" * 32, now=clock, responder=responder))
+    answered = []
+    request = threading.Thread(target=lambda: answered.append(client.get(f"/messages/{sent}", base_url=HTTPS)))
+    request.start()
+    request.join(timeout=2 if kind is _SendingInTheRequest else 30)
+    opened_while_blocked = bool(answered)
+    opener.release.set()  # the exchange answers at last: both then send the read receipt
+    request.join(timeout=30)
+    if kind is Responder:
+        assert opened_while_blocked and answered[0].status_code == 200
+        assert responder.flush() and responder.outbox.pending() == 0
+        responder.close()
+    else:
+        assert not opened_while_blocked and answered[0].status_code == 200
+
+
+@pytest.mark.parametrize("retry", [0.1, 3600.0], ids=["responder", "twin-that-never-tries-again"])
+def test_what_waited_leaves_by_itself_once_the_exchange_is_back(exchange, retry):
+    from standard.errors import TransportUnavailable
+
+    network, transport, app, store, clock, sent, _ = exchange
+    down = threading.Event()
+    down.set()
+
+    def opener():
+        if down.is_set():
+            raise TransportUnavailable("the exchange is down")
+        return transport
+
+    responder = Responder(network.outbox("la-371"), opener, retry_seconds=retry)
+    client = _signed_in(create_app(store, "la-371", key=b"k" * 32, now=clock, responder=responder))
+    done = _post(client, f"/messages/{sent}/acknowledge", {})
+    assert "done=waiting" in done.headers["Location"] and responder.outbox.pending() == 2
+    down.clear()  # the exchange is back; nobody acts in the inbox
+    deadline = time.monotonic() + (30 if retry < 1 else 3)
+    while responder.outbox.pending() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    responder.close()
+    if retry < 1:
+        assert responder.outbox.pending() == 0
+        assert _senders_view(network, transport, sent)["la-371"].latest == "acknowledged"
+    else:  # the twin: the answers wait for the next action or `sgx node resend`
+        assert responder.outbox.pending() == 2
+
