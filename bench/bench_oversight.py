@@ -30,6 +30,7 @@ from broker.oversight.replay import replay
 HEADER = "| date | national signals | settings | generate s | replay s | alert delay max"
 EXCHANGE = "| date | Hesley-shaped messages through the exchange"
 QUALITY = "| date | rules | Hesley-shaped seeds"
+LARGER = "| date | scenario | messages sent | deliveries received by host nodes | refused | seconds (both cores)"
 
 
 def national() -> dict:
@@ -73,17 +74,21 @@ def _span(seeds: range) -> str:
     return f"{seeds.start}-{seeds.stop - 1}"
 
 
-def through_exchange() -> dict:
+def through_exchange(name: str = "hesley") -> dict:
+    """A shipped scenario sent through the embedded exchange (as `sgx oversight replay --through-exchange`, with
+    every core this process may use), then replayed on what the host authorities' nodes received."""
     from broker.oversight.exchange import received_timeline
+    from broker.workers import available_cores
 
-    loaded = scenario.load("hesley")
+    loaded = scenario.load(name)
     started = time.perf_counter()
-    timeline, counts = received_timeline(loaded)
+    timeline, counts = received_timeline(loaded, processes=available_cores())
     seconds = time.perf_counter() - started
     direct, through = replay(loaded), replay(loaded, timeline=timeline)
     same = sorted((e.setting, e.rule, e.window_end) for s in direct.settings.values() for e in s.escalations) == \
         sorted((e.setting, e.rule, e.window_end) for s in through.settings.values() for e in s.escalations)
-    return {"messages": counts["sent"], "seconds": seconds, "rate": counts["sent"] / seconds, "same": same}
+    return {"scenario": name, "messages": counts["sent"], "received": counts["received"],
+            "refused": counts["refused"], "seconds": seconds, "rate": counts["sent"] / seconds, "same": same}
 
 
 def main() -> None:
@@ -93,7 +98,20 @@ def main() -> None:
     parser.add_argument("--held-out", action=argparse.BooleanOptionalAction, default=True,
                         help="also replay the next seeds, not looked at while calibrating (default: yes)")
     parser.add_argument("--write", action="store_true", help="add the rows to bench/RESULTS.md")
+    parser.add_argument("--through-exchange", choices=["hesley", "population", "national"],
+                        help="only send this scenario through the exchange and time it (population: about a minute "
+                             "on two cores; national: several minutes)")
     args = parser.parse_args()
+    if args.through_exchange:
+        x = through_exchange(args.through_exchange)
+        print(f"through the exchange: {args.through_exchange}, {x['messages']:,} messages sent, {x['received']:,} "
+              f"received by the host authorities' nodes, {x['refused']} refused, in {x['seconds']:.1f} s "
+              f"({x['rate']:.0f}/s); same escalations as on signals: {x['same']}")
+        if args.write:
+            add_rows(LARGER, [f"| {datetime.now(UTC).date().isoformat()} | {args.through_exchange} | "
+                              f"{x['messages']:,} | {x['received']:,} | {x['refused']} | {x['seconds']:.1f} | "
+                              f"{x['rate']:.0f} | {'yes' if x['same'] else 'NO'} |"])
+        return
     n = national()
     print(f"national: {n['signals']:,} signals, {n['settings']:,} settings; generated in {n['generate']:.1f} s, "
           f"replayed in {n['replay']:.1f} s (target < 60 s); {n['alerts']} clock alerts, raised at most "

@@ -225,28 +225,37 @@ class Outbox:
         sent = 0
         while limit is None or sent < limit:
             size = batch if limit is None else min(batch, limit - sent)
-            rows = self.db.execute("SELECT seq, message_id, event, body, signature, signed_at FROM outbox WHERE "
-                                   "sent_at IS NULL ORDER BY seq LIMIT ?", (size,)).fetchall()
-            if not rows:
+            waiting = self.waiting(size, now=now)
+            if not waiting:
                 return Drained(sent, interrupted=False)
-            issued = int((now or datetime.now(UTC)).timestamp())
-            # A message that waited is signed afresh here, in this process: the worker processes may still have a
-            # whole run's preparing queued ahead of anything given them now.
-            signer = {"key": self.key, "sender": self.participant_id}
-            items = [(INGRESS, Envelope(message_id, body, {
-                SIGNATURE: signature if _fresh(signature, signed_at, issued)
-                else _sign(signer, (body, message_id, event, issued)),
-                SENDER: self.participant_id})) for _, message_id, event, body, signature, signed_at in rows]
             try:
-                transport.publish_many(items)
+                transport.publish_many([(INGRESS, envelope) for _, envelope in waiting])
             except RecoverableBrokerError:
                 return Drained(sent, interrupted=True)
-            stamp = (now or datetime.now(UTC)).isoformat()
-            with sqlite_db.transaction(self.db):
-                self.db.executemany("UPDATE outbox SET sent_at = ?, state = 'sent', reason = NULL WHERE seq = ?",
-                                    [(stamp, r[0]) for r in rows])
-            sent += len(rows)
+            self.mark_sent([seq for seq, _ in waiting], now=now)
+            sent += len(waiting)
         return Drained(sent, interrupted=False)
+
+    def waiting(self, limit: int, *, now: datetime | None = None) -> list[tuple[int, Envelope]]:
+        """The oldest `limit` messages waiting to be sent, each with its outbox position and the envelope to publish
+        (for `mark_sent` once the transport has confirmed them). `send_waiting` is the usual way to send them."""
+        rows = self.db.execute("SELECT seq, message_id, event, body, signature, signed_at FROM outbox WHERE "
+                               "sent_at IS NULL ORDER BY seq LIMIT ?", (limit,)).fetchall()
+        issued = int((now or datetime.now(UTC)).timestamp())
+        # A message that waited is signed afresh here, in this process: the worker processes may still have a
+        # whole run's preparing queued ahead of anything given them now.
+        signer = {"key": self.key, "sender": self.participant_id}
+        return [(seq, Envelope(message_id, body, {
+            SIGNATURE: signature if _fresh(signature, signed_at, issued)
+            else _sign(signer, (body, message_id, event, issued)),
+            SENDER: self.participant_id})) for seq, message_id, event, body, signature, signed_at in rows]
+
+    def mark_sent(self, seqs: Sequence[int], *, now: datetime | None = None) -> None:
+        """Record messages as sent: only once the transport has confirmed them (else they would never go)."""
+        stamp = (now or datetime.now(UTC)).isoformat()
+        with sqlite_db.transaction(self.db):
+            self.db.executemany("UPDATE outbox SET sent_at = ?, state = 'sent', reason = NULL WHERE seq = ?",
+                                [(stamp, seq) for seq in seqs])
 
     # -- what the exchange answered ------------------------------------------------------------------
     def record_acknowledgement(self, body: bytes | dict, *, now: datetime | None = None) -> str | None:

@@ -64,8 +64,9 @@ def replay(scenario: str, seed: int | None, also: tuple[str, ...], rules_path: P
     timeline = None
     if through_exchange:
         from broker.oversight.exchange import received_timeline
+        from broker.workers import available_cores
 
-        timeline, counts = received_timeline(loaded)
+        timeline, counts = received_timeline(loaded, processes=available_cores())
         reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(counts["refusals"].items()))
         refused = f", {counts['refused']} refused by the exchange ({reasons})" if counts["refused"] else ""
         click.echo(f"through the exchange: {counts['sent']} messages sent, {counts['received']} received by the "

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
 import tempfile
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,9 +21,11 @@ import orjson
 
 from broker import directory as d
 from broker.exchange_folder import ExchangeFolder
+from broker.outbox import Outbox
 from broker.oversight.messages import signals_from
 from broker.oversight.scenario import Scenario
 from broker.oversight.signals import Signal
+from broker.transport import INGRESS, Envelope
 from standard import compose as c
 from standard.errors import OversightError
 from standard.validator import HOT_PATH, Validator
@@ -149,40 +153,128 @@ def _directory_parts(scenario: Scenario) -> tuple[list[d.Participant], list[d.Se
     return list(extra.values()), settings
 
 
-def received_timeline(scenario: Scenario, root: Path | None = None, *,
-                      now: datetime | None = None) -> tuple[list[tuple[datetime, Signal]], dict]:
+# The timeline is sent this many signals at a time: each sender queues its messages of the stretch, then they are
+# published in the order they arrive in the scenario, so the router sees each placement before the reports that
+# follow it (and routes those to the placing authority), as the exchange would have. A stretch is sent within a
+# few seconds of being queued, so each message goes with the signature made when it was queued.
+_SENT_TOGETHER = 10_000
+
+
+def _send_in_order(stretch: list[tuple[datetime, Signal]], maker: MessageMaker, arrival: dict[str, datetime],
+                   outboxes: dict[str, Outbox], net: ExchangeFolder, validator: Validator, transport) -> None:
+    by_sender: dict[str, list[dict]] = {}
+    order: dict[str, int] = {}
+    for arrives, signal in stretch:
+        message = maker.message(signal)
+        if message is not None:
+            by_sender.setdefault(signal.sender, []).append(message)
+            arrival[signal.message_id] = arrives
+            order[signal.message_id] = len(order)
+    queued: list[tuple[int, str, int, Envelope]] = []
+    for sender, messages in by_sender.items():
+        if sender not in outboxes:
+            outboxes[sender] = net.outbox(sender, validator=validator)
+        outbox = outboxes[sender]
+        _, problems = outbox.add_many(messages)
+        if problems:
+            first = problems[0][1]
+            raise OversightError(f"a {sender} message built for the replay broke the standard ({first}); "
+                                 "this is a fault of the replay, please report it")
+        queued += [(order[envelope.message_id], sender, seq, envelope)
+                   for seq, envelope in outbox.waiting(len(messages))]
+    queued.sort(key=lambda item: item[0])
+    transport.publish_many([(INGRESS, envelope) for *_, envelope in queued])
+    for sender in by_sender:
+        outboxes[sender].mark_sent([seq for _, who, seq, _ in queued if who == sender])
+
+
+# Below this many signals a replay runs in one process: forking would cost more than it saves.
+PARALLEL_FROM = 5000
+
+
+def received_timeline(scenario: Scenario, root: Path | None = None, *, now: datetime | None = None,
+                      processes: int = 1) -> tuple[list[tuple[datetime, Signal]], dict]:
     """The scenario's signals as the host authorities' nodes received them from the exchange, each at the moment
-    the scenario says it arrived; and counts of what was sent, refused and received."""
+    the scenario says it arrived; and counts of what was sent, refused and received.
+
+    With `processes` over one (and no `root` to keep), the signals are shared out between that many processes by
+    the host area of their setting, each process with an exchange of its own that holds the whole directory and
+    every host authority's and LADO's node: a message goes where it would go in one exchange (to its setting's
+    host area, and to the authorities of the children it names, wherever they are), and is read back by the same
+    nodes."""
     now = now or datetime.now(UTC)
+    if processes <= 1 or root is not None or len(scenario.timeline) < PARALLEL_FROM or len(scenario.areas) < 2:
+        return _received(scenario, scenario.timeline, root, now)
+    shards = _shards(scenario, processes)
+    context = multiprocessing.get_context("fork")  # each process starts with the scenario already in memory
+    with ProcessPoolExecutor(len(shards), mp_context=context, initializer=_adopt,
+                             initargs=(scenario, now)) as pool:
+        parts = list(pool.map(_received_shard, shards))
+    timeline = sorted((item for part, _ in parts for item in part), key=lambda item: item[0])
+    refusals: Counter = Counter()
+    for _, part_counts in parts:
+        refusals.update(part_counts["refusals"])
+    counts = {"sent": sum(c["sent"] for _, c in parts), "received": sum(c["received"] for _, c in parts),
+              "refused": sum(refusals.values()), "refusals": dict(refusals)}
+    return timeline, counts
+
+
+def _shards(scenario: Scenario, processes: int) -> list[tuple[list[str], list[int]]]:
+    """The host areas in `processes` groups of about as many signals each, with the timeline positions of each
+    group's signals (a message about a setting is sent in its host area's group); signals about a setting in no
+    area (bad input) go with the first group."""
+    host_of = scenario.host_of()
+    positions: dict[str | None, list[int]] = {}
+    for i, (_, signal) in enumerate(scenario.timeline):
+        positions.setdefault(host_of.get(signal.setting), []).append(i)
+    groups: list[tuple[list[str], list[int]]] = [([], []) for _ in range(processes)]
+    for host in sorted(scenario.areas, key=lambda h: -len(positions.get(h, []))):
+        hosts, taken = min(groups, key=lambda g: len(g[1]))
+        hosts.append(host)
+        taken.extend(positions.get(host, []))
+    groups[0][1].extend(positions.get(None, []))
+    return [(hosts, sorted(taken)) for hosts, taken in groups if hosts]
+
+
+_shared: dict = {}  # the scenario and clock, in each forked process
+
+
+def _adopt(scenario: Scenario, now: datetime) -> None:
+    _shared.update(scenario=scenario, now=now)
+
+
+def _received_shard(shard: tuple[list[str], list[int]]) -> tuple[list[tuple[datetime, Signal]], dict]:
+    scenario, (_, taken) = _shared["scenario"], shard
+    return _received(scenario, [scenario.timeline[i] for i in taken], None, _shared["now"])
+
+
+def _received(scenario: Scenario, timeline: list[tuple[datetime, Signal]], root: Path | None,
+              now: datetime) -> tuple[list[tuple[datetime, Signal]], dict]:
+    """One exchange for the signals of `timeline`, read back at every host authority's and LADO's node."""
     with tempfile.TemporaryDirectory(prefix="sgx-oversight-") as tmp:
         folder = root or Path(tmp)
         participants, settings = _directory_parts(scenario)
-        senders = sorted({s.sender for _, s in scenario.timeline})
+        senders = sorted({s.sender for _, s in timeline})
         hosts = {h: a.host_lado for h, a in scenario.areas.items()}
         keyed = sorted(set(senders) | set(hosts) | set(hosts.values()) | {"router"})
         net = ExchangeFolder.create(folder, participants, settings, keyed=keyed)
         maker = MessageMaker(scenario, now)
-        by_sender: dict[str, list[dict]] = {}
-        arrival = {}
-        for arrives, signal in scenario.timeline:
-            message = maker.message(signal)
-            if message is not None:
-                by_sender.setdefault(signal.sender, []).append(message)
-                arrival[signal.message_id] = arrives
+        arrival: dict[str, datetime] = {}
         transport = net.transport()
         # One validator for every sender's outbox, on the router's hot path: the messages come from the standard's
         # composer, whose output the test suite checks with full validation (as the adapters do).
         validator = Validator(HOT_PATH, now=now)
-        for sender, messages in by_sender.items():
-            outbox = net.outbox(sender, validator=validator)
-            _, problems = outbox.add_many(messages)
-            if problems:
-                first = problems[0][1]
-                raise OversightError(f"a {sender} message built for the replay broke the standard ({first}); "
-                                     "this is a fault of the replay, please report it")
-            outbox.drain(transport, batch=1000)
+        outboxes: dict[str, Outbox] = {}
+        try:
+            for start in range(0, len(timeline), _SENT_TOGETHER):
+                _send_in_order(timeline[start:start + _SENT_TOGETHER], maker, arrival, outboxes, net, validator,
+                               transport)
+        finally:
+            for outbox in outboxes.values():
+                outbox.close()
+        by_sender = set(outboxes)
         router = net.router(transport)
-        total = sum(len(m) for m in by_sender.values())
+        total = len(arrival)
         # Each refusal is counted below from the router's audit; one warning line each would bury the report.
         router_log = logging.getLogger("sgx.router")
         level = router_log.level
@@ -205,8 +297,10 @@ def received_timeline(scenario: Scenario, root: Path | None = None, *,
                 # What the authority itself sent about its settings (the LADO's notifications, its own
                 # placements) is not delivered back to it; it is in its outbox.
                 if pid in by_sender:
-                    sent = net.outbox(pid).db.execute("SELECT body FROM outbox WHERE sent_at IS NOT NULL")
-                    held += [(body, pid) for (body,) in sent]
+                    own = net.outbox(pid)
+                    held += [(body, pid) for (body,) in own.db.execute(
+                        "SELECT body FROM outbox WHERE sent_at IS NOT NULL")]
+                    own.close()
                 for body, sender in held:
                     for signal in signals_from(orjson.loads(body), sender):
                         # One message held twice by the authority (its LA sent it, its LADO received it) is one.

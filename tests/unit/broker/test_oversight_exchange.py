@@ -90,3 +90,56 @@ def test_a_refusal_by_the_exchange_is_counted_with_its_reason_and_the_senders_ow
     timeline, counts = received_timeline(loaded)
     assert counts["refused"] == 1 and counts["refusals"] == {"no-recipients": 1}
     assert {s.message_id for _, s in timeline} == {own.message_id, placed.message_id}
+
+
+def _two_areas():
+    """Two host areas, each placing children in the other's settings; an incident in one area about a child the
+    other looks after (the replay's incidents name children of la-886), and a signal about a setting in neither."""
+    from datetime import timedelta
+
+    from broker.oversight.engine import LA_KIND, Area, SettingInfo
+    from broker.oversight.scenario import Scenario
+    from tests.unit.broker.oversight_helpers import HOME, OTHER_HOME, PROVIDER, START, area, signal
+
+    kent = Area("la-886", "lado-886", {"SC200001": SettingInfo("SC200001", "childrens-home", PROVIDER, 4,
+                                                                 "Third home")},
+                {"la-886": LA_KIND, "lado-886": "lado", "la-371": LA_KIND, "icb-QF7": "icb", "ofsted": "ofsted",
+                 PROVIDER: "provider"})
+    signals = [signal("placement-started", 1, setting=HOME, sender="la-886"),
+               signal("placement-started", 2, setting="SC200001", sender="la-371"),
+               signal("placement-started", 3, setting=OTHER_HOME),
+               signal("complaint", 4, setting="SC200001", sender="la-371"),
+               signal("incident-police", 4.5, setting=HOME, sender=PROVIDER),  # to la-371's area and to la-886
+               signal("placement-started", 5, setting="SC200001", sender="la-886"),  # its own area: refused
+               signal("placement-started", 6, setting="SC999999")]  # a setting in no area: refused
+    return Scenario("two-areas", "two areas", START, START + timedelta(days=30),
+                    {"la-371": area(), "la-886": kent}, [(s.at, s) for s in signals])
+
+
+def test_a_replay_shared_out_between_processes_receives_exactly_what_one_exchange_does(monkeypatch):
+    from broker.oversight import exchange
+
+    loaded = _two_areas()
+    alone = exchange.received_timeline(loaded)
+    monkeypatch.setattr(exchange, "PARALLEL_FROM", 0)
+    shared = exchange.received_timeline(loaded, processes=2)
+    assert [_facts(s) for _, s in shared[0]] == [_facts(s) for _, s in alone[0]] and len(alone[0]) >= 4
+    assert shared[1] == alone[1] and alone[1]["refused"] == 2
+
+
+def test_the_same_check_catches_a_sharing_out_that_drops_signals_about_unknown_settings(monkeypatch):
+    from broker.oversight import exchange
+
+    loaded = _two_areas()
+    alone = exchange.received_timeline(loaded)
+    monkeypatch.setattr(exchange, "PARALLEL_FROM", 0)
+    shards = exchange._shards
+
+    def forgetful(scenario, processes):  # broken twin: what belongs to no area goes nowhere
+        host_of = scenario.host_of()
+        return [(hosts, [i for i in taken if scenario.timeline[i][1].setting in host_of])
+                for hosts, taken in shards(scenario, processes)]
+
+    monkeypatch.setattr(exchange, "_shards", forgetful)
+    shared = exchange.received_timeline(loaded, processes=2)
+    assert shared[1] != alone[1]
