@@ -70,6 +70,7 @@ def main() -> None:
                     time.sleep(0.005)
                 times.append((time.perf_counter() - start) * 1000)
         finally:
+            responder.close()
             stop.set()
             for t in threads:
                 t.join()

@@ -75,7 +75,8 @@ _DONE = {"acknowledged": "You acknowledged this message. The sender is told.",
          "decided": "Your decision is recorded and sent to the sender.",
          "asked": "Your question is sent to the sender.",
          "assigned": "The message is assigned.", "noted": "Your note is added. It stays in your organisation.",
-         "waiting": "Saved. The exchange cannot be reached now, so it will be sent with the next action."}
+         "waiting": "Saved. The exchange has not confirmed it yet; it is sent by itself as soon as the exchange "
+                    "can be reached (tried every 30 seconds)."}
 
 
 def create_app(store: InboxStore, participant: str, *, key: bytes, names: dict[str, str] | None = None,
@@ -262,8 +263,9 @@ def create_app(store: InboxStore, participant: str, *, key: bytes, names: dict[s
     def sender_view():
         if responder is None:
             abort(404)
-        responder.outbox.record_acknowledgements(store)
-        responder.outbox.record_responses(store)
+        with responder.lock:  # the outbox's connection is shared with the actions' threads
+            responder.outbox.record_acknowledgements(store)
+            responder.outbox.record_responses(store)
         return responder.outbox
 
     @app.get("/sent")

@@ -119,3 +119,6 @@ def serve(root: Path, participant: str, host: str, port: int, url: str | None) -
         server.run()
     except KeyboardInterrupt:
         click.echo("stopped")
+    finally:
+        if responder is not None:
+            responder.close()  # lets a send in progress finish; what is left waits for the next start

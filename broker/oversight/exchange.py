@@ -21,11 +21,10 @@ import orjson
 
 from broker import directory as d
 from broker.exchange_folder import ExchangeFolder
-from broker.outbox import Outbox
 from broker.oversight.messages import signals_from
 from broker.oversight.scenario import Scenario
 from broker.oversight.signals import Signal
-from broker.transport import INGRESS, Envelope
+from broker.transport import INGRESS
 from standard import compose as c
 from standard.errors import OversightError
 from standard.validator import HOT_PATH, Validator
@@ -161,7 +160,7 @@ _SENT_TOGETHER = 10_000
 
 
 def _send_in_order(stretch: list[tuple[datetime, Signal]], maker: MessageMaker, arrival: dict[str, datetime],
-                   outboxes: dict[str, Outbox], net: ExchangeFolder, validator: Validator, transport) -> None:
+                   senders: set[str], net: ExchangeFolder, validator: Validator, transport) -> None:
     by_sender: dict[str, list[dict]] = {}
     order: dict[str, int] = {}
     for arrives, signal in stretch:
@@ -170,22 +169,30 @@ def _send_in_order(stretch: list[tuple[datetime, Signal]], maker: MessageMaker, 
             by_sender.setdefault(signal.sender, []).append(message)
             arrival[signal.message_id] = arrives
             order[signal.message_id] = len(order)
-    queued: list[tuple[int, str, int, Envelope]] = []
-    for sender, messages in by_sender.items():
-        if sender not in outboxes:
-            outboxes[sender] = net.outbox(sender, validator=validator)
-        outbox = outboxes[sender]
-        _, problems = outbox.add_many(messages)
-        if problems:
-            first = problems[0][1]
-            raise OversightError(f"a {sender} message built for the replay broke the standard ({first}); "
-                                 "this is a fault of the replay, please report it")
-        queued += [(order[envelope.message_id], sender, seq, envelope)
-                   for seq, envelope in outbox.waiting(len(messages))]
-    queued.sort(key=lambda item: item[0])
-    transport.publish_many([(INGRESS, envelope) for *_, envelope in queued])
-    for sender in by_sender:
-        outboxes[sender].mark_sent([seq for _, who, seq, _ in queued if who == sender])
+    senders.update(by_sender)
+    # Each outbox is open for one stretch only: a national year has over a thousand senders, and an open outbox
+    # holds three files.
+    outboxes = {sender: net.outbox(sender, validator=validator) for sender in by_sender}
+    try:
+        for sender, messages in by_sender.items():
+            _, problems = outboxes[sender].add_many(messages)
+            if problems:
+                first = problems[0][1]
+                raise OversightError(f"a {sender} message built for the replay broke the standard ({first}); "
+                                     "this is a fault of the replay, please report it")
+        # Every message queued before any is taken to send, so each signature is checked for freshness (and made
+        # afresh if the queueing took over a minute) just before the stretch is published.
+        queued = sorted(((order[envelope.message_id], sender, seq, envelope) for sender, outbox in outboxes.items()
+                         for seq, envelope in outbox.waiting(len(by_sender[sender]))), key=lambda item: item[0])
+        transport.publish_many([(INGRESS, envelope) for *_, envelope in queued])
+        published: dict[str, list[int]] = {}
+        for _, sender, seq, _ in queued:
+            published.setdefault(sender, []).append(seq)
+        for sender, seqs in published.items():
+            outboxes[sender].mark_sent(seqs)
+    finally:
+        for outbox in outboxes.values():
+            outbox.close()
 
 
 # Below this many signals a replay runs in one process: forking would cost more than it saves.
@@ -210,7 +217,7 @@ def received_timeline(scenario: Scenario, root: Path | None = None, *, now: date
     with ProcessPoolExecutor(len(shards), mp_context=context, initializer=_adopt,
                              initargs=(scenario, now)) as pool:
         parts = list(pool.map(_received_shard, shards))
-    timeline = sorted((item for part, _ in parts for item in part), key=lambda item: item[0])
+    timeline = sorted((item for part, _ in parts for item in part), key=_in_scenario_order(scenario))
     refusals: Counter = Counter()
     for _, part_counts in parts:
         refusals.update(part_counts["refusals"])
@@ -264,15 +271,10 @@ def _received(scenario: Scenario, timeline: list[tuple[datetime, Signal]], root:
         # One validator for every sender's outbox, on the router's hot path: the messages come from the standard's
         # composer, whose output the test suite checks with full validation (as the adapters do).
         validator = Validator(HOT_PATH, now=now)
-        outboxes: dict[str, Outbox] = {}
-        try:
-            for start in range(0, len(timeline), _SENT_TOGETHER):
-                _send_in_order(timeline[start:start + _SENT_TOGETHER], maker, arrival, outboxes, net, validator,
-                               transport)
-        finally:
-            for outbox in outboxes.values():
-                outbox.close()
-        by_sender = set(outboxes)
+        by_sender: set[str] = set()
+        for start in range(0, len(timeline), _SENT_TOGETHER):
+            _send_in_order(timeline[start:start + _SENT_TOGETHER], maker, arrival, by_sender, net, validator,
+                           transport)
         router = net.router(transport)
         total = len(arrival)
         # Each refusal is counted below from the router's audit; one warning line each would bury the report.
@@ -307,4 +309,11 @@ def _received(scenario: Scenario, timeline: list[tuple[datetime, Signal]], root:
                         received.setdefault(signal.message_id,
                                             (arrival.get(signal.message_id.split("#")[0], signal.at), signal))
         transport.close()
-    return sorted(received.values(), key=lambda item: item[0]), counts
+    return sorted(received.values(), key=_in_scenario_order(scenario)), counts
+
+
+def _in_scenario_order(scenario: Scenario):
+    """A sort key for received signals: when they arrived, and among those arriving at one moment (every dated
+    report at midnight) the scenario's own order, so that one process and several give the very same list."""
+    position = {signal.message_id: i for i, (_, signal) in enumerate(scenario.timeline)}
+    return lambda item: (item[0], position.get(item[1].message_id, len(position)))

@@ -270,16 +270,18 @@ def test_ack_many_settles_every_delivery_for_good(harness):
     assert again.get(harness.queue, timeout=0.5) is None
 
 
-def _take_together(harness, consumers: int = 2, per_take: int = 4) -> Counter:
-    """Several consumers take batches from one queue at once; how often each message id was handed out."""
+def _take_together(harness, consumer, consumers: int = 2, per_take: int = 4) -> Counter:
+    """Several consumers (made by `consumer()`) take batches from one queue at once; how often each message id was
+    handed out."""
     t = harness.open()
     sent = [_env(i) for i in range(12)]
     t.publish_many([(harness.queue, e) for e in sent])
     taken: Counter = Counter()
-    held = [harness.open(prefetch=per_take) for _ in range(consumers)]
+    held = [consumer() for _ in range(consumers)]
+    harness.opened.extend(held)
     for _ in range(len(sent)):
-        for consumer in held:
-            got = consumer.get_many(harness.queue, per_take)
+        for each in held:
+            got = each.get_many(harness.queue, per_take)
             taken.update(d.envelope.message_id for d in got)
     return taken
 
@@ -297,7 +299,8 @@ def test_get_many_takes_what_waits_in_order_and_consumers_never_share_a_message(
     assert [d.envelope.message_id for d in rest if d] == [e.message_id for e in sent[3:]]
     t.ack_many(rest)
     if harness.kind == "embedded":  # one process, two consumers: RabbitMQ's side is the broker's own
-        taken = _take_together(harness)
+        # Leases long enough that none lapses during the test (the harness's lapse in 0.3 s, for crash tests).
+        taken = _take_together(harness, lambda: EmbeddedTransport(harness.tmp_path / "q.db", lease_seconds=30))
         assert len(taken) == 12 and set(taken.values()) == {1}, taken
 
 
@@ -311,10 +314,9 @@ class _LeaseBlindTransport(EmbeddedTransport):
                 for seq, mid, body, h, n in rows]
 
 
-def test_the_same_check_catches_a_consumer_that_takes_messages_another_holds(tmp_path, monkeypatch):
+def test_the_same_check_catches_a_consumer_that_takes_messages_another_holds(tmp_path):
     harness = Harness("embedded", tmp_path)
-    monkeypatch.setattr(harness, "open", lambda prefetch=1: _LeaseBlindTransport(tmp_path / "q.db", lease_seconds=30))
-    taken = _take_together(harness)
+    taken = _take_together(harness, lambda: _LeaseBlindTransport(tmp_path / "q.db", lease_seconds=30))
     assert max(taken.values()) > 1
 
 

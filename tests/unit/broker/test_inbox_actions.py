@@ -20,6 +20,7 @@ from broker.inbox.store import Filters, InboxStore
 from sgx import demo as scenario
 from sgx.demo import PROVIDER, demo_network
 from standard import catalogue as cat
+from standard import compose
 
 PASSWORD = "correct horse battery staple"
 HTTPS = "https://localhost"
@@ -31,6 +32,23 @@ class Clock:
 
     def __call__(self):
         return self.at
+
+
+_opened: list[Responder] = []
+
+
+def _responder(*args, **options) -> Responder:
+    """A Responder whose sender thread the test's end stops (else it would go on trying every half minute)."""
+    responder = Responder(*args, **options)
+    _opened.append(responder)
+    return responder
+
+
+@pytest.fixture(autouse=True)
+def _stop_responders():
+    yield
+    while _opened:
+        _opened.pop().close()
 
 
 @pytest.fixture
@@ -48,10 +66,10 @@ def exchange(tmp_path, monkeypatch):
     store = InboxStore(tmp_path / "inbox" / "la-371.web.db", tmp_path / "inbox" / "la-371.db", now=clock)
     users.add_user(store, "lado@example.org", "Lee Officer", "officer", PASSWORD)
     users.add_user(store, "colleague@example.org", "Cal Colleague", "officer", PASSWORD)
-    responder = Responder(network.outbox("la-371"), lambda: transport)
+    responder = _responder(network.outbox("la-371"), lambda: transport)
     app = create_app(store, "la-371", key=b"k" * 32, now=clock, responder=responder)
     yield network, transport, app, store, clock, sent, responder
-    responder.close()
+    responder.close()  # before the transport it sends on
     transport.close()
 
 
@@ -172,8 +190,8 @@ def test_the_sent_pages_show_each_recipients_state(exchange):
     users.add_user(InboxStore(network.root / "inbox" / f"{PROVIDER}.web.db", network.root / "inbox" /
                               f"{PROVIDER}.db"), "care@example.org", "Cara Provider", "officer", PASSWORD)
     store = InboxStore(network.root / "inbox" / f"{PROVIDER}.web.db", network.root / "inbox" / f"{PROVIDER}.db")
-    app = create_app(store, PROVIDER, key=b"p" * 32, responder=Responder(network.outbox(PROVIDER),
-                                                                        lambda: transport))
+    app = create_app(store, PROVIDER, key=b"p" * 32, responder=_responder(network.outbox(PROVIDER),
+                                                                         lambda: transport))
     client = app.test_client()
     page = client.get("/sign-in", base_url=HTTPS).data
     client.post("/sign-in", base_url=HTTPS, headers={"Referer": f"{HTTPS}/sign-in"},
@@ -198,7 +216,7 @@ def test_the_sender_reads_a_decision_as_a_case_note_linked_to_its_message(exchan
     store = InboxStore(network.root / "inbox" / f"{PROVIDER}.web.db", network.root / "inbox" / f"{PROVIDER}.db")
     users.add_user(store, "care@example.org", "Cara Provider", "officer", PASSWORD)
     provider = create_app(store, PROVIDER, key=b"p" * 32,
-                          responder=Responder(network.outbox(PROVIDER), lambda: transport))
+                          responder=_responder(network.outbox(PROVIDER), lambda: transport))
     client = provider.test_client()
     page = client.get("/sign-in", base_url=HTTPS).data
     client.post("/sign-in", base_url=HTTPS, headers={"Referer": f"{HTTPS}/sign-in"},
@@ -215,18 +233,20 @@ def test_with_the_exchange_unreachable_an_acknowledgement_waits_in_the_outbox(ex
     from standard.errors import TransportUnavailable
 
     network, transport, _, store, clock, sent, _ = exchange
+    exchange[6].close()  # one sender per outbox: this test's own
 
     def unreachable():
         raise TransportUnavailable("the exchange is down")
 
-    responder = Responder(network.outbox("la-371"), unreachable)
+    responder = _responder(network.outbox("la-371"), unreachable)
     app = create_app(store, "la-371", key=b"k" * 32, now=clock, responder=responder)
     client = _signed_in(app)
     done = _post(client, f"/messages/{sent}/acknowledge", {})
     assert "done=waiting" in done.headers["Location"]
-    assert "cannot be reached now" in client.get(done.headers["Location"], base_url=HTTPS).data.decode()
+    assert "has not confirmed it yet" in client.get(done.headers["Location"], base_url=HTTPS).data.decode()
     assert responder.outbox.pending() == 2  # the read receipt and the acknowledgement, kept to send later
-    responder.outbox.drain(transport)  # the exchange is back (as sgx node resend or the next action does)
+    responder.close()
+    responder.outbox.drain(transport)  # the exchange is back (as the responder's next try, or sgx node resend)
     assert _senders_view(network, transport, sent)["la-371"].latest == "acknowledged"
 
 
@@ -245,7 +265,7 @@ class _SendingInTheRequest(Responder):
     """Broken twin: sends inside the web request, as the inbox once did."""
 
     def _send(self, message, *, wait=True):
-        with self._lock:
+        with self.lock:
             message_id = self.outbox.add(message)
             self.outbox.drain(self._open_transport())
             return self.outbox.status(message_id).sent_at is not None
@@ -254,20 +274,22 @@ class _SendingInTheRequest(Responder):
 @pytest.mark.parametrize("kind", [Responder, _SendingInTheRequest], ids=["responder", "twin-sending-in-the-request"])
 def test_opening_a_message_never_waits_for_the_exchange(exchange, kind):
     network, transport, app, store, clock, sent, _ = exchange
+    exchange[6].close()  # one sender per outbox: this test's own
     opener = _BlockedOpener(transport)
-    responder = kind(network.outbox("la-371"), opener)
+    # Waiting for an answer up to a minute, as an action may: opening the page must not wait at all.
+    responder = kind(network.outbox("la-371"), opener, wait_seconds=60)
     client = _signed_in(create_app(store, "la-371", key=b"k" * 32, now=clock, responder=responder))
     answered = []
     request = threading.Thread(target=lambda: answered.append(client.get(f"/messages/{sent}", base_url=HTTPS)))
     request.start()
-    request.join(timeout=2 if kind is _SendingInTheRequest else 30)
+    request.join(timeout=2)
     opened_while_blocked = bool(answered)
     opener.release.set()  # the exchange answers at last: both then send the read receipt
     request.join(timeout=30)
+    assert responder.flush() and responder.outbox.pending() == 0
+    responder.close()
     if kind is Responder:
         assert opened_while_blocked and answered[0].status_code == 200
-        assert responder.flush() and responder.outbox.pending() == 0
-        responder.close()
     else:
         assert not opened_while_blocked and answered[0].status_code == 200
 
@@ -277,6 +299,7 @@ def test_what_waited_leaves_by_itself_once_the_exchange_is_back(exchange, retry)
     from standard.errors import TransportUnavailable
 
     network, transport, app, store, clock, sent, _ = exchange
+    exchange[6].close()  # one sender per outbox: this test's own
     down = threading.Event()
     down.set()
 
@@ -285,7 +308,7 @@ def test_what_waited_leaves_by_itself_once_the_exchange_is_back(exchange, retry)
             raise TransportUnavailable("the exchange is down")
         return transport
 
-    responder = Responder(network.outbox("la-371"), opener, retry_seconds=retry)
+    responder = _responder(network.outbox("la-371"), opener, retry_seconds=retry)
     client = _signed_in(create_app(store, "la-371", key=b"k" * 32, now=clock, responder=responder))
     done = _post(client, f"/messages/{sent}/acknowledge", {})
     assert "done=waiting" in done.headers["Location"] and responder.outbox.pending() == 2
@@ -300,3 +323,49 @@ def test_what_waited_leaves_by_itself_once_the_exchange_is_back(exchange, retry)
     else:  # the twin: the answers wait for the next action or `sgx node resend`
         assert responder.outbox.pending() == 2
 
+
+
+class _StartingOnFirstAction(Responder):
+    """Broken twin: its sender starts with the first action, as it first did."""
+
+    def _start(self):
+        if self._queued:
+            super()._start()
+
+
+@pytest.mark.parametrize("kind", [Responder, _StartingOnFirstAction], ids=["responder", "twin-starting-late"])
+def test_answers_left_waiting_before_a_restart_go_without_anyone_acting(exchange, kind):
+    network, transport, _, _, _, sent, _ = exchange
+    exchange[6].close()  # one sender per outbox: this test's own
+    before = network.outbox("la-371")
+    before.add(compose.acknowledgement(sent, "la-371", "read"))  # queued when the inbox last stopped, never sent
+    before.close()
+    responder = kind(network.outbox("la-371"), lambda: transport)
+    _opened.append(responder)
+    if kind is Responder:
+        assert responder.flush() and responder.outbox.pending() == 0
+        assert _senders_view(network, transport, sent)["la-371"].latest == "read"
+    else:
+        assert not responder.flush(timeout=1) and responder.outbox.pending() == 1
+
+
+def test_a_fault_while_sending_does_not_stop_the_sender(exchange):
+    """Not only the exchange being unreachable: any fault (a database error, a bug) leaves the answers waiting,
+    and the sender tries again."""
+    network, transport, app, store, clock, sent, _ = exchange
+    exchange[6].close()  # one sender per outbox: this test's own
+    faults = iter([RuntimeError("an unexpected fault")])
+
+    def opener():
+        fault = next(faults, None)
+        if fault is not None:
+            raise fault
+        return transport
+
+    responder = _responder(network.outbox("la-371"), opener, retry_seconds=0.1)
+    assert responder.acknowledge(sent, "Lee Officer") is False  # the first try met the fault
+    deadline = time.monotonic() + 30
+    while responder.outbox.pending() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert responder.outbox.pending() == 0
+    assert _senders_view(network, transport, sent)["la-371"].latest == "acknowledged"

@@ -110,6 +110,8 @@ def _two_areas():
                signal("placement-started", 3, setting=OTHER_HOME),
                signal("complaint", 4, setting="SC200001", sender="la-371"),
                signal("incident-police", 4.5, setting=HOME, sender=PROVIDER),  # to la-371's area and to la-886
+               signal("complaint", 4.25, setting="SC200001", sender="la-371"),  # at the same moment...
+               signal("complaint", 4.25, setting=HOME, sender="la-886"),  # ... as this one, in the other area
                signal("placement-started", 5, setting="SC200001", sender="la-886"),  # its own area: refused
                signal("placement-started", 6, setting="SC999999")]  # a setting in no area: refused
     return Scenario("two-areas", "two areas", START, START + timedelta(days=30),
