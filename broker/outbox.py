@@ -59,7 +59,7 @@ _REFUSED_INDEX = "CREATE INDEX IF NOT EXISTS outbox_refused ON outbox (seq) WHER
 # run). A message sent later is signed afresh.
 PRESIGNED_FOR_SECONDS = 60
 # A message sent again is signed afresh: its signature from when it was queued is dropped.
-_QUEUE_AGAIN = "UPDATE outbox SET sent_at = NULL, state = 'queued', signature = NULL"
+_QUEUE_AGAIN = "UPDATE outbox SET sent_at = NULL, state = 'queued', signature = NULL, transient = NULL"
 # A message as the outbox takes it: a Bundle, its bytes, or a recipe that builds the Bundle when called.
 Message = dict | bytes | Callable[[], dict]
 # What a recipient did with a message, in order; a later step implies the earlier ones it names.
@@ -93,10 +93,13 @@ class RecipientState:
 _RECIPIENT = re.compile(r"^recipient (\S+): ")
 
 
-# Refusals that a change elsewhere lifts (a recipient given its key or its queue): a message refused for one of these
-# is sent again by the adapters' next run (and by `sgx node resend` at any time). Refusals for the message's own
-# fault (a wrong owner, a child it may not name, a sender not entitled) are final until the sender corrects it.
-RECOVERABLE_REFUSALS = ("no-recipients%not onboarded yet (no key)%", "no-recipients: not reachable%")  # LIKE
+# Refusals that a change elsewhere lifts (a recipient given its key or its queue) come with the FHIR issue type
+# `transient` on every issue of the exchange's acknowledgement: a message refused so is sent again by the adapters'
+# next run (and by `sgx node resend` at any time). Refusals for the message's own fault (a wrong owner, a child it
+# may not name, a sender not entitled) are `invalid`, final until the sender corrects it. Refusals recorded before
+# the outbox kept the issue type are told apart by their reason's words, as the exchange wrote them then.
+EARLIER_RECOVERABLE_REFUSALS = ("no-recipients%not onboarded yet (no key)%",  # LIKE
+                                "no-recipients%not reachable: %(no queue on the exchange)%")
 
 
 class Drained(NamedTuple):
@@ -129,7 +132,7 @@ class Outbox:
         self._workers: Workers | None = None
         self.db = sqlite_db.connect(path)
         self.db.executescript(_SCHEMA)
-        if not {"state", "signature"} <= self._columns():
+        if not {"state", "signature", "transient"} <= self._columns():
             self._bring_up_to_date()
         self.db.execute(_WAITING_INDEX)
         self.db.execute(_REFUSED_INDEX)
@@ -149,6 +152,8 @@ class Outbox:
             if "signature" not in columns:  # from before messages were signed as they were queued
                 self.db.execute("ALTER TABLE outbox ADD COLUMN signature TEXT")
                 self.db.execute("ALTER TABLE outbox ADD COLUMN signed_at INTEGER")
+            if "transient" not in columns:  # from before a refusal's issue type was kept (NULL: not known)
+                self.db.execute("ALTER TABLE outbox ADD COLUMN transient INTEGER")
 
     @property
     def validator(self) -> Validator:
@@ -272,11 +277,12 @@ class Outbox:
         if row is None:
             return None
         state = row[0]
-        issues = [(i["details"]["coding"][0]["code"], i.get("diagnostics")) for i in _outcome(ack)["issue"]]
+        raw_issues = _outcome(ack)["issue"]
+        issues = [(i["details"]["coding"][0]["code"], i.get("diagnostics")) for i in raw_issues]
         codes = {code for code, _ in issues}
         # When the exchange answered (its acknowledgement's timestamp), not when this outbox happened to read it.
         stamp = now.isoformat() if now else ack.get("timestamp") or datetime.now(UTC).isoformat()
-        outcomes, reason = [], None
+        outcomes, reason, transient = [], None, None
         for code, text in issues:
             found = _RECIPIENT.match(text or "")
             if found:
@@ -291,9 +297,10 @@ class Outbox:
                 state, reason = "failed", "; ".join(t or "" for _, t in issues)
         else:
             state, reason = "refused", "; ".join(f"{c}: {t}" if t else c for c, t in issues)
+            transient = int(all(i.get("code") == "transient" for i in raw_issues))
         with sqlite_db.transaction(self.db):
-            self.db.execute("UPDATE outbox SET state = ?, reason = COALESCE(?, reason) WHERE message_id = ?",
-                            (state, reason, message_id))
+            self.db.execute("UPDATE outbox SET state = ?, reason = COALESCE(?, reason), transient = COALESCE(?, "
+                            "transient) WHERE message_id = ?", (state, reason, transient, message_id))
             # One final outcome per recipient: a later failure (a dead-lettered delivery) replaces "delivered".
             self.db.executemany("INSERT INTO outcomes (message_id, recipient, outcome, detail, at) VALUES "
                                 "(?, ?, ?, ?, ?) ON CONFLICT (message_id, recipient) DO UPDATE SET "
@@ -409,13 +416,14 @@ class Outbox:
                                    (message_id,)).rowcount == 1
 
     def resend_recoverable(self) -> list[str]:
-        """Queue again every message refused for a reason a change elsewhere can lift (RECOVERABLE_REFUSALS: every
-        recipient not onboarded yet, or without a queue); returns their ids. The router
-        keeps no record of a refused id, so the same message is judged afresh."""
-        clauses = " OR ".join("reason LIKE ?" for _ in RECOVERABLE_REFUSALS)
+        """Queue again every message refused for a reason a change elsewhere can lift (the exchange's issues all
+        `transient`: every recipient not onboarded yet, or without a queue); returns their ids. The router keeps no
+        record of a refused id, so the same message is judged afresh."""
+        words = " OR ".join("reason LIKE ?" for _ in EARLIER_RECOVERABLE_REFUSALS)
         with sqlite_db.transaction(self.db):
             ids = [r[0] for r in self.db.execute(f"SELECT message_id FROM outbox WHERE state = 'refused' AND "  # noqa: S608 - fixed placeholders
-                                                 f"({clauses})", list(RECOVERABLE_REFUSALS))]
+                                                 f"(transient = 1 OR (transient IS NULL AND ({words})))",
+                                                 list(EARLIER_RECOVERABLE_REFUSALS))]
             self.db.executemany(f"{_QUEUE_AGAIN} WHERE message_id = ?", [(i,) for i in ids])  # noqa: S608
         return ids
 

@@ -360,12 +360,14 @@ class Router:
         plan = routing.resolve(facts, self.directory, self.register, today=now.date(), originals=originals)
         if plan.problem:
             decision.reason = "no-recipients"
-            return self._refuse(batch, decision, digest, notify=True, detail=_refusal_detail(plan))
+            # Refused for recipients not onboarded yet: a change elsewhere lifts it (transient).
+            return self._refuse(batch, decision, digest, notify=True, detail=_refusal_detail(plan),
+                                transient=bool(plan.unreachable))
         routes = [r for r in plan.routes if self._reachable(r.participant)]
         no_queue = [r.participant for r in plan.routes if r not in routes]
         if not routes:
             decision.reason = "no-recipients"
-            return self._refuse(batch, decision, digest, notify=True,
+            return self._refuse(batch, decision, digest, notify=True, transient=True,
                                 detail=f"not reachable: {','.join(no_queue)} (no queue on the exchange)")
         deliveries = [(delivery_queue(route.participant), self._delivery(envelope, facts.message_id, route))
                       for route in routes]
@@ -433,15 +435,19 @@ class Router:
                 log.warning("could not tell %d sender(s) of undelivered messages: no queue", len(notices.outgoing))
 
     def _refuse(self, batch: _Batch, decision: Decision, digest: str, *, notify: bool,
-                detail: str | None = None) -> Decision:
+                detail: str | None = None, transient: bool = False) -> Decision:
+        """Refuse a message: audited, and the sender told unless `notify` is false. `transient`: the cause is outside
+        the message (a recipient not onboarded yet, or without a queue), so the same message may be sent again
+        once that changes; the acknowledgement's issues then have the FHIR issue type `transient`, not `invalid`."""
         reason = decision.reason if not detail else f"{decision.reason}: {detail}"
         batch.audit.append(audit_entry(message_id=decision.message_id, digest=digest, sender=decision.sender,
                                        event=decision.event, recipients=[], decision="rejected", reason=reason))
         log.warning("refused message %s from %s: %s", decision.message_id, decision.sender, reason)
         if notify and decision.sender in self.directory.participants:
             code = _ACK_CODE.get(decision.reason or "", decision.reason or "payload-invalid")
-            details = [("error", "invalid", code, f) for f in decision.findings] or [
-                ("error", "invalid", code, f"{decision.reason}: {detail}" if detail else None)]
+            kind = "transient" if transient else "invalid"
+            details = [("error", kind, code, f) for f in decision.findings] or [
+                ("error", kind, code, f"{decision.reason}: {detail}" if detail else None)]
             self._acknowledge(batch, decision.sender, decision.message_id, code, details)
         return decision
 

@@ -69,6 +69,8 @@ def test_the_refusal_is_kept_with_its_reason_until_then(early):
     (message_id,) = [r[0] for r in outbox.db.execute("SELECT message_id FROM outbox")]
     status = outbox.status(message_id)
     assert status.state == "refused" and status.reason.startswith("no-recipients")
+    # The exchange said the cause lies elsewhere (FHIR issue type transient), and the outbox kept it.
+    assert outbox.db.execute("SELECT transient FROM outbox WHERE message_id = ?", (message_id,)).fetchone() == (1,)
 
 
 def test_broken_twin_an_adapter_that_never_resends_leaves_the_host_untold(early, monkeypatch):
@@ -94,3 +96,29 @@ def test_only_refusals_a_change_elsewhere_lifts_are_sent_again(tmp_path):
     assert sorted(outbox.resend_recoverable()) == ["urn:uuid:b", "urn:uuid:e"]
     assert [outbox.status(f"urn:uuid:{x}").state for x in "abcde"] == ["refused", "queued", "refused", "refused",
                                                                        "queued"]
+
+
+def _refusal(message_id: str, kind: str, text: str) -> dict:
+    from standard import compose
+
+    return compose.acknowledgement(message_id, "router", "no-recipients", details=[("error", kind, "no-recipients",
+                                                                                     text)])
+
+
+@pytest.mark.parametrize("by_words", [False, True], ids=["issue-type", "twin-reading-the-words"])
+def test_what_is_resent_follows_the_exchanges_issue_type_not_its_words(tmp_path, by_words):
+    """A refusal the exchange marks `transient` is sent again whatever its words; one marked `invalid` is not,
+    even if its words read like a recipient not onboarded (a twin that goes by the words resends it)."""
+    from broker.keys import SigningKey
+
+    outbox = Outbox(tmp_path / "o.db", "la-886", SigningKey.generate("la-886-1"))
+    outbox.db.execute("INSERT INTO outbox (message_id, event, body, state, sent_at) VALUES "
+                      "('urn:uuid:f', 'placement-started', x'7b7d', 'sent', 'x'), "
+                      "('urn:uuid:g', 'placement-started', x'7b7d', 'sent', 'x')")
+    outbox.record_acknowledgement(_refusal("urn:uuid:f", "transient", "no-recipients: recipients wait for keys"))
+    outbox.record_acknowledgement(_refusal("urn:uuid:g", "invalid", "no-recipients: not reachable: la-371 (no "
+                                                                    "queue on the exchange)"))
+    if by_words:
+        outbox.db.execute("UPDATE outbox SET transient = NULL")  # the twin: what the exchange said is not kept
+    resent = sorted(outbox.resend_recoverable())
+    assert resent == (["urn:uuid:g"] if by_words else ["urn:uuid:f"])
