@@ -6,8 +6,9 @@ by side while the parent alone keeps the databases and the connection to the exc
 or writes a database, so nothing it does can lose or double a message.
 
 The pool is forked, not spawned, so a worker starts with the parent's validator (its schemas take seconds to build)
-and signing key already in memory: neither is built again nor passed through a pipe. Only the messages (or the
-recipes that build them) and the results travel between processes.
+and signing key already in memory: neither is built again nor passed through a pipe. The pool is forked for its
+first map, so the workers hold that map's items (the recipes of a run's messages) from the start: only their
+positions and the results travel between processes.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 WORKER_NICENESS = 10
 # What the parent gave the pool (a validator, a key...), as each worker process sees it: set by the fork.
 _state: dict[str, Any] = {}
+_ITEMS = "workers.items"  # the key in `_state` of the items a freshly forked pool was started for
 
 
 def available_cores() -> int:
@@ -51,6 +53,11 @@ class Workers:
         items = list(items)
         if self.processes <= 1 or len(items) < 2 * self.chunk:
             return (step(self.state, item) for item in items)
+        if self._pool is None:
+            # The workers are forked now, holding these items already: only their positions go down the pipe (a
+            # large run's recipes cost more to pickle and unpickle than to send as numbers).
+            self.state[_ITEMS] = items
+            return self._started().map(partial(_call_at, step), range(len(items)), chunksize=self.chunk)
         return self._started().map(partial(_call, step), items, chunksize=self.chunk)
 
     def _started(self) -> ProcessPoolExecutor:
@@ -64,6 +71,7 @@ class Workers:
         return self._pool
 
     def close(self) -> None:
+        self.state.pop(_ITEMS, None)
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
@@ -83,3 +91,7 @@ def _adopt(state: dict[str, Any]) -> None:
 
 def _call(step: Callable[[dict, Any], Any], item: Any) -> Any:
     return step(_state, item)
+
+
+def _call_at(step: Callable[[dict, Any], Any], position: int) -> Any:
+    return step(_state, _state[_ITEMS][position])
