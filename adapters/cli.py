@@ -242,7 +242,7 @@ class Run:
         if resent:
             self.resent += len(resent)
             click.echo(f"{len(resent)} message(s) the exchange refused earlier (a recipient not onboarded yet, "
-                       "or a sender not yet entitled) are sent again", err=True)
+                       "or without a queue) are sent again", err=True)
         self.sent += batch_sender.send(None)  # what is left: the resent, and any waiting from an earlier run
         self.waiting = outbox.pending()
         if self.waiting:

@@ -18,6 +18,7 @@ the acknowledgement deadline the catalogue sets for the event, and whether it ha
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -214,8 +215,12 @@ class Outbox:
                                     "signed_at) VALUES (?, ?, ?, 'queued', ?, ?)", rows)
             yield [r[0] for r in rows], refused
 
-    def pending(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
+    def pending(self, events: Sequence[str] | None = None) -> int:
+        """Messages waiting to be sent (of these events only, if given)."""
+        if events is None:
+            return self.db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
+        return self.db.execute(f"SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND event IN "  # noqa: S608
+                               f"({','.join('?' * len(events))})", list(events)).fetchone()[0]
 
     def drain(self, transport: Transport, *, batch: int = 100, limit: int | None = None,
               now: datetime | None = None) -> int:
@@ -224,13 +229,14 @@ class Outbox:
         return self.send_waiting(transport, batch=batch, limit=limit, now=now).sent
 
     def send_waiting(self, transport: Transport, *, batch: int = 100, limit: int | None = None,
-                     now: datetime | None = None) -> Drained:
+                     now: datetime | None = None, events: Sequence[str] | None = None) -> Drained:
         """`drain`, saying also whether it stopped because the transport became unavailable (rather than because
-        less than `limit` was waiting)."""
+        less than `limit` was waiting). `events`: send only messages of these events (a part of the participant,
+        like its web inbox, sending its own while another part sends the rest)."""
         sent = 0
         while limit is None or sent < limit:
             size = batch if limit is None else min(batch, limit - sent)
-            waiting = self.waiting(size, now=now)
+            waiting = self.waiting(size, now=now, events=events)
             if not waiting:
                 return Drained(sent, interrupted=False)
             try:
@@ -241,11 +247,15 @@ class Outbox:
             sent += len(waiting)
         return Drained(sent, interrupted=False)
 
-    def waiting(self, limit: int, *, now: datetime | None = None) -> list[tuple[int, Envelope]]:
-        """The oldest `limit` messages waiting to be sent, each with its outbox position and the envelope to publish
-        (for `mark_sent` once the transport has confirmed them). `send_waiting` is the usual way to send them."""
-        rows = self.db.execute("SELECT seq, message_id, event, body, signature, signed_at FROM outbox WHERE "
-                               "sent_at IS NULL ORDER BY seq LIMIT ?", (limit,)).fetchall()
+    def waiting(self, limit: int, *, now: datetime | None = None,
+                events: Sequence[str] | None = None) -> list[tuple[int, Envelope]]:
+        """The oldest `limit` messages waiting to be sent (of these events only, if given), each with its outbox
+        position and the envelope to publish (for `mark_sent` once the transport has confirmed them).
+        `send_waiting` is the usual way to send them."""
+        only = "" if events is None else f"AND event IN ({','.join('?' * len(events))}) "
+        rows = self.db.execute("SELECT seq, message_id, event, body, signature, signed_at FROM outbox WHERE "  # noqa: S608
+                               f"sent_at IS NULL {only}ORDER BY seq LIMIT ?",
+                               [*(events or ()), limit]).fetchall()
         issued = int((now or datetime.now(UTC)).timestamp())
         # A message that waited is signed afresh here, in this process: the worker processes may still have a
         # whole run's preparing queued ahead of anything given them now.
@@ -297,7 +307,8 @@ class Outbox:
                 state, reason = "failed", "; ".join(t or "" for _, t in issues)
         else:
             state, reason = "refused", "; ".join(f"{c}: {t}" if t else c for c, t in issues)
-            transient = int(all(i.get("code") == "transient" for i in raw_issues))
+            transient = 1 if all(i.get("code") == "transient" for i in raw_issues) else (
+                None if _in_earlier_words(reason) else 0)
         with sqlite_db.transaction(self.db):
             self.db.execute("UPDATE outbox SET state = ?, reason = COALESCE(?, reason), transient = COALESCE(?, "
                             "transient) WHERE message_id = ?", (state, reason, transient, message_id))
@@ -432,6 +443,13 @@ class Outbox:
         with sqlite_db.transaction(self.db):
             return self.db.execute(f"{_QUEUE_AGAIN} WHERE message_id = ? AND state IN ('refused', 'failed')",  # noqa: S608
                                    (message_id,)).rowcount == 1
+
+
+def _in_earlier_words(reason: str) -> bool:
+    """Whether a refusal reads as one the exchange before issue types called recoverable by its words alone (an
+    exchange not yet upgraded types every issue `invalid`): such a refusal is kept as not known (NULL), and judged
+    by its words as `resend_recoverable` judges the refusals recorded before."""
+    return any(fnmatch.fnmatchcase(reason, pattern.replace("%", "*")) for pattern in EARLIER_RECOVERABLE_REFUSALS)
 
 
 def _moment(value: str) -> datetime:

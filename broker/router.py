@@ -360,9 +360,10 @@ class Router:
         plan = routing.resolve(facts, self.directory, self.register, today=now.date(), originals=originals)
         if plan.problem:
             decision.reason = "no-recipients"
-            # Refused for recipients not onboarded yet: a change elsewhere lifts it (transient).
+            # Refused for recipients not onboarded yet: a change elsewhere lifts it (transient); unless some were
+            # withheld for naming another authority's child, which onboarding would not change.
             return self._refuse(batch, decision, digest, notify=True, detail=_refusal_detail(plan),
-                                transient=bool(plan.unreachable))
+                                transient=bool(plan.unreachable) and not plan.withheld)
         routes = [r for r in plan.routes if self._reachable(r.participant)]
         no_queue = [r.participant for r in plan.routes if r not in routes]
         if not routes:

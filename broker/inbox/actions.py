@@ -21,6 +21,9 @@ from standard import compose
 from standard.errors import BrokerError, TransportUnavailable
 
 log = logging.getLogger("sgx.inbox")
+# What the inbox sends, and so what its sender sends: the participant's other messages (an adapter's placements,
+# say) share the outbox and are sent by what queued them, never twice over by the inbox as well.
+ANSWER_EVENTS = ("acknowledgement", "decision-recorded", "information-request")
 
 
 class Responder:
@@ -108,9 +111,9 @@ class Responder:
                 try:
                     # A connection of its own: a web thread's transaction never takes in what this one writes.
                     outbox = outbox or Outbox(self.outbox.path, self.participant, self.outbox.key)
-                    if outbox.pending():
+                    if outbox.pending(ANSWER_EVENTS):
                         transport = transport or self._open_transport()
-                        if outbox.send_waiting(transport).interrupted:
+                        if outbox.send_waiting(transport, events=ANSWER_EVENTS).interrupted:
                             raise TransportUnavailable("the exchange became unreachable while sending")
                 except Exception as exc:  # noqa: BLE001 - whatever it was, the answers wait and are tried again
                     # The kind of failure and its own words (a connection or database error): never a message.

@@ -107,18 +107,19 @@ def serve(root: Path, participant: str, host: str, port: int, url: str | None) -
     if responder is None:
         click.echo(f"note: no key for {participant} in {folder.keys_dir}, so the inbox can read but not acknowledge "
                    "or answer", err=True)
-    app = create_app(store, participant, key=secret_key(root, participant), names=names, responder=responder)
     try:
-        server = create_server(app, host=host, port=port, threads=8, ident="sgx-inbox")
-    except OSError as exc:
-        click.echo(f"error: cannot listen on {host}:{port} ({exc.strerror}); choose another port with --port",
-                   err=True)
-        sys.exit(2)
-    click.echo(f"inbox of {participant}: http://{host}:{port}/ (Ctrl-C to stop)")
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        click.echo("stopped")
+        app = create_app(store, participant, key=secret_key(root, participant), names=names, responder=responder)
+        try:
+            server = create_server(app, host=host, port=port, threads=8, ident="sgx-inbox")
+        except OSError as exc:
+            click.echo(f"error: cannot listen on {host}:{port} ({exc.strerror}); choose another port with --port",
+                       err=True)
+            sys.exit(2)
+        click.echo(f"inbox of {participant}: http://{host}:{port}/ (Ctrl-C to stop)")
+        try:
+            server.run()
+        except KeyboardInterrupt:
+            click.echo("stopped")
     finally:
         if responder is not None:
             responder.close()  # lets a send in progress finish; what is left waits for the next start

@@ -54,16 +54,19 @@ def exchange(tmp_path_factory):
     _sgx("inbox", "add-user", "--dir", ex, "--participant", PROVIDER, "--email", "care@example.org", "--name",
          "Cara Provider", env={**os.environ, "SGX_INBOX_PASSWORD": PASSWORD})
     root = Path(ex)
-    servers = []
+    servers, responders = [], []
     for participant in (LADO, PROVIDER):
+        responders.append(open_responder(root, participant, None))
         app = create_app(open_store(root, participant), participant, key=secret_key(root, participant),
-                         responder=open_responder(root, participant, None))
+                         responder=responders[-1])
         servers.append(make_server("127.0.0.1", 0, app, threaded=True))
         threading.Thread(target=servers[-1].serve_forever, daemon=True).start()
     message_id = orjson.loads((artefacts.EXAMPLES / f"{REFERRAL}.json").read_bytes())["identifier"]["value"]
     yield ex, f"http://127.0.0.1:{servers[0].server_port}", message_id, f"http://127.0.0.1:{servers[1].server_port}"
     for server in servers:
         server.shutdown()
+    for responder in responders:
+        responder.close()
 
 
 def _settled(browser, arrived) -> None:

@@ -61,7 +61,7 @@ def test_the_demo_leaves_each_lados_inbox_ready_with_a_sign_in(tmp_path):
     assert "2 of your own children at the setting" in why
 
 
-def test_kents_lado_acknowledges_the_demo_notification_and_doncaster_sees_it(tmp_path):
+def test_kents_lado_acknowledges_the_demo_notification_and_doncaster_sees_it(tmp_path, request):
     import re
     from urllib.parse import unquote
 
@@ -73,8 +73,9 @@ def test_kents_lado_acknowledges_the_demo_notification_and_doncaster_sees_it(tmp
     assert result.exit_code == 0, result.output
     email, password = re.search(r"--participant lado-886 --port 8025\n\s+then open \S+ and sign in as (\S+) with "
                                 r"(\S+)", result.output).groups()
-    app = create_app(open_store(demo, "lado-886"), "lado-886", key=b"k" * 32,
-                     responder=open_responder(demo, "lado-886", None))
+    responder = open_responder(demo, "lado-886", None)
+    request.addfinalizer(responder.close)  # its sender thread
+    app = create_app(open_store(demo, "lado-886"), "lado-886", key=b"k" * 32, responder=responder)
     client = app.test_client()
     https = {"base_url": "https://localhost"}
     page = client.get("/sign-in", **https).data

@@ -108,17 +108,21 @@ def _refusal(message_id: str, kind: str, text: str) -> dict:
 @pytest.mark.parametrize("by_words", [False, True], ids=["issue-type", "twin-reading-the-words"])
 def test_what_is_resent_follows_the_exchanges_issue_type_not_its_words(tmp_path, by_words):
     """A refusal the exchange marks `transient` is sent again whatever its words; one marked `invalid` is not,
-    even if its words read like a recipient not onboarded (a twin that goes by the words resends it)."""
+    unless it reads as the recoverable refusals of an exchange not yet upgraded (which types every issue
+    `invalid`). A twin that goes by the words alone misses the transient one."""
     from broker.keys import SigningKey
 
     outbox = Outbox(tmp_path / "o.db", "la-886", SigningKey.generate("la-886-1"))
     outbox.db.execute("INSERT INTO outbox (message_id, event, body, state, sent_at) VALUES "
                       "('urn:uuid:f', 'placement-started', x'7b7d', 'sent', 'x'), "
-                      "('urn:uuid:g', 'placement-started', x'7b7d', 'sent', 'x')")
+                      "('urn:uuid:g', 'placement-started', x'7b7d', 'sent', 'x'), "
+                      "('urn:uuid:h', 'placement-started', x'7b7d', 'sent', 'x')")
     outbox.record_acknowledgement(_refusal("urn:uuid:f", "transient", "no-recipients: recipients wait for keys"))
-    outbox.record_acknowledgement(_refusal("urn:uuid:g", "invalid", "no-recipients: not reachable: la-371 (no "
-                                                                    "queue on the exchange)"))
+    outbox.record_acknowledgement(_refusal("urn:uuid:g", "invalid", "no-recipients: wrong-owner: lado-886 is not "
+                                                                    "the host LADO"))
+    outbox.record_acknowledgement(_refusal("urn:uuid:h", "invalid", "no-recipients: not reachable: la-371 (no "
+                                                                    "queue on the exchange)"))  # an older exchange
     if by_words:
         outbox.db.execute("UPDATE outbox SET transient = NULL")  # the twin: what the exchange said is not kept
     resent = sorted(outbox.resend_recoverable())
-    assert resent == (["urn:uuid:g"] if by_words else ["urn:uuid:f"])
+    assert resent == (["urn:uuid:h"] if by_words else ["urn:uuid:f", "urn:uuid:h"])
