@@ -7,6 +7,7 @@ Secure, SameSite=Strict); every form carries a CSRF token."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -260,31 +261,38 @@ def create_app(store: InboxStore, participant: str, *, key: bytes, names: dict[s
             done = "noted"
         return redirect(url_for("message", message_id=message_id, done=done if sent else "waiting"))
 
-    def sender_view():
+    def refreshed_outbox():
+        """The participant's outbox, brought up to date with the answers its inbox received. Held with the lock
+        (the caller's `with`): its connection is shared with the threads sending actions."""
         if responder is None:
             abort(404)
-        with responder.lock:  # the outbox's connection is shared with the actions' threads
-            responder.outbox.record_acknowledgements(store)
-            responder.outbox.record_responses(store)
+        responder.outbox.record_acknowledgements(store)
+        responder.outbox.record_responses(store)
         return responder.outbox
 
     @app.get("/sent")
     @signed_in
     def sent():
-        outbox = sender_view()
-        rows = [(message_id, event, state, sent_at, outbox.accountable(message_id, now()))
-                for message_id, event, state, sent_at in outbox.sent(limit=50)]
+        with _sender_lock():
+            outbox = refreshed_outbox()
+            rows = [(message_id, event, state, sent_at, outbox.accountable(message_id, now()))
+                    for message_id, event, state, sent_at in outbox.sent(limit=50)]
         return render_template("sent.html", title="Sent", rows=rows)
 
     @app.get("/sent/<message_id>")
     @signed_in
     def sent_message(message_id: str):
-        outbox = sender_view()
-        found = outbox.status(message_id)
+        with _sender_lock():
+            outbox = refreshed_outbox()
+            found = outbox.status(message_id)
+            states = outbox.accountable(message_id, now()) if found is not None else []
         if found is None:
             abort(404)
         return render_template("sent_message.html", title=events.get(found.event, found.event), found=found,
-                               states=outbox.accountable(message_id, now()))
+                               states=states)
+
+    def _sender_lock():
+        return responder.lock if responder is not None else contextlib.nullcontext()
 
     @app.get("/messages/<message_id>/raw")
     @signed_in
