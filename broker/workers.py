@@ -55,7 +55,8 @@ class Workers:
             return (step(self.state, item) for item in items)
         if self._pool is None:
             # The workers are forked now, holding these items already: only their positions go down the pipe (a
-            # large run's recipes cost more to pickle and unpickle than to send as numbers).
+            # large run's recipes cost more to pickle and unpickle than to send as numbers). A later map on the
+            # same pool pickles its items, so they must be picklable then (the adapters map once per outbox).
             self.state[_ITEMS] = items
             return self._started().map(partial(_call_at, step), range(len(items)), chunksize=self.chunk)
         return self._started().map(partial(_call, step), items, chunksize=self.chunk)
