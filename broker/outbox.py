@@ -217,10 +217,9 @@ class Outbox:
 
     def pending(self, events: Sequence[str] | None = None) -> int:
         """Messages waiting to be sent (of these events only, if given)."""
-        if events is None:
-            return self.db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
-        return self.db.execute(f"SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND event IN "  # noqa: S608
-                               f"({','.join('?' * len(events))})", list(events)).fetchone()[0]
+        only, params = _of_events(events)
+        return self.db.execute(f"SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL {only}",  # noqa: S608
+                               params).fetchone()[0]
 
     def drain(self, transport: Transport, *, batch: int = 100, limit: int | None = None,
               now: datetime | None = None) -> int:
@@ -252,10 +251,9 @@ class Outbox:
         """The oldest `limit` messages waiting to be sent (of these events only, if given), each with its outbox
         position and the envelope to publish (for `mark_sent` once the transport has confirmed them).
         `send_waiting` is the usual way to send them."""
-        only = "" if events is None else f"AND event IN ({','.join('?' * len(events))}) "
+        only, params = _of_events(events)
         rows = self.db.execute("SELECT seq, message_id, event, body, signature, signed_at FROM outbox WHERE "  # noqa: S608
-                               f"sent_at IS NULL {only}ORDER BY seq LIMIT ?",
-                               [*(events or ()), limit]).fetchall()
+                               f"sent_at IS NULL {only} ORDER BY seq LIMIT ?", [*params, limit]).fetchall()
         issued = int((now or datetime.now(UTC)).timestamp())
         # A message that waited is signed afresh here, in this process: the worker processes may still have a
         # whole run's preparing queued ahead of anything given them now.
@@ -443,6 +441,13 @@ class Outbox:
         with sqlite_db.transaction(self.db):
             return self.db.execute(f"{_QUEUE_AGAIN} WHERE message_id = ? AND state IN ('refused', 'failed')",  # noqa: S608
                                    (message_id,)).rowcount == 1
+
+
+def _of_events(events: Sequence[str] | None) -> tuple[str, list[str]]:
+    """The clause (with its parameters) that keeps only messages of these events; nothing for None."""
+    if events is None:
+        return "", []
+    return f"AND event IN ({','.join('?' * len(events))})", list(events)
 
 
 def _in_earlier_words(reason: str) -> bool:

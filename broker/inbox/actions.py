@@ -37,7 +37,7 @@ class Responder:
         self._open_transport = open_transport
         self.wait_seconds, self.retry_seconds = wait_seconds, retry_seconds
         # The web server's threads share the outbox's connection, and a transaction on it takes in any statement
-        # another thread runs meanwhile: they take turns (the Sent pages too, see `refreshed_outbox` in app.py).
+        # another thread runs meanwhile: they take turns (the Sent pages too, see `sender_outbox` in app.py).
         self.lock = threading.Lock()
         self._changed = threading.Condition()
         # Messages queued so far; the sender has tried to send the first `_tried` of them. It starts one behind so

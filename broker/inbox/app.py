@@ -261,20 +261,21 @@ def create_app(store: InboxStore, participant: str, *, key: bytes, names: dict[s
             done = "noted"
         return redirect(url_for("message", message_id=message_id, done=done if sent else "waiting"))
 
-    def refreshed_outbox():
-        """The participant's outbox, brought up to date with the answers its inbox received. Held with the lock
-        (the caller's `with`): its connection is shared with the threads sending actions."""
+    @contextlib.contextmanager
+    def sender_outbox():
+        """The participant's outbox, brought up to date with the answers its inbox received, held with the lock its
+        connection is shared by (the threads sending actions) for as long as the page reads it."""
         if responder is None:
             abort(404)
-        responder.outbox.record_acknowledgements(store)
-        responder.outbox.record_responses(store)
-        return responder.outbox
+        with responder.lock:
+            responder.outbox.record_acknowledgements(store)
+            responder.outbox.record_responses(store)
+            yield responder.outbox
 
     @app.get("/sent")
     @signed_in
     def sent():
-        with _sender_lock():
-            outbox = refreshed_outbox()
+        with sender_outbox() as outbox:
             rows = [(message_id, event, state, sent_at, outbox.accountable(message_id, now()))
                     for message_id, event, state, sent_at in outbox.sent(limit=50)]
         return render_template("sent.html", title="Sent", rows=rows)
@@ -282,17 +283,13 @@ def create_app(store: InboxStore, participant: str, *, key: bytes, names: dict[s
     @app.get("/sent/<message_id>")
     @signed_in
     def sent_message(message_id: str):
-        with _sender_lock():
-            outbox = refreshed_outbox()
+        with sender_outbox() as outbox:
             found = outbox.status(message_id)
             states = outbox.accountable(message_id, now()) if found is not None else []
         if found is None:
             abort(404)
         return render_template("sent_message.html", title=events.get(found.event, found.event), found=found,
                                states=states)
-
-    def _sender_lock():
-        return responder.lock if responder is not None else contextlib.nullcontext()
 
     @app.get("/messages/<message_id>/raw")
     @signed_in

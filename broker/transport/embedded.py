@@ -199,9 +199,11 @@ class EmbeddedTransport(Transport):
     def ack_many(self, deliveries: Sequence[Delivery]) -> None:
         """Settle the batch in one transaction. A delivery whose lease lapsed (the message went to another
         consumer) is left alone, as a single ack leaves it."""
-        own = [(d._seq, d._lease) for d in deliveries if isinstance(d, EmbeddedDelivery) and d._transport is self]
+        own = []
         for delivery in deliveries:
-            if not (isinstance(delivery, EmbeddedDelivery) and delivery._transport is self):
+            if isinstance(delivery, EmbeddedDelivery) and delivery._transport is self:
+                own.append((delivery._seq, delivery._lease))
+            else:
                 delivery.ack()
         if not own:
             return
