@@ -14,8 +14,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-def connect(path_or_db: Path | str | sqlite3.Connection) -> sqlite3.Connection:
-    """A connection in WAL mode with full syncs, or the connection given (so parts can share one)."""
+# For a database that holds whole messages (an outbox, a queue, an inbox). A message of about 3 KB takes a 4 KB
+# page to itself; on 16 KB pages five share one, so a batch of them writes, syncs and checkpoints about a third as
+# many bytes of page (measured: queueing 135,000 messages through an outbox into a queue took 8.5 s against 12).
+MESSAGE_PAGE_SIZE = 16384
+
+
+def connect(path_or_db: Path | str | sqlite3.Connection, *, page_size: int | None = None) -> sqlite3.Connection:
+    """A connection in WAL mode with full syncs, or the connection given (so parts can share one). `page_size`
+    applies only to a database created here (an existing one keeps the size it was made with)."""
     if isinstance(path_or_db, sqlite3.Connection):
         return path_or_db
     # Every database holds messages, ids or pseudonyms: made readable by its owner only (SQLite gives its -wal
@@ -25,6 +32,8 @@ def connect(path_or_db: Path | str | sqlite3.Connection) -> sqlite3.Connection:
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     # Each connection is used by one thread at a time, but may be made on another thread than it runs on.
     db = sqlite3.connect(path_or_db, timeout=30, isolation_level=None, check_same_thread=False)
+    if page_size is not None:  # before the first table, and before WAL mode, which fixes the size once on
+        db.execute(f"PRAGMA page_size={int(page_size)}")
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
     return db

@@ -59,7 +59,7 @@ class Node:
         self.now = now
         self.window_seconds = window_seconds or NO_AGE_LIMIT
         self.taken = 0  # deliveries taken from the queue by the last run, stored or not
-        self.db = sqlite_db.connect(inbox_path)
+        self.db = sqlite_db.connect(inbox_path, page_size=sqlite_db.MESSAGE_PAGE_SIZE)
         self.db.executescript(_SCHEMA)
 
     def verify(self, delivery: Delivery) -> tuple[signing.SignedHeader, dict]:

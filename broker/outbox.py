@@ -131,7 +131,7 @@ class Outbox:
         self._validator = validator
         self._processes = processes
         self._workers: Workers | None = None
-        self.db = sqlite_db.connect(path)
+        self.db = sqlite_db.connect(path, page_size=sqlite_db.MESSAGE_PAGE_SIZE)
         self.db.executescript(_SCHEMA)
         if not {"state", "signature", "transient"} <= self._columns():
             self._bring_up_to_date()

@@ -79,7 +79,7 @@ class EmbeddedTransport(Transport):
         if db is None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                db = sqlite_db.connect(self.path)
+                db = sqlite_db.connect(self.path, page_size=sqlite_db.MESSAGE_PAGE_SIZE)
             except (sqlite3.Error, OSError) as exc:
                 raise TransportUnavailable(f"cannot open the embedded queue database {self.path}: {exc}") from exc
             self._local.db = db

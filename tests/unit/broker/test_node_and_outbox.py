@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
 
+from broker import db as sqlite_db
+from broker.outbox import Outbox
 from broker.router import DELIVERY
 from broker.transport import INGRESS, Envelope, delivery_queue
 from sgx import demo as scenario
@@ -162,3 +165,37 @@ def test_a_drain_says_whether_it_stopped_for_an_outage_or_because_nothing_more_w
     assert outbox.send_waiting(DownAfterOne(), batch=1, limit=3) == (1, True)  # one went, then the outage
     assert outbox.pending() == 2
     assert outbox.send_waiting(transport, batch=1, limit=5) == (2, False)  # less was waiting than the limit
+
+
+
+def _page_size(path) -> int:
+    db = sqlite3.connect(path)
+    try:
+        return db.execute("PRAGMA page_size").fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_the_databases_holding_whole_messages_are_made_with_large_pages(tmp_path):
+    network, transport = _routed_placement(tmp_path)
+    outbox = network.outbox("la-886")
+    outbox.add(scenario.placement("la-886", 2, LODGE, TODAY))
+    node = network.node("la-371", transport)
+    assert node.run(idle_timeout=0) >= 1
+    inbox = node.db.execute("PRAGMA database_list").fetchone()[2]
+    for path in (outbox.path, transport.path, inbox):
+        assert _page_size(path) == sqlite_db.MESSAGE_PAGE_SIZE, path
+    assert _page_size(tmp_path / "router.db") == 4096  # small rows keep SQLite's default page
+
+
+def test_an_outbox_made_before_keeps_its_pages_and_its_messages(tmp_path):
+    network = demo_network(tmp_path)
+    path = tmp_path / "old-outbox.db"
+    sqlite3.connect(path).execute("CREATE TABLE earlier (x)").connection.close()  # 4 KB pages, as before
+    outbox = Outbox(path, "la-886", network.signing_key("la-886"))
+    message_id = outbox.add(scenario.placement("la-886", 1, LODGE, TODAY))
+    outbox.close()
+    assert _page_size(path) == 4096
+    transport = network.transport()
+    assert Outbox(path, "la-886", network.signing_key("la-886")).drain(transport) == 1
+    assert transport.get(INGRESS).envelope.message_id == message_id
