@@ -135,6 +135,12 @@ def _valid_codes() -> dict[str, frozenset[str]]:
     return {"RNE": RNE_CODES, **{column: systems[system].codes for column, system in CODED.items()}}
 
 
+_NOT_SEEN = object()
+# Distinct cells remembered per column: enough for every code, date and child of a large export, while a column of
+# free text (all distinct) stops growing.
+_REMEMBERED_PER_COLUMN = 200_000
+
+
 class Ssda903CsvReader(Reader):
     name = "ssda903"
 
@@ -167,13 +173,16 @@ class Ssda903CsvReader(Reader):
                 yield Problem("unknown-column", name, 1, column, f"the {table} table has no such column; it was "
                               "ignored and the rest of the table read: remove it from the export, or ignore this")
             skip = ALLOWED_EXTRA - {"LA"} | set(extra)
+            # Each column read, with the values its distinct cells cleaned to: an export repeats its codes, dates
+            # and identifiers row after row, and each distinct cell is cleaned once.
+            read_columns = [(i, column, {}) for i, column in enumerate(columns) if column not in skip]
             for item in source.csv_rows(lines, max_field=MAX_FIELD):
                 self.position = source.position
                 if isinstance(item, Problem | Refused):
                     yield item
                     continue
                 number, row = item
-                record = self._record(table, columns, row, number, name, skip)
+                record = self._record(table, columns, read_columns, row, number, name)
                 if isinstance(record, list):
                     yield from record
                     yield Refused(name, number)
@@ -186,19 +195,23 @@ class Ssda903CsvReader(Reader):
         """The rows of a file not read, refused together: counted, so that none goes unaccounted."""
         return Refused(name, None, sum(1 for line in lines if line.strip()))
 
-    def _record(self, table: str, columns: list[str], row: list[str], number: int,
-                name: str, skip: set[str]) -> Record | list[Problem]:
+    def _record(self, table: str, columns: list[str], read_columns: list[tuple[int, str, dict[str, object]]],
+                row: list[str], number: int, name: str) -> Record | list[Problem]:
         if len(row) != len(columns):
             return [Problem("row-length", name, number, None, f"the row has {len(row)} values for {len(columns)} "
                             "columns; check for an unquoted comma or a missing value")]
         problems: list[Problem] = []
         values: dict[str, object] = {}
-        for column, cell in zip(columns, row, strict=True):
-            if column in skip:
-                continue
-            values[column], problem = clean(column, cell, name, number)
-            if problem:
-                problems.append(problem)
+        for i, column, cleaned in read_columns:
+            cell = row[i]
+            value = cleaned.get(cell, _NOT_SEEN)
+            if value is _NOT_SEEN:
+                value, problem = clean(column, cell, name, number)
+                if problem:  # a problem names its row: never remembered
+                    problems.append(problem)
+                elif len(cleaned) < _REMEMBERED_PER_COLUMN:
+                    cleaned[cell] = value
+            values[column] = value
         if values.get("CHILD") is None and not any(p.field == "CHILD" for p in problems):
             problems.append(Problem("missing-value", name, number, "CHILD", "every row needs the child's id"))
         if problems:

@@ -83,3 +83,54 @@ def test_a_file_without_a_heading_row_is_refused_without_showing_its_first_row()
     assert "may have no heading row" in text
     for value in ("C00001", "JANE", "2012-03-04", "AB1 2CD"):
         assert value not in text
+
+
+EPISODES_HEADING = "CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC,REASON_PLACE_CHANGE,HOME_POST,PL_POST,URN\n"
+REPEATED = (EPISODES_HEADING
+            + "C1,01/03/2020,S,C2,N1,K2,PR4,,,,,,SC123456\n"
+            + "C2,31/02/2020,S,C2,N1,K2,PR4,,,,,,=1+1\n"
+            + "C3,01/03/2020,s,C2,N1,Q9,PR4,,,,,,SC123456\n"
+            + "C4,31/02/2020,S,C2,N1,Q9,PR4,,,,,,=1+1\n"
+            + "C5,01/03/2020,S,C2,N1,K2,PR4,,,,,,SC123456\n")
+
+
+def _read_repeated(tmp_path: Path):
+    path = tmp_path / "episodes.csv"
+    path.write_text(REPEATED)
+    records, problems = read(path)
+    return ([(r.row, r.values["DECOM"], r.values["RNE"], r.values["URN"]) for r in records],
+            [(p.code, p.row, p.field) for p in problems])
+
+
+EXPECTED_REPEATED = (
+    [(2, date(2020, 3, 1), "S", "SC123456"), (6, date(2020, 3, 1), "S", "SC123456")],
+    [("bad-date", 3, "DECOM"), ("formula-text", 3, "URN"), ("bad-code", 4, "PLACE"),
+     ("bad-date", 5, "DECOM"), ("bad-code", 5, "PLACE"), ("formula-text", 5, "URN")])
+
+
+def test_a_repeated_cell_is_judged_on_every_row_it_is_on(tmp_path):
+    # Each distinct cell is cleaned once, but a problem names its row: the same bad date, code or formula text on
+    # a later row is a finding for that row, never a value remembered from the first.
+    assert _read_repeated(tmp_path) == EXPECTED_REPEATED
+
+
+def test_a_column_whose_memory_is_full_is_still_cleaned(tmp_path, monkeypatch):
+    import adapters.ssda903_csv.reader as reader
+
+    monkeypatch.setattr(reader, "_REMEMBERED_PER_COLUMN", 1)
+    assert _read_repeated(tmp_path) == EXPECTED_REPEATED
+
+
+def test_twin_remembering_problems_with_values_names_the_wrong_rows(tmp_path, monkeypatch):
+    # The broken twin: a memo of whole outcomes, problems included, so a repeated bad cell repeats the first row.
+    import adapters.ssda903_csv.reader as reader
+
+    seen: dict = {}
+    original = reader.clean
+
+    def remembering(column, cell, file, row):
+        return seen.setdefault((column, cell), original(column, cell, file, row))
+
+    monkeypatch.setattr(reader, "clean", remembering)
+    monkeypatch.setattr(reader, "_REMEMBERED_PER_COLUMN", 0)  # its own memo only: the reader's stays empty
+    assert _read_repeated(tmp_path) != EXPECTED_REPEATED
