@@ -75,23 +75,15 @@ def exchange(folder: Path, urns: list[str], share: float) -> Path:
     return root
 
 
-_LOOP = "s = 0\nfor i in range(20_000_000):\n    s += i\n"
-
-
-def machine_check() -> tuple[float, float]:
-    """Seconds for a fixed CPU loop alone, and the slower of two copies run together: this machine's speed changes
-    from hour to hour (and its second core is not always wholly the run's), so each row says how fast it was."""
+def machine_gauge() -> float:
+    """Seconds for the slower of two copies of a fixed piece of work run at once (bench/machine_gauge.py): this
+    machine's speed changes from hour to hour, so each run says how fast the machine was just before it."""
     import subprocess
     import sys
 
-    def timed(copies: int) -> float:
-        start = time.perf_counter()
-        running = [subprocess.Popen([sys.executable, "-c", _LOOP]) for _ in range(copies)]
-        for process in running:
-            process.wait()
-        return time.perf_counter() - start
-
-    return timed(1), timed(2)
+    gauge = Path(__file__).with_name("machine_gauge.py")
+    running = [subprocess.Popen([sys.executable, str(gauge)], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    return max(float(process.communicate()[0]) for process in running)
 
 
 def run(episodes: int, share: float) -> dict:
@@ -120,19 +112,18 @@ def main() -> None:
     scenarios = {"worst": 1.0, "typical": 0.15}
     chosen = scenarios if args.scenario == "both" else {args.scenario: scenarios[args.scenario]}
     lines = []
-    one, two = machine_check()
-    check = f"; machine check {one:.1f} s on one core, {two:.1f} s on two"
-    print(f"machine check: a fixed loop takes {one:.1f} s alone and {two:.1f} s as two copies", flush=True)
     for name, share in chosen.items():
         runs = []
         for _ in range(args.repeat):
-            runs.append(run(args.episodes, share))
-            print(f"{name}: {runs[-1]['seconds']:.1f} s", flush=True)
+            gauge = machine_gauge()
+            runs.append({**run(args.episodes, share), "gauge": gauge})
+            print(f"{name}: {runs[-1]['seconds']:.1f} s (machine gauge {gauge:.2f} s)", flush=True)
         r = sorted(runs, key=lambda x: x["seconds"])[len(runs) // 2]
         s = r["summary"]
         built = sum(s["messages_built"].values())
+        gauges = f"machine gauge {min(x['gauge'] for x in runs):.2f} to {max(x['gauge'] for x in runs):.2f} s"
         spread = (f" (median of {len(runs)}: {min(x['seconds'] for x in runs):.1f} to "
-                  f"{max(x['seconds'] for x in runs):.1f} s{check})" if len(runs) > 1 else f" ({check[2:]})")
+                  f"{max(x['seconds'] for x in runs):.1f} s; {gauges})" if len(runs) > 1 else f" ({gauges})")
         line = (f"| {datetime.now(UTC).date()} | {name} | {r['episodes']:,} | {r['megabytes']:.1f} MB | "
                 f"{s['rows_read']:,} | {built:,} | {s['sent']:,} | {r['seconds']:.1f} s{spread} | "
                 f"{built / r['seconds']:,.0f} |")
