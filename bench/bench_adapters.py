@@ -83,7 +83,10 @@ def machine_gauge() -> float:
 
     gauge = Path(__file__).with_name("machine_gauge.py")
     running = [subprocess.Popen([sys.executable, str(gauge)], stdout=subprocess.PIPE, text=True) for _ in range(2)]
-    return max(float(process.communicate()[0]) for process in running)
+    outputs = [(process.communicate()[0], process.returncode) for process in running]
+    if any(code != 0 for _, code in outputs):
+        raise SystemExit(f"the machine gauge failed (its error is above); run python {gauge} to see it alone")
+    return max(float(output) for output, _ in outputs)
 
 
 def run(episodes: int, share: float) -> dict:

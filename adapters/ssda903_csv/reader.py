@@ -136,9 +136,10 @@ def _valid_codes() -> dict[str, frozenset[str]]:
 
 
 _NOT_SEEN = object()
-# Distinct cells remembered per column: enough for every code, date and child of a large export, while a column of
-# free text (all distinct) stops growing.
-_REMEMBERED_PER_COLUMN = 200_000
+# What is remembered, so that memory stays bounded whatever the file: short cells only (codes, dates, identifiers,
+# postcodes; never long free text), and at most this many per column (every child of a large export).
+_REMEMBERED_LENGTH = 32
+_REMEMBERED_PER_COLUMN = 100_000
 
 
 class Ssda903CsvReader(Reader):
@@ -209,7 +210,7 @@ class Ssda903CsvReader(Reader):
                 value, problem = clean(column, cell, name, number)
                 if problem:  # a problem names its row: never remembered
                     problems.append(problem)
-                elif len(cleaned) < _REMEMBERED_PER_COLUMN:
+                elif len(cell) <= _REMEMBERED_LENGTH and len(cleaned) < _REMEMBERED_PER_COLUMN:
                     cleaned[cell] = value
             values[column] = value
         if values.get("CHILD") is None and not any(p.field == "CHILD" for p in problems):

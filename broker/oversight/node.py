@@ -74,7 +74,7 @@ def held_signals(root: Path, participants: list[str]) -> list[tuple[datetime, Si
             path = root / folder / f"{pid}.db"
             if not path.exists():
                 continue
-            db = sqlite_db.connect(path)
+            db = sqlite_db.connect(path, page_size=sqlite_db.MESSAGE_PAGE_SIZE)  # as its owner makes it
             try:
                 rows = db.execute(query, (pid,) if folder == "outbox" else ()).fetchall()
             finally:

@@ -91,19 +91,21 @@ REPEATED = (EPISODES_HEADING
             + "C2,31/02/2020,S,C2,N1,K2,PR4,,,,,,=1+1\n"
             + "C3,01/03/2020,s,C2,N1,Q9,PR4,,,,,,SC123456\n"
             + "C4,31/02/2020,S,C2,N1,Q9,PR4,,,,,,=1+1\n"
-            + "C5,01/03/2020,S,C2,N1,K2,PR4,,,,,,SC123456\n")
+            + "C5,01/03/2020,S,C2,N1,K2,PR4,,,,,,SC123456\n"
+            + "s,01/03/2020,s,C2,N1,K2,PR4,,,,,,SC123456\n")  # one cell, two columns: kept as it is, and a code
 
 
 def _read_repeated(tmp_path: Path):
     path = tmp_path / "episodes.csv"
     path.write_text(REPEATED)
     records, problems = read(path)
-    return ([(r.row, r.values["DECOM"], r.values["RNE"], r.values["URN"]) for r in records],
+    return ([(r.row, r.values["CHILD"], r.values["DECOM"], r.values["RNE"], r.values["URN"]) for r in records],
             [(p.code, p.row, p.field) for p in problems])
 
 
 EXPECTED_REPEATED = (
-    [(2, date(2020, 3, 1), "S", "SC123456"), (6, date(2020, 3, 1), "S", "SC123456")],
+    [(2, "C1", date(2020, 3, 1), "S", "SC123456"), (6, "C5", date(2020, 3, 1), "S", "SC123456"),
+     (7, "s", date(2020, 3, 1), "S", "SC123456")],
     [("bad-date", 3, "DECOM"), ("formula-text", 3, "URN"), ("bad-code", 4, "PLACE"),
      ("bad-date", 5, "DECOM"), ("bad-code", 5, "PLACE"), ("formula-text", 5, "URN")])
 
@@ -119,6 +121,25 @@ def test_a_column_whose_memory_is_full_is_still_cleaned(tmp_path, monkeypatch):
 
     monkeypatch.setattr(reader, "_REMEMBERED_PER_COLUMN", 1)
     assert _read_repeated(tmp_path) == EXPECTED_REPEATED
+
+
+def test_a_long_cell_is_not_remembered(tmp_path, monkeypatch):
+    import adapters.ssda903_csv.reader as reader
+
+    path = tmp_path / "episodes.csv"
+    long_postcode = "X" * (reader._REMEMBERED_LENGTH + 1)
+    path.write_text(EPISODES_HEADING + f"C1,01/03/2020,S,C2,N1,K2,PR4,,,,,{long_postcode},SC123456\n" * 2)
+    seen: dict = {}
+    original = reader.clean
+
+    def counting(column, cell, file, row):
+        seen[column] = seen.get(column, 0) + 1
+        return original(column, cell, file, row)
+
+    monkeypatch.setattr(reader, "clean", counting)
+    records, _ = read(path)
+    assert [r.values["PL_POST"] for r in records] == [long_postcode] * 2
+    assert seen["PL_POST"] == 2 and seen["URN"] == 1  # the long cell cleaned on each row; the short one once
 
 
 def test_twin_remembering_problems_with_values_names_the_wrong_rows(tmp_path, monkeypatch):

@@ -167,7 +167,6 @@ def test_a_drain_says_whether_it_stopped_for_an_outage_or_because_nothing_more_w
     assert outbox.send_waiting(transport, batch=1, limit=5) == (2, False)  # less was waiting than the limit
 
 
-
 def _page_size(path) -> int:
     db = sqlite3.connect(path)
     try:
