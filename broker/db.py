@@ -32,7 +32,7 @@ def connect(path_or_db: Path | str | sqlite3.Connection, *, page_size: int | Non
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     # Each connection is used by one thread at a time, but may be made on another thread than it runs on.
     db = sqlite3.connect(path_or_db, timeout=30, isolation_level=None, check_same_thread=False)
-    if page_size is not None:  # before the first table, and before WAL mode, which fixes the size once on
+    if page_size is not None:  # before the first table and before WAL mode: in WAL mode the size is fixed
         db.execute(f"PRAGMA page_size={int(page_size)}")
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
